@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Host prerequisites for the lab and the tests (Debian 12). Idempotent: installs only what is missing.
+set -euo pipefail
+packages=(podman runc netavark uidmap slirp4netns fuse-overlayfs debootstrap conntrack iptables
+          nftables dnsutils iproute2 kmod chromium)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "host-setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The gateway tests need conntrack in the kernel.
+modprobe nf_conntrack 2>/dev/null || true
+echo "host-setup: ok"
