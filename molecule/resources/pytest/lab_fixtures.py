@@ -31,8 +31,10 @@ def marker():
 
 def http_get(host, url, local_port=None):
     """curl from a lab host; returns the JSON body the lab app answers with."""
-    port = "--local-port %d " % local_port if local_port else ""
-    out = host.check_output("curl -sS -m 5 %s%s", port, url)
+    if local_port:
+        out = host.check_output("curl -sS -m 5 --local-port %s %s", str(local_port), url)
+    else:
+        out = host.check_output("curl -sS -m 5 %s", url)
     return json.loads(out)
 
 

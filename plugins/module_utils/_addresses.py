@@ -1,0 +1,94 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Address helpers shared by the detection module_utils (stdlib only, no I/O).
+
+Kept small and stable: other helpers import ``DEFAULT_INTERNAL_CIDRS``, ``InternalNetworks`` and
+``normalize_ip``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+# RFC 1918, RFC 6598 (carrier-grade NAT), loopback, IPv6 loopback and unique local addresses.
+DEFAULT_INTERNAL_CIDRS = [
+    '10.0.0.0/8',
+    '172.16.0.0/12',
+    '192.168.0.0/16',
+    '100.64.0.0/10',
+    '127.0.0.0/8',
+    '::1/128',
+    'fc00::/7',
+]
+
+
+def _address(value):
+    """Parse an address string (IPv4, IPv6, [IPv6], IPv6%scope); IPv4-mapped IPv6 becomes IPv4."""
+    text = value.strip()
+    if text.startswith('[') and text.endswith(']'):
+        text = text[1:-1]
+    if '%' in text:
+        text = text.split('%', 1)[0]
+    addr = ipaddress.ip_address(text)
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def normalize_ip(value):
+    """Return the canonical text of an address: compressed IPv6, IPv4-mapped IPv6 as IPv4.
+
+    Raises ValueError when ``value`` is not an IP address.
+    """
+    if not isinstance(value, str):
+        raise ValueError('%r is not an IP address' % (value,))
+    return str(_address(value))
+
+
+def parse_network(value):
+    """Parse a CIDR (or a single address) into an ip_network; host bits are allowed.
+
+    Raises ValueError with a message naming the value.
+    """
+    if not isinstance(value, str):
+        raise ValueError('%r is not a CIDR such as 192.168.0.0/16' % (value,))
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError('%r is not a CIDR such as 192.168.0.0/16 or fd00::/8' % (value,)) from None
+
+
+class InternalNetworks:
+    """A set of internal networks with a cached membership test per address string."""
+
+    def __init__(self, cidrs=None):
+        if cidrs is None:
+            cidrs = DEFAULT_INTERNAL_CIDRS
+        self.cidrs = list(cidrs)
+        self.networks = [parse_network(cidr) for cidr in self.cidrs]
+        self._v4 = tuple(net for net in self.networks if net.version == 4)
+        self._v6 = tuple(net for net in self.networks if net.version == 6)
+        self._cache = {}
+
+    def contains(self, ip):
+        """True when ``ip`` (any text form) lies in one of the networks; False for non-addresses."""
+        try:
+            return self._cache[ip]
+        except KeyError:
+            pass
+        try:
+            addr = _address(ip)
+        except (ValueError, AttributeError):
+            result = False
+        else:
+            nets = self._v4 if addr.version == 4 else self._v6
+            result = any(addr in net for net in nets)
+        self._cache[ip] = result
+        return result
+
+    def overlaps(self, cidr):
+        """True when the network ``cidr`` (or address) shares addresses with one of the networks."""
+        net = parse_network(cidr)
+        if net.version == 6 and net.prefixlen == 128 and net.network_address.ipv4_mapped is not None:
+            net = ipaddress.ip_network(net.network_address.ipv4_mapped)
+        return any(net.version == own.version and net.overlaps(own) for own in self.networks)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job on the lab: set up (cached), bring the lab up, run the collection against it and
+# print what it found. The lab stays up for a look around; `make lab-down` removes it.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$KEEPLOCAL_REPO"
+scripts/host-setup.sh
+scripts/venv.sh
+scripts/lab-image.sh
+coredns=$(scripts/coredns-build.sh | tail -n1)
+lab=molecule/resources/lab
+exec 9>/var/lock/keeplocal-lab.lock
+flock 9
+ansible-playbook -i $lab/inventory.yml $lab/up.yml
+ansible-playbook -i $lab/inventory.yml $lab/show.yml
+echo "demo: CoreDNS for the lab is $coredns"
+echo "demo: the lab is still up (podman ps); remove it with: make lab-down"
