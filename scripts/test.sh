@@ -12,21 +12,29 @@ ansible_test_tree() {
   local tree=$KEEPLOCAL_CACHE/ansible-test-$(echo "$KEEPLOCAL_REPO" | sha256sum | cut -c1-12)/ansible_collections/keeplocal/traffic
   rm -rf "$tree"; mkdir -p "$tree"
   git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$tree" -xf -
-  local pip_cache=$HOME/.ansible/test/cache
+  # ansible-test bootstraps pip from a download host this machine cannot reach; it takes a
+  # cached script instead, named after the pip version it wants.
+  local pip_cache=$HOME/.ansible/test/cache venv pip_version
   mkdir -p "$pip_cache"
-  cp scripts/ansible_test_pip_bootstrap.py "$pip_cache/get_pip_24_2.py"
+  for venv in "$KEEPLOCAL_VENV" "$KEEPLOCAL_VENV_PREVIOUS"; do
+    pip_version=$(grep -ho "pip='[0-9.]*'" "$venv"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | tr -dc '0-9.')
+    cp scripts/ansible_test_pip_bootstrap.py "$pip_cache/get_pip_${pip_version//./_}.py"
+  done
   echo "$tree"
 }
 
-run_sanity() {
+# Both supported ansible-core versions: the current one (main venv) and the one before.
+ansible_test() {
   local tree; tree=$(ansible_test_tree)
-  (cd "$tree" && ansible-test sanity --local --python 3.11 --color no)
+  for venv in "$KEEPLOCAL_VENV" "$KEEPLOCAL_VENV_PREVIOUS"; do
+    echo "=== ansible-test $* with $("$venv/bin/ansible" --version | head -n1)"
+    (cd "$tree" && "$venv/bin/ansible-test" "$@" --local --python 3.11 --color no)
+  done
 }
 
-run_units() {
-  local tree; tree=$(ansible_test_tree)
-  (cd "$tree" && ansible-test units --local --python 3.11 --color no)
-}
+run_sanity() { ansible_test sanity; }
+
+run_units() { ansible_test units; }
 
 run_lint() {
   ansible-lint --offline --profile production

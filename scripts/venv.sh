@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The controller venv from test-requirements.txt, cached by that file's hash. A marker written last
+# The controller venvs, each cached by the hash of its requirements file. A marker written last
 # tells a complete venv from one a killed run left half-built.
+#   main:     test-requirements.txt              -> $KEEPLOCAL_VENV
+#   previous: tests/requirements-previous-core.txt -> $KEEPLOCAL_VENV_PREVIOUS (the ansible-core before)
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-if [ ! -f "$KEEPLOCAL_VENV/.complete" ]; then
-  echo "venv: building $KEEPLOCAL_VENV (about a minute)"
-  rm -rf "$KEEPLOCAL_VENV"
-  python3 -m venv "$KEEPLOCAL_VENV"
-  "$KEEPLOCAL_VENV/bin/pip" install -q --upgrade pip
-  "$KEEPLOCAL_VENV/bin/pip" install -q -r "$KEEPLOCAL_REPO/test-requirements.txt"
-  touch "$KEEPLOCAL_VENV/.complete"
-fi
-echo "venv: $KEEPLOCAL_VENV ready"
+build() {
+  local venv=$1 requirements=$2
+  if [ ! -f "$venv/.complete" ]; then
+    echo "venv: building $venv from $requirements (about a minute)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q -r "$requirements"
+    touch "$venv/.complete"
+  fi
+  echo "venv: $venv ready"
+}
+build "$KEEPLOCAL_VENV" "$KEEPLOCAL_REPO/test-requirements.txt"
+build "$KEEPLOCAL_VENV_PREVIOUS" "$KEEPLOCAL_REPO/tests/requirements-previous-core.txt"

@@ -34,6 +34,7 @@ SOURCES = ('nat_rules', 'conntrack', 'hairpin_flows', 'outbound_flows', 'dns_ans
 DEFAULT_USAGE_THRESHOLD = 0.7
 DEFAULT_IPV4_PREFIX = 24
 DEFAULT_IPV6_PREFIX = 64
+DEFAULT_INTERNAL_CIDRS = ('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7')
 
 
 class PlanError(ValueError):
@@ -209,29 +210,43 @@ def _check_name_ports(name_ports):
     return result
 
 
-class Networks:
-    """Which internal network an address is on.
+def _parse_cidrs(value, option, example):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise PlanError('%s must be a list of CIDRs such as [%s], got %s' % (option, example, type(value).__name__))
+    result = []
+    for cidr in value:
+        try:
+            result.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
+        except ValueError:
+            raise PlanError('%s: %r is not a network; write it as address/prefix, e.g. %s or fd00::/64'
+                            % (option, cidr, example)) from None
+    return result
 
-    An address is on the most specific ``internal_cidrs`` entry that contains it; when none does,
-    on its /``ipv4_prefix`` (IPv4) or /``ipv6_prefix`` (IPv6) network.
+
+class Networks:
+    """Address classification for the planner.
+
+    - ``internal_cidrs``: the ranges that count as inside (default RFC 1918, RFC 6598 shared space,
+      IPv6 ULA, like ``hairpin_flows_info``). A host talking to a forward from an address outside
+      them is an ordinary outside client, not a hairpin.
+    - ``networks``: the subnets hosts sit on. Two addresses share a network when the most specific
+      entry containing one also contains the other; addresses no entry covers fall back to their
+      /``ipv4_prefix`` (default 24) or /``ipv6_prefix`` (default 64) network.
     """
 
-    def __init__(self, internal_cidrs=None, ipv4_prefix=DEFAULT_IPV4_PREFIX, ipv6_prefix=DEFAULT_IPV6_PREFIX):
-        if internal_cidrs is None:
-            internal_cidrs = []
-        if isinstance(internal_cidrs, str):
-            internal_cidrs = [internal_cidrs]
-        if not isinstance(internal_cidrs, (list, tuple)):
-            raise PlanError('internal_cidrs must be a list of CIDRs such as ["192.168.1.0/24"], got %s' % type(internal_cidrs).__name__)
-        self.cidrs = []
-        for cidr in internal_cidrs:
-            try:
-                self.cidrs.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
-            except ValueError:
-                raise PlanError('internal_cidrs: %r is not a network; write it as address/prefix, e.g. 192.168.1.0/24 or fd00::/64'
-                                % (cidr,)) from None
+    def __init__(self, internal_cidrs=None, networks=None, ipv4_prefix=DEFAULT_IPV4_PREFIX, ipv6_prefix=DEFAULT_IPV6_PREFIX):
+        self.internal = _parse_cidrs(DEFAULT_INTERNAL_CIDRS if internal_cidrs is None else internal_cidrs,
+                                     'internal_cidrs', '"10.0.0.0/8", "192.168.0.0/16"')
+        self.cidrs = _parse_cidrs(networks, 'networks', '"192.168.1.0/24"')
         self.cidrs.sort(key=lambda net: (-net.prefixlen, net.version, int(net.network_address)))
         self.prefix = {4: _check_prefix(ipv4_prefix, 'ipv4_prefix', 4), 6: _check_prefix(ipv6_prefix, 'ipv6_prefix', 6)}
+
+    def is_internal(self, ip):
+        return ip is not None and any(ip.version == net.version and ip in net for net in self.internal)
 
     def network_of(self, ip):
         for net in self.cidrs:
@@ -425,15 +440,15 @@ class _PairTable:
 
 def _choose_client_ip(facts, remote_ip, backend_ip, networks):
     """The host's own address a connection to ``remote_ip`` most likely left from."""
-    candidates = [ip for ip in host_addresses(facts) if _usable_host_ip(ip) and ip.version == remote_ip.version]
+    candidates = [ip for ip in host_addresses(facts)
+                  if _usable_host_ip(ip) and ip.version == remote_ip.version and networks.is_internal(ip)]
     if not candidates:
         return None
     if backend_ip is not None:
         for ip in candidates:
             if networks.same(ip, backend_ip):
                 return ip
-    private = [ip for ip in candidates if ip.is_private]
-    return (private or candidates)[0]
+    return candidates[0]
 
 
 def _gateway_pairs(hosts, table):
@@ -489,6 +504,8 @@ def _client_pairs(hosts, table, forwards, networks):
             client_ip = parse_ip(item.get('local_ip'))
             if client_ip is None:
                 client_ip = _choose_client_ip(facts, remote_ip, fwd.private_ip if fwd else None, networks)
+            if not networks.is_internal(client_ip):
+                continue  # an outside client using the public address as intended
             pair = table.get(host, client_ip, proto, remote_ip, remote_port)
             if pair.client_ip is None:
                 pair.client_ip = client_ip
@@ -567,6 +584,8 @@ def _dns_pairs(names, table, hosts, networks):
                 if table.has(host, fwd.proto, ip, fwd.public_port):
                     continue
                 client_ip = _choose_client_ip(facts, ip, fwd.private_ip, networks)
+                if client_ip is None:
+                    continue  # no internal address: the host resolves the name from outside
                 table.get(host, client_ip, fwd.proto, ip, fwd.public_port)
 
 
@@ -857,11 +876,11 @@ def _not_observed(hosts):
     return result
 
 
-def build_plan(facts, internal_cidrs=None, usage_threshold=None, ipv4_prefix=DEFAULT_IPV4_PREFIX,
+def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, ipv4_prefix=DEFAULT_IPV4_PREFIX,
                ipv6_prefix=DEFAULT_IPV6_PREFIX, name_ports=None, forwards=None):
     """Return the plan (version 1) for ``facts`` (see :func:`normalize_facts` for the accepted forms)."""
     hosts = normalize_facts(facts)
-    networks = Networks(internal_cidrs, ipv4_prefix, ipv6_prefix)
+    networks = Networks(internal_cidrs, networks, ipv4_prefix, ipv6_prefix)
     threshold = _check_threshold(usage_threshold)
     ports = _check_name_ports(name_ports)
     index = build_address_index(hosts)
