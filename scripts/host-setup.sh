@@ -2,7 +2,7 @@
 # Host prerequisites for the lab and the tests (Debian 12). Idempotent: installs only what is missing.
 set -euo pipefail
 packages=(podman runc netavark uidmap slirp4netns fuse-overlayfs debootstrap conntrack iptables
-          nftables dnsutils iproute2 kmod chromium shellcheck)
+          nftables dnsutils iproute2 kmod chromium shellcheck bc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

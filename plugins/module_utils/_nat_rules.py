@@ -25,6 +25,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses impor
 
 DNAT_HOOKS = ('prerouting', 'output')
 SNAT_HOOKS = ('postrouting',)
+_NAT_TARGETS = ('DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP')
 _INHERITED = ('source', 'destination', 'in_interface', 'out_interface', 'proto', 'dports', 'dst_local')
 
 
@@ -294,7 +295,7 @@ def _parse_iptables_rule(line):
             if not negate and val == 'LOCAL':
                 rule.dst_local = True
         elif tok in ('-j', '--jump', '-g', '--goto'):
-            if val in ('DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP'):
+            if val in _NAT_TARGETS:
                 rule.target = val
             elif val not in ('ACCEPT', 'RETURN', 'DROP', 'REJECT', 'LOG', 'MARK', 'CONNMARK', 'CT', None):
                 rule.target = 'JUMP'
@@ -391,8 +392,6 @@ def _nft_text(value):
         return json.dumps(value, sort_keys=True)
     if isinstance(value, list):
         return ','.join(_nft_text(v) for v in value)
-    if isinstance(value, str) and ':' in value and not value.startswith('@'):
-        return value
     return str(value)
 
 
@@ -453,7 +452,11 @@ def _nft_rule(exprs, sets):
             continue
         kind, body = next(iter(expr.items()))
         if kind == 'xt':
-            return rule, [], True
+            # iptables-nft rules carry their targets opaquely: a NAT target cannot be decoded
+            # (iptables-save can); other xt matches/targets are ignored.
+            if body.get('type') == 'target' and body.get('name') in _NAT_TARGETS:
+                return rule, [], True
+            continue
         if kind == 'match':
             left = body.get('left')
             op = body.get('op', '==')
@@ -590,10 +593,8 @@ def parse_nft_json(data, internal=None):
     return _build(dnat, snat, unparsed, internal)
 
 
-def merge(results, internal=None):
+def merge(results):
     """Combine several parse results (e.g. iptables-save and ip6tables-save)."""
-    if not isinstance(internal, InternalNetworks):
-        internal = InternalNetworks(internal)
     merged = {'forwards': [], 'snat_rules': [], 'hairpin_capable': False, 'unparsed': []}
     for result in results:
         merged['forwards'].extend(result['forwards'])

@@ -1,0 +1,110 @@
+"""Detection on the lab finds both hairpins and the same-host pair, plans the right fixes, and
+changes nothing on any host."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+REPORT = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "report")
+REPO = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+INVENTORY = os.path.join(REPO, "molecule", "resources", "lab", "inventory.yml")
+
+
+@pytest.fixture(scope="module")
+def plan():
+    with open(os.path.join(REPORT, "plan.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def pair(plan, port):
+    found = [p for p in plan["pairs"] if p["client"]["host"] == "svc-a" and p["public"]["port"] == port]
+    assert len(found) == 1, plan["pairs"]
+    return found[0]
+
+
+def test_web_hairpin_gets_split_dns(plan):
+    web = pair(plan, 80)
+    assert web["public"]["ip"] == "198.51.100.1"
+    assert web["backend"] == {"host": "svc-b", "ip": "192.168.1.20", "port": 80}
+    assert web["gateway"] == "gw"
+    assert {"gateway_conntrack", "dns_answer"} <= set(web["seen_by"])
+    assert "app.example.test" in web["public"]["names"]
+    assert web["connections"] >= 5
+    assert (web["relation"], web["port_translated"], web["fix"]) == ("same_network", False, "split_dns")
+
+
+def test_translated_port_gets_local_shortcut(plan):
+    db = pair(plan, 5432)
+    assert db["backend"] == {"host": "svc-c", "ip": "192.168.1.30", "port": 54321}
+    assert db["connections"] >= 3
+    assert (db["port_translated"], db["fix"]) == (True, "local_shortcut")
+
+
+def test_same_host_nginx_to_gunicorn_is_a_unix_socket_candidate(plan):
+    same = [s for s in plan["same_host"] if s["host"] == "svc-b" and s["port"] == 8000]
+    assert len(same) == 1, plan["same_host"]
+    assert same[0]["fix"] == "unix_socket"
+    assert same[0]["listener_process"].startswith("gunicorn")
+
+
+def test_gateway_health(plan):
+    gw = [g for g in plan["gateways"] if g["host"] == "gw"]
+    assert len(gw) == 1
+    assert gw[0]["max"] > 0 and gw[0]["count"] >= gw[0]["hairpin_entries"] >= 8
+    assert gw[0]["writable"] is False  # a container is never the initial network namespace
+
+
+def test_reports_are_written_and_self_contained(plan):
+    with open(os.path.join(REPORT, "report.md"), encoding="utf-8") as f:
+        markdown = f.read()
+    assert "198.51.100.1:5432" in markdown and "local_shortcut" in markdown
+    with open(os.path.join(REPORT, "report.html"), encoding="utf-8") as f:
+        html = f.read()
+    assert "<svg" in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the report must not load anything"
+
+
+def _recap(output):
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+def test_detect_in_check_mode_changes_no_host(tmp_path):
+    run = subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY, os.path.join(REPO, "playbooks", "detect.yml"), "--check", "--diff",
+         "-e", "hairpin_detect_report_dir=%s" % tmp_path],
+        capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    recap = _recap(run.stdout)
+    assert set(recap) >= {"gw", "svc-a", "svc-b", "svc-c", "ext"}
+    assert {host: changed for host, changed in recap.items() if host != "localhost"} == dict.fromkeys(
+        [h for h in recap if h != "localhost"], 0)
+    assert (tmp_path / "plan.json").exists()
+
+
+def test_audit_of_this_machine_without_inventory(tmp_path):
+    run = subprocess.run(
+        ["ansible-playbook", "keeplocal.traffic.detect", "-i", "localhost,", "-c", "local", "--check",
+         "-e", "hairpin_detect_report_dir=%s" % tmp_path],
+        capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["version"] == 1
+    assert set(plan) >= {"pairs", "same_host", "gateways", "summary"}
+
+
+def test_html_report_renders_in_headless_chromium(tmp_path):
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by scripts/host-setup.sh"
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+         "--screenshot=%s" % shot, "file://" + os.path.join(REPORT, "report.html")],
+        capture_output=True, check=True, timeout=120)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1280, 900)
+    assert len(data) > 20000, "a blank page compresses to a few kB"
