@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the project's tests. With no argument: everything, in the order CI runs it.
-#   scripts/test.sh [sanity|units|lint|molecule [SCENARIO...]|all]
+#   scripts/test.sh [sanity|units|lint|release|molecule [SCENARIO...]|all]
 # Sets up what it needs first (host packages, venv, lab image, CoreDNS), all cached.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -52,6 +52,23 @@ run_molecule() {
   done
 }
 
+# The Galaxy artifact: built clean, then Galaxy's own import checks (galaxy-importer runs
+# ansible-doc on every plugin, ansible-lint, changelog and metadata checks). Any warning fails.
+run_release() {
+  local out=$KEEPLOCAL_CACHE/build-$(echo "$KEEPLOCAL_REPO" | sha256sum | cut -c1-12)
+  rm -rf "$out"
+  ansible-galaxy collection build --force --output-path "$out" . >/dev/null
+  local artifact; artifact=$(ls "$out"/keeplocal-traffic-*.tar.gz)
+  if tar tzf "$artifact" | grep -E '(^|/)(molecule|bench|lab|scripts|tests/output|__pycache__)/|\.pyc$'; then
+    echo "release: the artifact carries files it must not (above)" >&2; return 1
+  fi
+  "$KEEPLOCAL_VENV_RELEASE/bin/python" -m galaxy_importer.main "$artifact" 2>&1 | tee "$out/importer.log"
+  if grep -E '^(WARNING|ERROR)|: (WARNING|ERROR)' "$out/importer.log"; then
+    echo "release: galaxy-importer reported the warnings above" >&2; return 1
+  fi
+  echo "release: $artifact imports clean"
+}
+
 prepare() {
   scripts/host-setup.sh
   scripts/venv.sh
@@ -64,6 +81,7 @@ case $what in
   sanity) run_sanity ;;
   units) run_units ;;
   lint) run_lint ;;
+  release) run_release ;;
   molecule) run_molecule "$@" ;;
   all)
     prepare
@@ -71,8 +89,9 @@ case $what in
     run_sanity;   echo "=== sanity: $((SECONDS - start)) s"; start=$SECONDS
     run_units;    echo "=== units: $((SECONDS - start)) s"; start=$SECONDS
     run_lint;     echo "=== lint: $((SECONDS - start)) s"; start=$SECONDS
+    run_release;  echo "=== release: $((SECONDS - start)) s"; start=$SECONDS
     run_molecule; echo "=== molecule: $((SECONDS - start)) s"
     echo "=== all tests passed"
     ;;
-  *) echo "usage: $0 [sanity|units|lint|molecule [SCENARIO...]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sanity|units|lint|release|molecule [SCENARIO...]|all]" >&2; exit 2 ;;
 esac

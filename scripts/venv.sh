@@ -3,6 +3,7 @@
 # tells a complete venv from one a killed run left half-built.
 #   main:     test-requirements.txt              -> $KEEPLOCAL_VENV
 #   previous: tests/requirements-previous-core.txt -> $KEEPLOCAL_VENV_PREVIOUS (the ansible-core before)
+#   release:  tests/requirements-release.txt    -> $KEEPLOCAL_VENV_RELEASE (galaxy-importer, antsibull-docs)
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 build() {
@@ -19,3 +20,4 @@ build() {
 }
 build "$KEEPLOCAL_VENV" "$KEEPLOCAL_REPO/test-requirements.txt"
 build "$KEEPLOCAL_VENV_PREVIOUS" "$KEEPLOCAL_REPO/tests/requirements-previous-core.txt"
+build "$KEEPLOCAL_VENV_RELEASE" "$KEEPLOCAL_REPO/tests/requirements-release.txt"

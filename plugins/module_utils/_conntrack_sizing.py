@@ -96,7 +96,7 @@ def validate_request(request):
         raise SizingError('policy', 'policy must be one of %s, got %r' % (', '.join(POLICIES), policy))
     if policy == 'fixed':
         if request.get('max') is None:
-            raise SizingError('max', 'policy fixed needs max (the nf_conntrack_max to set), e.g. max=262144')
+            raise SizingError('max', 'max is required by policy fixed (the nf_conntrack_max to set), e.g. max=262144')
         _require_int('max', request['max'], 1, MAX_LIMIT, ' (nf_conntrack_max entries)')
     elif request.get('max') is not None:
         raise SizingError('max', 'max is only used by policy fixed (policy is %s): remove max or set policy=fixed' % policy)
@@ -118,7 +118,7 @@ def validate_request(request):
     _require_int('headroom', request.get('headroom'), 0, MAX_LIMIT, ' (free entries to keep above the current count)')
     for key, value in sorted((request.get('timeouts') or {}).items()):
         if key not in TIMEOUT_SYSCTLS:
-            raise SizingError('timeouts', 'unknown timeout %r: use %s' % (key, ', '.join(sorted(TIMEOUT_SYSCTLS))))
+            raise SizingError('timeouts', 'timeouts: unknown timeout %r, use %s' % (key, ', '.join(sorted(TIMEOUT_SYSCTLS))))
         if value is not None:
             _require_int('timeouts.%s' % key, value, 1, TIMEOUT_LIMIT, ' (seconds; unset = unchanged)')
 

@@ -522,7 +522,9 @@ class _Name:
         self.name = name
         self.public_ips = set()
         self.resolved_by = set()
-        self.forwards = []      # [(public_ip, Forward)]
+        self.forwards = []      # [(public_ip, Forward)] the name can reach (name_ports applied)
+        self.backends = set()   # backend hosts (or addresses) behind those forwards
+        self.safe = False       # a private answer breaks none of them
         self.pair_ids = set()
 
 
@@ -590,13 +592,37 @@ def _dns_pairs(names, table, hosts, networks):
 
 
 def _attach_names(names, table, name_ports):
+    """Candidate names per pair: they answer with its public address (and name_ports allows its port)."""
     for pair in table.pairs.values():
         for entry in names.values():
             if pair.public_ip in entry.public_ips and _name_allows(entry, name_ports, pair.public_port):
                 pair.names.add(entry.name)
-                entry.pair_ids.add(pair.pair_id())
                 if pair.client_host and pair.client_host in entry.resolved_by:
                     pair.seen.add('dns_answer')
+
+
+def _split_names(pair, backend_key, fix, names):
+    """(names, other_names) of a pair.
+
+    A name belongs to the pair when every forward it can reach goes to this pair's backend and,
+    for a split_dns pair, a private answer breaks none of them; so a split-DNS consumer can answer
+    ``backend.ip`` for each of ``public.names`` without breaking anything. Names that answer with
+    the public address but cannot be attributed are ``other_names`` (see the plan's ``names``).
+    """
+    own = []
+    other = []
+    for name in sorted(pair.names):
+        entry = names[name]
+        if entry.forwards:
+            mine = entry.backends == {backend_key} and (fix != 'split_dns' or entry.safe)
+        else:
+            mine = fix is None  # no forward map at all: keep the name for information only
+        if mine:
+            own.append(name)
+            entry.pair_ids.add(pair.pair_id())
+        else:
+            other.append(name)
+    return own, other
 
 
 # --------------------------------------------------------------------------------------------
@@ -612,28 +638,21 @@ def decide(relation, port_translated):
     return 'local_shortcut' if port_translated else 'split_dns'
 
 
-def _names_note(pair_names, names_out):
-    if not pair_names:
+def _names_note(own, other, backend_ip):
+    if not own and not other:
         return ('; no DNS name was seen answering with this public address: if clients dial the address itself, '
                 'give the detect role the names they use, or apply local_shortcut')
-    safe = []
-    unsafe = []
-    for name in pair_names:
-        info = names_out[name]
-        if info['private_answers']:
-            safe.append('%s -> %s' % (name, ', '.join(info['private_answers'])))
-        else:
-            unsafe.append(name)
     note = ''
-    if safe:
-        note += '; answer privately: %s' % '; '.join(safe)
-    if unsafe:
-        note += ('; not safe to answer privately yet (the name also reaches other forwards, see names[]): %s; '
-                 'tell the planner which ports each name serves (name_ports)' % ', '.join(unsafe))
+    if own:
+        note += '; answer %s for %s' % (backend_ip, ', '.join(own))
+    if other:
+        note += ('; %s also reach%s other forwards, so a private answer would break them (see names[]): '
+                 'tell the planner which ports each name serves (name_ports)'
+                 % (', '.join(other), 'es' if len(other) == 1 else ''))
     return note
 
 
-def _pair_reason(pair, relation, translated, fix, networks, names_out, known_forward):
+def _pair_reason(pair, relation, fix, networks, names, known_forward):
     public = endpoint(pair.public_ip, pair.public_port)
     if fix is None:
         if pair.backend_ip is None:
@@ -658,10 +677,10 @@ def _pair_reason(pair, relation, translated, fix, networks, names_out, known_for
                 % (networks.network_of(pair.client_ip), networks.network_of(pair.backend_ip), pair.backend_ip))
     if not known_forward:
         text += ' (forward not in any rule set read; backend taken from conntrack)'
-    return text + _names_note(sorted(pair.names), names_out)
+    return text + _names_note(names[0], names[1], pair.backend_ip)
 
 
-def _finish_pair(pair, forwards, index, networks, names_out):
+def _finish_pair(pair, forwards, index, networks, names):
     fwd = find_forward(forwards, pair.public_ip, pair.public_port, pair.proto)
     if fwd is not None:
         pair.forward_gateway = fwd.gateway
@@ -683,11 +702,13 @@ def _finish_pair(pair, forwards, index, networks, names_out):
     translated = None if pair.backend_port is None else pair.backend_port != pair.public_port
     fix = decide(relation, translated)
     gateway = sorted(pair.gateways)[0] if pair.gateways else pair.forward_gateway
+    backend_key = (backend_host or str(pair.backend_ip)) if pair.backend_ip is not None else None
+    own, other = _split_names(pair, backend_key, fix, names)
     return {
         'id': pair.pair_id(),
         'client': {'host': pair.client_host, 'ip': str(pair.client_ip) if pair.client_ip is not None else None,
                    'process': pair.client_process},
-        'public': {'ip': str(pair.public_ip), 'port': pair.public_port, 'proto': pair.proto, 'names': sorted(pair.names)},
+        'public': {'ip': str(pair.public_ip), 'port': pair.public_port, 'proto': pair.proto, 'names': own, 'other_names': other},
         'backend': {'host': backend_host, 'ip': str(pair.backend_ip) if pair.backend_ip is not None else None,
                     'port': pair.backend_port},
         'gateway': gateway,
@@ -696,7 +717,7 @@ def _finish_pair(pair, forwards, index, networks, names_out):
         'relation': relation,
         'port_translated': translated,
         'fix': fix,
-        'reason': _pair_reason(pair, relation, translated, fix, networks, names_out, fwd is not None),
+        'reason': _pair_reason(pair, relation, fix, networks, (own, other), fwd is not None),
     }
 
 
@@ -716,6 +737,7 @@ def _names_out(names, forwards, name_ports, index):
             backends.add(index.get(fwd.private_ip) or str(fwd.private_ip))
             if fwd.translated():
                 translated.append(label)
+        entry.backends = backends
         private = []
         if not entry.forwards:
             reason = 'no known forward answers on %s: nothing to point the name at' % ', '.join(str(ip) for ip in sorted(entry.public_ips, key=ip_sort_key))
@@ -727,6 +749,7 @@ def _names_out(names, forwards, name_ports, index):
             private = sorted(set(str(fwd.private_ip) for _ip, fwd in entry.forwards), key=lambda text: ip_sort_key(parse_ip(text)))
             reason = 'every forward the name reaches goes to %s without port translation: answer %s inside' % (
                 sorted(backends)[0], ', '.join(private))
+        entry.safe = bool(private)
         result[name] = {
             'name': name,
             'public_ips': sorted((str(ip) for ip in entry.public_ips), key=lambda text: ip_sort_key(parse_ip(text))),
@@ -893,10 +916,9 @@ def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, 
     names_out = _names_out(names, fwds, ports, index)
     _dns_pairs(names, table, hosts, networks)
     _attach_names(names, table, ports)
+    pairs = [_finish_pair(pair, fwds, index, networks, names) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
     for name, entry in names.items():
         names_out[name]['pairs'] = sorted(entry.pair_ids)
-
-    pairs = [_finish_pair(pair, fwds, index, networks, names_out) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
     same_host = _same_host(hosts)
     gateways = _gateways(hosts, threshold)
     not_observed = _not_observed(hosts)

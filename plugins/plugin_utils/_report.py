@@ -143,6 +143,13 @@ def _backend_text(pair):
     return '%s (%s)' % (backend['host'], where) if backend.get('host') else where
 
 
+def _relation_text(pair):
+    relation = _text(pair.get('relation'))
+    if pair.get('port_translated'):
+        relation += ', port translated'
+    return relation
+
+
 def _summary_line(plan):
     summary = plan.get('summary') or {}
     by_fix = summary.get('by_fix') or {}
@@ -225,7 +232,7 @@ def render_markdown(plan, measurements=None):
         for pair in pairs:
             rows.append([_code(pair.get('id')), _md(_client_text(pair)), _md(_public_text(pair)), _md(_backend_text(pair)),
                          _md(pair.get('gateway')), _md(pair.get('seen_by')), _md(pair.get('connections')),
-                         _md(pair.get('relation')), _code(pair.get('fix')), _md(pair.get('reason'))])
+                         _md(_relation_text(pair)), _code(pair.get('fix')), _md(pair.get('reason'))])
         out += _md_table(['Pair', 'Client', 'Public', 'Backend', 'Gateway', 'Seen by', 'Conns', 'Relation', 'Fix', 'Reason'], rows)
     else:
         out.append('No hairpin pair found.')
@@ -285,13 +292,14 @@ def render_markdown(plan, measurements=None):
 COLOR_HAIRPIN = '#d62728'
 COLOR_DIRECT = '#2ca02c'
 COLOR_LOCAL = '#ff7f0e'
-SVG_WIDTH = 1000
-COL_X = {'client': 20, 'gateway': 390, 'backend': 760}
-BOX_W = 220
-BOX_H = 58
-ROW_H = 84
+SVG_WIDTH = 1200
+COL_X = {'client': 20, 'gateway': 500, 'backend': 980}
+BOX_W = 200
+BOX_H = 64
+ROW_H = 92
 TOP = 76
 LANE_H = 24
+DIRECT_FIXES = ('split_dns', 'local_shortcut', 'unix_socket')
 
 
 def _esc(value):
@@ -351,7 +359,7 @@ def _direct_label(pair, measured_after):
 def _spread(index, count):
     if count <= 1:
         return 0.0
-    step = min(16.0, (BOX_H - 14) / float(count - 1))
+    step = min(20.0, (BOX_H - 12) / float(count - 1))
     return (index - (count - 1) / 2.0) * step
 
 
@@ -373,6 +381,7 @@ def render_svg(plan, measurements=None):
     gw_info = {gw.get('host'): gw for gw in plan.get('gateways') or []}
 
     columns = {kind: _Column(kind) for kind in ('client', 'gateway', 'backend')}
+    backend_ports = {}
     for pair in pairs:
         client = pair.get('client') or {}
         columns['client'].add(_client_key(pair), [_client_key(pair), client.get('ip') if client.get('host') else 'host not in inventory',
@@ -385,13 +394,23 @@ def render_svg(plan, measurements=None):
             health = 'conntrack not observed'
         columns['gateway'].add(gkey, [gkey, health, 'AT RISK: %s' % info['fix'] if info.get('fix') else ''])
         backend = pair.get('backend') or {}
-        columns['backend'].add(_backend_key(pair), [_backend_key(pair), backend.get('ip') if backend.get('host') else '', ''])
+        bkey = _backend_key(pair)
+        columns['backend'].add(bkey, [bkey, backend.get('ip') if backend.get('host') else '', ''])
+        if backend.get('port') is not None:
+            ports = backend_ports.setdefault(bkey, [])
+            if backend['port'] not in ports:
+                ports.append(backend['port'])
         token = pair.get('id')
-        columns['client'].attach_point(_client_key(pair), 'right', token)
-        columns['gateway'].attach_point(gkey, 'left', token)
-        columns['gateway'].attach_point(gkey, 'right', token)
-        columns['backend'].attach_point(_backend_key(pair), 'left', token)
+        columns['client'].attach_point(_client_key(pair), 'right', 'h:' + token)
+        columns['gateway'].attach_point(gkey, 'left', 'h:' + token)
+        columns['gateway'].attach_point(gkey, 'right', 'h:' + token)
+        columns['backend'].attach_point(_backend_key(pair), 'left', 'h:' + token)
+        if pair.get('fix') in DIRECT_FIXES:
+            columns['client'].attach_point(_client_key(pair), 'right', 'd:' + token)
+            columns['backend'].attach_point(_backend_key(pair), 'left', 'd:' + token)
 
+    for bkey, ports in backend_ports.items():
+        columns['backend'].lines[bkey][2] = 'port%s %s' % ('s' if len(ports) > 1 else '', ', '.join(str(port) for port in ports))
     rows = max([len(col.keys) for col in columns.values()] + [1])
     main_h = rows * ROW_H
     centers = {}
@@ -407,7 +426,7 @@ def render_svg(plan, measurements=None):
         x = COL_X[kind] + (BOX_W if side == 'right' else 0)
         return x, y
 
-    direct = [pair for pair in pairs if pair.get('fix') in ('split_dns', 'local_shortcut', 'unix_socket')]
+    direct = [pair for pair in pairs if pair.get('fix') in DIRECT_FIXES]
     lanes_top = TOP + main_h + 16
     same_top = lanes_top + len(direct) * LANE_H + (30 if direct else 0)
     same_row_h = 96
@@ -421,8 +440,8 @@ def render_svg(plan, measurements=None):
            '<title id="flows-title">Hairpin flows: clients, gateways, backends</title>',
            '<defs>']
     for name, color in (('hairpin', COLOR_HAIRPIN), ('direct', COLOR_DIRECT), ('local', COLOR_LOCAL)):
-        out.append('<marker id="arrow-%s" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-                   'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>' % (name, color))
+        out.append('<marker id="arrow-%s" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" '
+                   'markerHeight="11" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>' % (name, color))
     out.append('</defs>')
     out.append('<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (SVG_WIDTH, height))
 
@@ -435,7 +454,7 @@ def render_svg(plan, measurements=None):
         out.append('<g class="legend legend-%s"><line x1="%d" y1="16" x2="%d" y2="16" stroke="%s" stroke-width="3"%s '
                    'marker-end="url(#arrow-%s)"/><text x="%d" y="20" font-size="12">%s</text></g>'
                    % (name, x, x + 36, color, dash, name, x + 44, _esc(label)))
-        x += 60 + len(label) * 7
+        x += 70 + len(label) * 7
     for kind, title in (('client', 'Clients'), ('gateway', 'Gateway (NAT)'), ('backend', 'Backends')):
         out.append('<text class="column-title" x="%d" y="%d" font-size="14" font-weight="bold" fill="#444">%s</text>'
                    % (COL_X[kind], TOP - 16, _esc(title)))
@@ -451,50 +470,49 @@ def render_svg(plan, measurements=None):
             out += _box(COL_X[kind], y, [line for line in col.lines[key] if line], 'box box-%s' % kind)
             out.append('</g>')
 
-    # hairpin paths, one group per pair
+    # hairpin paths, one group per pair: client -> gateway, gateway -> backend
     for pair in pairs:
         token = pair.get('id')
         ckey, gkey, bkey = _client_key(pair), _gateway_key(pair), _backend_key(pair)
-        x1, y1 = point('client', ckey, 'right', token)
-        gx0, gy0 = point('gateway', gkey, 'left', token)
-        gx1, gy1 = point('gateway', gkey, 'right', token)
-        bx0, by0 = point('backend', bkey, 'left', token)
+        x1, y1 = point('client', ckey, 'right', 'h:' + token)
+        gx0, gy0 = point('gateway', gkey, 'left', 'h:' + token)
+        gx1, gy1 = point('gateway', gkey, 'right', 'h:' + token)
+        bx0, by0 = point('backend', bkey, 'left', 'h:' + token)
         dns_only = not pair.get('connections')
         style = ' stroke-opacity="0.45"' if dns_only else ''
         tip = '%s: %s \u2192 %s \u2192 %s (%s connection(s), seen by %s)' % (
             token, _client_text(pair), _public_text(pair), _backend_text(pair), _text(pair.get('connections')), _text(pair.get('seen_by')))
         out.append('<g class="pair hairpin" data-pair="%s"><title>%s</title>' % (_esc(token), _esc(tip)))
         for (ax, ay, zx, zy) in ((x1, y1, gx0, gy0), (gx1, gy1, bx0, by0)):
+            bend = (zx - ax) / 2.0
             out.append('<path class="hairpin-path" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="%s" '
                        'stroke-width="3"%s marker-end="url(#arrow-hairpin)"/>'
-                       % (ax, ay, ax + 60, ay, zx - 62, zy, zx - 2, zy, COLOR_HAIRPIN, style))
-        label = '%s \u00b7 %s' % (_endpoint((pair.get('public') or {}).get('ip'), (pair.get('public') or {}).get('port')),
+                       % (ax, ay, ax + bend, ay, zx - bend, zy, zx - 1, zy, COLOR_HAIRPIN, style))
+        public = pair.get('public') or {}
+        label = '%s \u00b7 %s' % (_endpoint(public.get('ip'), public.get('port')),
                                   'DNS only' if dns_only else '%s conn' % _text(pair.get('connections')))
-        out.append('<text class="hairpin-label" x="%.1f" y="%.1f" font-size="11" text-anchor="middle" fill="%s">%s</text>'
-                   % ((x1 + gx0) / 2.0, (y1 + gy0) / 2.0 - 6, COLOR_HAIRPIN, _esc(label)))
-        backend = pair.get('backend') or {}
         out.append('<text class="hairpin-label" x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="%s">%s</text>'
-                   % (bx0 - 8, by0 - 5, COLOR_HAIRPIN, _esc('\u2192 %s' % _endpoint(backend.get('ip'), backend.get('port')))))
+                   % (gx0 - 14, gy0 - 5, COLOR_HAIRPIN, _esc(label)))
         out.append('</g>')
 
-    # direct paths (the fix), dashed, in lanes below the gateway column
+    # direct paths (the fix), dashed, routed in lanes below the boxes: no gateway on the way
     if direct:
-        out.append('<text x="20" y="%d" font-size="12" fill="#444">Direct paths once fixed (no gateway, no NAT):</text>'
-                   % (lanes_top + 2))
+        out.append('<text x="%d" y="%d" font-size="12" text-anchor="middle" fill="#444">Direct paths once fixed (no gateway, no NAT)</text>'
+                   % (SVG_WIDTH // 2, lanes_top + 2))
     for index, pair in enumerate(direct):
         token = pair.get('id')
-        x1, y1 = point('client', _client_key(pair), 'right', token)
-        bx0, by0 = point('backend', _backend_key(pair), 'left', token)
+        x1, y1 = point('client', _client_key(pair), 'right', 'd:' + token)
+        bx0, by0 = point('backend', _backend_key(pair), 'left', 'd:' + token)
         lane = lanes_top + 20 + index * LANE_H
-        measured_after = token in measurements['after']
-        label = _direct_label(pair, measured_after)
+        down_x = x1 + 14 + index * 10
+        up_x = bx0 - 18 - index * 10
+        label = _direct_label(pair, token in measurements['after'])
         out.append('<g class="pair direct" data-pair="%s" data-fix="%s"><title>%s</title>' % (_esc(token), _esc(pair.get('fix')), _esc(label)))
-        out.append('<path class="direct-path" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f L%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" '
-                   'fill="none" stroke="%s" stroke-width="2.5" stroke-dasharray="8 5" marker-end="url(#arrow-direct)"/>'
-                   % (x1, y1 + 3, x1 + 50, y1 + 3, x1 + 40, lane, x1 + 120, lane, bx0 - 120, lane,
-                      bx0 - 40, lane, bx0 - 50, by0 + 3, bx0 - 2, by0 + 3, COLOR_DIRECT))
-        out.append('<text class="direct-label" x="%d" y="%.1f" font-size="11" text-anchor="middle" fill="#1d6b1d">%s</text>'
-                   % (SVG_WIDTH // 2, lane - 5, _esc(label)))
+        out.append('<path class="direct-path" d="M%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f" fill="none" '
+                   'stroke="%s" stroke-width="2.5" stroke-dasharray="8 5" stroke-linejoin="round" marker-end="url(#arrow-direct)"/>'
+                   % (x1, y1, down_x, y1, down_x, lane, up_x, lane, up_x, by0, bx0 - 1, by0, COLOR_DIRECT))
+        out.append('<text class="direct-label" x="%.1f" y="%.1f" font-size="11" text-anchor="middle" fill="#1d6b1d">%s</text>'
+                   % ((down_x + up_x) / 2.0, lane - 5, _esc(label)))
         out.append('</g>')
 
     # same-host TCP: one strip per entry
@@ -505,18 +523,18 @@ def render_svg(plan, measurements=None):
         top = same_top + 30 + index * same_row_h
         measured_after = item.get('id') in measurements['after']
         out.append('<g class="same-host" data-pair="%s"><title>%s</title>' % (_esc(item.get('id')), _esc(item.get('reason'))))
-        out.append('<rect class="box box-host" x="20" y="%d" width="960" height="%d" rx="10" ry="10"/>' % (top, same_row_h - 12))
+        out.append('<rect class="box box-host" x="20" y="%d" width="%d" height="%d" rx="10" ry="10"/>' % (top, SVG_WIDTH - 40, same_row_h - 12))
         out.append('<text x="34" y="%d" font-size="14" font-weight="bold">%s</text>' % (top + 22, _esc(item.get('host'))))
-        for x, name in ((200, item.get('client_process') or 'client'), (640, item.get('listener_process') or 'listener')):
+        for x, name in ((260, item.get('client_process') or 'client'), (780, item.get('listener_process') or 'listener')):
             out.append('<rect class="box box-process" x="%d" y="%d" width="160" height="40" rx="6" ry="6"/>' % (x, top + 22))
             out.append('<text x="%d" y="%d" font-size="13" text-anchor="middle">%s</text>' % (x + 80, top + 47, _esc(name)))
-        out.append('<path class="local-path" d="M360,%d L636,%d" stroke="%s" stroke-width="3" marker-end="url(#arrow-local)"/>'
+        out.append('<path class="local-path" d="M420,%d L779,%d" stroke="%s" stroke-width="3" marker-end="url(#arrow-local)"/>'
                    % (top + 34, top + 34, COLOR_LOCAL))
-        out.append('<text x="498" y="%d" font-size="11" text-anchor="middle" fill="#a65400">%s</text>'
+        out.append('<text x="600" y="%d" font-size="11" text-anchor="middle" fill="#a65400">%s</text>'
                    % (top + 28, _esc('TCP %s \u00b7 %s conn' % (_endpoint(item.get('ip'), item.get('port')), _text(item.get('connections'))))))
-        out.append('<path class="direct-path" d="M360,%d L636,%d" stroke="%s" stroke-width="2.5" stroke-dasharray="8 5" '
+        out.append('<path class="direct-path" d="M420,%d L779,%d" stroke="%s" stroke-width="2.5" stroke-dasharray="8 5" '
                    'marker-end="url(#arrow-direct)"/>' % (top + 52, top + 52, COLOR_DIRECT))
-        out.append('<text x="498" y="%d" font-size="11" text-anchor="middle" fill="#1d6b1d">%s</text>'
+        out.append('<text x="600" y="%d" font-size="11" text-anchor="middle" fill="#1d6b1d">%s</text>'
                    % (top + 68, _esc('unix socket (%s)' % ('after fix' if measured_after else 'recommended'))))
         out.append('</g>')
     out.append('</svg>')
@@ -535,13 +553,14 @@ p.summary{font-size:14px;margin:4px 0 14px}
 .card b{display:block;font-size:22px} .card span{font-size:12px;color:#555}
 .card.risk b{color:#d62728} .card.ok b{color:#2ca02c}
 table{border-collapse:collapse;font-size:12px;margin:6px 0 12px;width:100%}
-th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+td code{overflow-wrap:anywhere}
 th{background:#f4f4f4} tr:nth-child(even) td{background:#fafafa}
 code{font-family:"DejaVu Sans Mono",monospace;font-size:12px}
 .fix{display:inline-block;border-radius:4px;padding:1px 6px;font-family:"DejaVu Sans Mono",monospace;font-size:12px;background:#e8f5e9;color:#1d6b1d}
 .fix.conntrack_headroom{background:#fdecea;color:#a11}
 .fix.none{background:#eee;color:#666}
-.diagram{border:1px solid #ddd;border-radius:8px;padding:8px;overflow-x:auto;max-width:1016px}
+.diagram{border:1px solid #ddd;border-radius:8px;padding:8px;overflow-x:auto;max-width:1216px}
 svg .box{stroke-width:1.5}
 svg .box-client{fill:#eef4fb;stroke:#4a78b5} svg .box-gateway{fill:#fdf0ef;stroke:#d62728}
 svg .box-backend{fill:#eef8ee;stroke:#3c8f3c} svg .box-host{fill:#fafafa;stroke:#999}
@@ -596,10 +615,10 @@ def render_html(plan, measurements=None):
                  _h(_public_text(pair)) + ('<br><span class="muted">%s</span>' % _h((pair.get('public') or {}).get('names'))
                                            if (pair.get('public') or {}).get('names') else ''),
                  _h(_backend_text(pair)), _h(pair.get('gateway')), _h(pair.get('seen_by')), _h(pair.get('connections')),
-                 _h(pair.get('relation')), _h(pair.get('port_translated')), _fix_badge(pair.get('fix')), _h(_pretty(pair.get('reason')))]
+                 _h(_relation_text(pair)), _fix_badge(pair.get('fix')), _h(_pretty(pair.get('reason')))]
                 for pair in pairs]
         out += _html_table(['Pair', 'Client', 'Public (names)', 'Backend', 'Gateway', 'Seen by', 'Conns', 'Relation',
-                            'Port translated', 'Fix', 'Reason'], rows, 'pairs')
+                            'Fix', 'Reason'], rows, 'pairs')
     else:
         out.append('<p>No hairpin pair found.</p>')
 

@@ -481,20 +481,14 @@ def build_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, u
             errors.append('split_dns_upstreams[%d]: %s is this server itself (split_dns_listen_addresses): a forwarding loop'
                           % (idx, value))
             continue
-        host = ip if ':' not in ip else '[%s]' % ip
-        ups.append(host if port == 53 else '%s:%d' % (host, port))
+        if ':' in ip:
+            ups.append('[%s]:%d' % (ip, port))
+        else:
+            ups.append(ip if port == 53 else '%s:%d' % (ip, port))
     for zone in out_zones:
         zone['records'] = sorted(zone['records'], key=_record_sort_key)
         if zone['public_records'] is not None:
             zone['public_records'] = sorted(zone['public_records'], key=_record_sort_key)
-        for view in VIEWS:
-            if zone['public_records'] is None and view == 'public':
-                continue
-            recs = zone['records'] if view == 'internal' else zone['public_records']
-            conflict_errors = []
-            _check_owner_conflicts(recs, zone['name'], 'zone %s (%s view, after merging the plan)' % (zone['name'], view),
-                                   conflict_errors)
-            errors.extend(e for e in conflict_errors if e not in errors)
     out_zones.sort(key=lambda z: z['name'])
     return {
         'zones': out_zones,
