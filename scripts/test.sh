@@ -9,8 +9,10 @@ cd "$KEEPLOCAL_REPO"
 # ansible-test needs the collection at .../ansible_collections/keeplocal/traffic as a real
 # directory: copy the checkout's files (tracked and new, not ignored) there.
 ansible_test_tree() {
-  local tree=$KEEPLOCAL_CACHE/ansible-test-$(echo "$KEEPLOCAL_REPO" | sha256sum | cut -c1-12)/ansible_collections/keeplocal/traffic
-  rm -rf "$tree"; mkdir -p "$tree"
+  # One tree per run: concurrent runs (developers, helpers) must not delete each other's tree.
+  local root; root=$(mktemp -d "$KEEPLOCAL_CACHE/ansible-test.XXXXXX")
+  local tree=$root/ansible_collections/keeplocal/traffic
+  mkdir -p "$tree"
   git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$tree" -xf -
   # ansible-test bootstraps pip from a download host this machine cannot reach; it takes a
   # cached script instead, named after the pip version it wants.
@@ -25,11 +27,14 @@ ansible_test_tree() {
 
 # Both supported ansible-core versions: the current one (main venv) and the one before.
 ansible_test() {
-  local tree; tree=$(ansible_test_tree)
+  local tree rc=0; tree=$(ansible_test_tree)
   for venv in "$KEEPLOCAL_VENV" "$KEEPLOCAL_VENV_PREVIOUS"; do
     echo "=== ansible-test $* with $("$venv/bin/ansible" --version | head -n1)"
-    (cd "$tree" && "$venv/bin/ansible-test" "$@" --local --python 3.11 --color no)
+    (cd "$tree" && "$venv/bin/ansible-test" "$@" --local --python 3.11 --color no) || rc=$?
+    ((rc == 0)) || break
   done
+  rm -rf "${tree%/ansible_collections/keeplocal/traffic}"
+  return $rc
 }
 
 run_sanity() { ansible_test sanity; }

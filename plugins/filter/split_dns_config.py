@@ -8,7 +8,7 @@ DOCUMENTATION = r'''
 name: split_dns_config
 short_description: Validate split-horizon DNS zones and merge the hairpin plan into them
 version_added: 0.1.0
-author: keeplocal.traffic contributors
+author: keeplocal.traffic contributors (@keeplocal)
 description:
   - Checks zone names, records (A, AAAA, CNAME, SRV), TTLs, internal CIDRs, listen addresses and
     upstream resolvers, and reports every problem with the variable path that holds it.
@@ -57,6 +57,14 @@ options:
   zone_defaults:
     description: Defaults for zone keys (C(ttl), C(refresh), C(retry), C(expire), C(negative_ttl), C(nameserver), C(hostmaster)).
     type: dict
+  client_nameservers:
+    description: The private resolver's addresses as clients reach them.
+    type: list
+    elements: str
+  client_domains:
+    description: The clients' routing domains; empty means the zone names.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -82,7 +90,15 @@ _value:
       type: list
       elements: dict
     domains:
-      description: The zone names (the clients' routing domains).
+      description: The zone names.
+      type: list
+      elements: str
+    client_nameservers:
+      description: The private resolver's addresses, normalised.
+      type: list
+      elements: str
+    client_domains:
+      description: The clients' routing domains (O(client_domains), else the zone names).
       type: list
       elements: str
     internal_cidrs:
@@ -115,10 +131,10 @@ from ansible_collections.keeplocal.traffic.plugins.plugin_utils._zones import bu
 
 
 def split_dns_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, upstreams=None, listen_port=53,
-                     plan_public_view=True, zone_defaults=None):
+                     plan_public_view=True, zone_defaults=None, client_nameservers=None, client_domains=None):
     return build_config(zones, plan=plan, internal_cidrs=internal_cidrs, listen_addresses=listen_addresses,
                         upstreams=upstreams, listen_port=int(listen_port), plan_public_view=bool(plan_public_view),
-                        zone_defaults=zone_defaults)
+                        zone_defaults=zone_defaults, client_nameservers=client_nameservers, client_domains=client_domains)
 
 
 class FilterModule:

@@ -8,7 +8,7 @@ DOCUMENTATION = r'''
 name: split_dns_resolv_conf
 short_description: Put the private resolvers first in a resolv.conf text
 version_added: 0.1.0
-author: keeplocal.traffic contributors
+author: keeplocal.traffic contributors (@keeplocal)
 description:
   - Plain resolv.conf has no per-domain routing, so the private resolver must answer everything
     (it forwards what is not private). Its addresses go first; the original C(search), C(options) and

@@ -8,7 +8,7 @@ DOCUMENTATION = r'''
 name: split_dns_zone_files
 short_description: Render split-horizon zone files whose SOA serial changes only with their content
 version_added: 0.1.0
-author: keeplocal.traffic contributors
+author: keeplocal.traffic contributors (@keeplocal)
 description:
   - Renders one zone file per zone and view (V(internal), and V(public) when the zone has public records).
   - Each file carries the SHA-256 of its content (all but the serial). When the previous file has the

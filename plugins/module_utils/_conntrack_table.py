@@ -122,7 +122,7 @@ class HairpinScanner:
         self.hairpin_entries = 0
         self.flows = []
         self.pairs = {}
-        self._public_cache = {}
+        self._kinds = {}
         self._normal_cache = {}
 
     def _normalize(self, value):
@@ -132,17 +132,23 @@ class HairpinScanner:
             result = self._normal_cache[value] = _normalize_or_raw(value)
             return result
 
-    def _is_public(self, dst):
-        result = self._public_cache.get(dst)
-        if result is None:
-            result = self._normalize(dst) in self.public or not self.internal.contains(dst)
-            self._public_cache[dst] = result
-        return result
+    def _kind(self, addr):
+        """0: not an address, 1: internal, 2: public (not internal, or listed as public)."""
+        try:
+            normal = normalize_ip(addr)
+        except ValueError:
+            kind = 0
+        else:
+            self._normal_cache[addr] = normal
+            kind = 2 if normal in self.public or not self.internal.contains(normal) else 1
+        self._kinds[addr] = kind
+        return kind
 
     def feed(self, lines):
         """Scan an iterable of lines (a file object streams)."""
-        contains = self.internal.contains
-        is_public = self._is_public
+        kinds = self._kinds
+        kind_of = self._kind
+        internal = self.internal.contains
         total = 0
         for line in lines:
             # Hot loop: locate the three addresses without splitting the whole line.
@@ -155,15 +161,24 @@ class HairpinScanner:
                 rsrc_end = line.index(' ', rsrc_start)
             except ValueError:
                 continue
-            total += 1
             src = line[start:end]
-            if not contains(src):
+            kind = kinds.get(src)
+            if kind is None:
+                kind = kind_of(src)
+            if kind == 0:
+                continue
+            total += 1
+            # The source must be internal (even when it is also listed as public).
+            if not internal(src):
                 continue
             dst = line[dst_start:dst_end]
-            if not is_public(dst):
+            kind = kinds.get(dst)
+            if kind is None:
+                kind = kind_of(dst)
+            if kind != 2:
                 continue
             rsrc = line[rsrc_start:rsrc_end]
-            if rsrc == dst or not contains(rsrc):
+            if rsrc == dst or not internal(rsrc):
                 continue
             entry = parse_line(line, self._normalize)
             if entry is None:

@@ -326,7 +326,7 @@ def parse_iptables_save(text, internal=None):
         if line.startswith(':'):
             chains.setdefault(line[1:].split()[0], [])
             continue
-        if not line.startswith('-A '):
+        if not line.startswith('-A'):
             continue
         try:
             chain, rule = _parse_iptables_rule(line)
@@ -404,12 +404,11 @@ def _nft_render(exprs):
         kind, body = next(iter(expr.items()))
         if kind == 'match':
             left = body.get('left', {})
-            if isinstance(left, dict) and 'meta' in left and left['meta'].get('key') in ('iifname', 'oifname', 'l4proto', 'iif', 'oif'):
+            if isinstance(left, dict) and 'meta' in left and left['meta'].get('key') in ('iifname', 'oifname', 'iif', 'oif'):
                 left_text = left['meta']['key']
-                if left_text in ('iifname', 'oifname'):
-                    right_text = '"%s"' % _nft_text(body.get('right'))
-                else:
-                    right_text = _nft_text(body.get('right'))
+                right_text = _nft_text(body.get('right'))
+                if left_text in ('iifname', 'oifname') and isinstance(body.get('right'), str):
+                    right_text = '"%s"' % right_text
             else:
                 left_text = _nft_text(left)
                 right_text = _nft_text(body.get('right'))

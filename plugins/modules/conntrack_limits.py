@@ -280,9 +280,10 @@ def mem_total_bytes():
 
 def read_runtime():
     """count, max, buckets and the managed timeouts as the kernel reports them."""
-    buckets = read_int(sysctl_path('nf_conntrack_buckets'))
+    # The module parameter is where the hash size is written (root-only); the sysctl mirrors it.
+    buckets = read_int(hashsize_param())
     if buckets is None:
-        buckets = read_int(hashsize_param())
+        buckets = read_int(sysctl_path('nf_conntrack_buckets'))
     return {
         'count': read_int(sysctl_path('nf_conntrack_count')),
         'max': read_int(sysctl_path('nf_conntrack_max')),
@@ -502,6 +503,8 @@ def main():
     if file_changes:
         summary += '; persisted in %s' % ', '.join(path for path, dummy, dummy2 in file_changes.values())
     if module.check_mode or not changed:
+        if module.check_mode and changed:
+            summary = 'check mode, would apply: ' + summary
         result['after'] = after
         module.exit_json(changed=changed, applied=True, diff=diff, msg=summary, message=summary, **result)
 

@@ -9,7 +9,8 @@ DOCUMENTATION = r'''
 module: coredns_probe
 short_description: Prove a CoreDNS configuration by querying it
 version_added: 0.1.0
-author: keeplocal.traffic contributors
+author:
+  - keeplocal.traffic contributors (@keeplocal)
 description:
   - Sends DNS queries (UDP) and checks the answers (rcode, SOA serial, addresses) until they all
     match or O(timeout) passes.
@@ -17,7 +18,7 @@ description:
     probes it, and stops it again. CoreDNS has no configuration check flag; this is the way to prove
     a candidate Corefile and its zone files on a scratch port before they go live. When the
     candidate exits, the module fails with CoreDNS's own output (for example
-    C(Error during parsing: Unknown directive 'foo')).
+    C(Error during parsing - Unknown directive 'foo')).
   - Without O(binary), probes a running server, for example after a reload.
   - Leaves nothing behind; the started process is stopped in every case.
 attributes:
@@ -28,7 +29,8 @@ attributes:
     description: Nothing to diff.
     support: none
   platform:
-    description: Linux hosts (CoreDNS binary started as a subprocess).
+    description: Linux hosts (the candidate CoreDNS is started as a child process).
+    support: full
     platforms: posix
 options:
   binary:
@@ -152,8 +154,8 @@ output:
 import os
 import pwd
 import random
+import signal
 import socket
-import subprocess
 import tempfile
 import time
 
@@ -214,14 +216,52 @@ def port_free(server, port):
         sock.close()
 
 
-def demote(user):
-    entry = pwd.getpwnam(user)
+class Candidate:
+    """A CoreDNS started in the background (fork and exec: module.run_command waits for the end)."""
 
-    def drop():
-        os.setgroups([])
-        os.setgid(entry.pw_gid)
-        os.setuid(entry.pw_uid)
-    return drop
+    def __init__(self, argv, cwd, log, user=None):
+        ids = None
+        if user:
+            entry = pwd.getpwnam(user)
+            ids = (entry.pw_uid, entry.pw_gid)
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            try:
+                os.chdir(cwd)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.dup2(log.fileno(), 1)
+                os.dup2(log.fileno(), 2)
+                os.closerange(3, 4096)
+                if ids:
+                    os.setgroups([])
+                    os.setgid(ids[1])
+                    os.setuid(ids[0])
+                os.execv(argv[0], argv)
+            except BaseException as exc:  # pylint: disable=broad-exception-caught
+                os.write(2, ('cannot start %s: %s\n' % (argv[0], exc)).encode())
+            os._exit(127)
+
+    def poll(self):
+        """The exit code once the process has ended, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+        return self.returncode
+
+    def stop(self, grace=5.0):
+        if self.poll() is not None:
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.returncode = -signal.SIGKILL
 
 
 def summary(results):
@@ -274,17 +314,14 @@ def main():
     if busy:
         module.fail_json(msg='%s already in use: another process (a leftover candidate?) would answer the probes; '
                              'stop it or choose another scratch port' % ', '.join(busy), results=[], output='')
-    preexec = None
     if params['user']:
         try:
-            preexec = demote(params['user'])
+            pwd.getpwnam(params['user'])
         except KeyError:
             module.fail_json(msg='user %s does not exist' % params['user'], results=[], output='')
 
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([params['binary'], '-conf', params['config']], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=os.path.dirname(params['config']) or '/',
-                            preexec_fn=preexec, close_fds=True)
+    proc = Candidate([params['binary'], '-conf', params['config']], os.path.dirname(params['config']) or '/', log, params['user'])
     results = []
     exited = None
     try:
@@ -299,13 +336,7 @@ def main():
                 break
             time.sleep(0.2)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        proc.stop()
         log.seek(0)
         output = log.read().decode('utf-8', 'replace')
         log.close()

@@ -58,6 +58,8 @@ attributes:
     platforms: posix
 notes:
   - Needs root to read the table. Shows the table of the network namespace the module runs in.
+  - With O(source=conntrack) the dump is written to the module's temporary directory (about 230 bytes per entry)
+    and read back line by line; the file is removed at the end.
 seealso:
   - module: keeplocal.traffic.nat_rules_info
 """
@@ -134,7 +136,8 @@ pairs:
 """
 
 import os
-import subprocess
+import shlex
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -172,20 +175,22 @@ def read_conntrack(module, scanner):
         raise Unavailable(
             '%s is absent (kernel without CONFIG_NF_CONNTRACK_PROCFS) and the conntrack tool is not installed: '
             'install the conntrack package (conntrack-tools)' % PROC_TABLE)
+    # The dump goes to a file in the module's temporary directory and is read back line by line,
+    # so memory stays bounded by the hairpin flows (run_command would hold the whole dump).
+    handle, dump = tempfile.mkstemp(prefix='conntrack-', suffix='.txt', dir=module.tmpdir)
+    os.close(handle)
     try:
-        proc = subprocess.Popen([path, '-L', '-o', 'extended'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                universal_newlines=True, env=dict(os.environ, LC_ALL='C'))
-    except OSError as exc:
-        raise Unavailable('%s could not be run: %s' % (path, exc)) from None
-    with proc:
-        scanner.feed(proc.stdout)
-        err = proc.stderr.read()
-        rc = proc.wait()
-    if rc != 0:
-        detail = err.strip().splitlines()[-1] if err.strip() else 'exit code %d' % rc
-        if 'not permitted' in detail or 'ermission denied' in detail:
-            detail += ' (run as root: become: true)'
-        raise Unavailable('conntrack -L failed: %s' % detail)
+        command = '%s -L -o extended > %s' % (shlex.quote(path), shlex.quote(dump))
+        rc, dummy, err = module.run_command(command, use_unsafe_shell=True, environ_update={'LC_ALL': 'C'})
+        if rc != 0:
+            detail = err.strip().splitlines()[-1] if err.strip() else 'exit code %d' % rc
+            if any(word in detail for word in ('ermission denied', 'not permitted', 'must be root')):
+                detail += ' (run as root: become: true)'
+            raise Unavailable('conntrack -L failed: %s' % detail)
+        with open(dump, 'r') as table:
+            scanner.feed(table)
+    finally:
+        os.unlink(dump)
 
 
 def main():

@@ -198,7 +198,7 @@ def _run(module, tool, args, problems):
     if rc != 0:
         text = (err or out).strip().splitlines()
         detail = text[-1] if text else 'exit code %d' % rc
-        if 'ermission denied' in detail or 'not permitted' in detail:
+        if any(word in detail for word in ('ermission denied', 'not permitted', 'must be root')):
             detail += ' (run as root: become: true)'
         problems.append('%s: %s' % (tool, detail))
         return None

@@ -18,8 +18,8 @@ description:
   - Names are resolved once per target with the host's own resolver (C(getaddrinfo)) when the
     module runs; the first address returned is dialed for every request and reported as
     RV(probes[].address). Resolution time is reported separately and is not part of the latency.
-  - HTTP targets get C(GET <path>) with the URL's host in the C(Host) header and
-    C(Connection: close); a request succeeds on a status below 400. TCP targets are connected to,
+  - HTTP targets get C(GET <path>) with the URL's host in the C(Host) header and a
+    C(Connection) header of C(close); a request succeeds on a status below 400. TCP targets are connected to,
     sent O(targets[].send) when set, and read until the first newline or the end of the stream
     (O(targets[].read_line)); a TCP request succeeds when a non-empty answer arrives.
   - NAT loopback check, whether the gateway supports hairpinning at all, is to probe a public

@@ -290,13 +290,31 @@ def build_address_index(hosts):
     return {ip: next(iter(names)) for ip, names in owners.items() if len(names) == 1}
 
 
+def parse_network(value):
+    """An ``ipaddress`` network for 'a.b.c.d/n' (None otherwise)."""
+    if value is None or '/' not in str(value):
+        return None
+    try:
+        return ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError:
+        return None
+
+
 class Forward:
-    """One port forward (DNAT) of a gateway, or of the ``forwards`` option (gateway unknown)."""
+    """One port forward (DNAT) of a gateway, or of the ``forwards`` option.
+
+    Follows nat_rules_info: ``proto`` null matches every protocol, ``public_ip`` may be an address,
+    a network, or null (the gateway's own addresses), ``public_port`` null forwards every port,
+    ``public_port_end`` closes a range, ``private_port`` null keeps the port.
+    """
 
     def __init__(self, gateway, item, gateway_ips):
         self.gateway = gateway
-        self.proto = str(item.get('proto') or 'tcp').lower()
+        self.proto = str(item['proto']).lower() if item.get('proto') else None
         self.public_ip = parse_ip(item.get('public_ip'))
+        self.public_net = None if self.public_ip is not None else parse_network(item.get('public_ip'))
+        if self.public_net is not None and self.public_net.num_addresses == 1:
+            self.public_ip, self.public_net = self.public_net.network_address, None
         self.public_port = _int(item.get('public_port'))
         self.public_port_end = _int(item.get('public_port_end'))
         self.private_ip = parse_ip(item.get('private_ip'))
@@ -305,26 +323,44 @@ class Forward:
         self.gateway_ips = gateway_ips
 
     def valid(self):
-        return self.public_port is not None and self.private_ip is not None
+        return self.private_ip is not None
 
-    def matches(self, ip, port, proto):
-        if proto != self.proto or port is None:
+    def covers_ip(self, ip):
+        if ip is None:
             return False
         if self.public_ip is not None:
-            if ip != self.public_ip:
-                return False
-        elif ip not in self.gateway_ips:
+            return ip == self.public_ip
+        if self.public_net is not None:
+            return ip.version == self.public_net.version and ip in self.public_net
+        return ip in self.gateway_ips
+
+    def matches(self, ip, port, proto):
+        if self.proto is not None and proto != self.proto:
             return False
+        if port is None or not self.covers_ip(ip):
+            return False
+        if self.public_port is None:
+            return True
         last = self.public_port_end if self.public_port_end is not None else self.public_port
         return self.public_port <= port <= last
 
-    def is_range(self):
-        return self.public_port_end is not None and self.public_port_end != self.public_port
+    def single_port(self):
+        """The one public port of this forward, or None for ranges and all-port forwards."""
+        if self.public_port is None or self.public_port_end not in (None, self.public_port):
+            return None
+        return self.public_port
+
+    def ports_text(self):
+        if self.public_port is None:
+            return '*'
+        if self.single_port() is None:
+            return '%s-%s' % (self.public_port, self.public_port_end)
+        return str(self.public_port)
 
     def backend_port(self, port):
         if self.private_port is None:
             return port
-        if self.private_port_end is not None and self.public_port_end is not None:
+        if self.private_port_end is not None and self.public_port is not None and self.public_port_end is not None:
             return self.private_port + (port - self.public_port)
         return self.private_port
 
@@ -332,11 +368,10 @@ class Forward:
         """The private port differs from the public one (DNS cannot express that)."""
         return self.private_port is not None and self.private_port != self.public_port
 
-    def public_ips(self):
-        """The public addresses this forward answers on."""
-        if self.public_ip is not None:
-            return [self.public_ip]
-        return list(self.gateway_ips)
+
+def ip_covered(forwards, ip):
+    """Some forward answers on ``ip`` (a forward map is known for that address)."""
+    return any(fwd.covers_ip(ip) for fwd in forwards)
 
 
 def build_forwards(hosts, extra_forwards=None):
@@ -361,7 +396,7 @@ def build_forwards(hosts, extra_forwards=None):
             if not isinstance(item, Mapping):
                 raise PlanError('forwards[%d] is not a dict' % index)
             fwd = Forward(item.get('gateway'), item, frozenset())
-            if fwd.public_ip is None or not fwd.valid():
+            if (fwd.public_ip is None and fwd.public_net is None) or fwd.public_port is None or not fwd.valid():
                 raise PlanError('forwards[%d] needs public_ip, public_port and private_ip (e.g. a cloud NAT rule '
                                 '{public_ip: 203.0.113.7, public_port: 443, private_ip: 10.0.0.5, private_port: 8443}); got %r'
                                 % (index, dict(item)))
@@ -374,14 +409,6 @@ def find_forward(forwards, ip, port, proto):
         if fwd.matches(ip, port, proto):
             return fwd
     return None
-
-
-def covered_ips(forwards):
-    """Public addresses for which a forward map is known."""
-    result = set()
-    for fwd in forwards:
-        result.update(fwd.public_ips())
-    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,9 +486,9 @@ def _gateway_pairs(hosts, table):
         flows = facts.get('hairpin_flows')
         if not isinstance(flows, Mapping) or _failed(flows):
             continue
-        entries = _items(flows.get('pairs'))
-        if not entries:
-            # older/limited result: aggregate the flows themselves
+        if 'pairs' in flows:
+            entries = _items(flows.get('pairs'))
+        else:  # a result without the aggregate: count the (capped) flows themselves
             entries = [dict(item, connections=1) for item in _items(flows.get('flows'))]
         for item in entries:
             client_ip = parse_ip(item.get('client_ip'))
@@ -482,7 +509,6 @@ def _gateway_pairs(hosts, table):
 
 
 def _client_pairs(hosts, table, forwards, networks):
-    covered = covered_ips(forwards)
     for host in sorted(hosts):
         facts = hosts[host]
         if not facts:
@@ -497,7 +523,7 @@ def _client_pairs(hosts, table, forwards, networks):
                 continue
             proto = str(item.get('proto') or 'tcp').lower()
             fwd = find_forward(forwards, remote_ip, remote_port, proto)
-            if fwd is None and remote_ip in covered:
+            if fwd is None and ip_covered(forwards, remote_ip):
                 continue  # a known gateway address, but no forward on that port: not a hairpin
             if fwd is not None and fwd.gateway == host:
                 continue  # the gateway talking to its own forward is local DNAT, not a hairpin
@@ -530,7 +556,6 @@ class _Name:
 
 def _collect_names(hosts, forwards, index):
     names = {}
-    covered = covered_ips(forwards)
     for host in sorted(hosts):
         facts = hosts[host]
         if not facts:
@@ -549,7 +574,7 @@ def _collect_names(hosts, forwards, index):
                 ip = parse_ip(value)
                 if ip is None:
                     continue
-                if ip in covered or (item.get('public_match') and ip not in index):
+                if ip_covered(forwards, ip) or (item.get('public_match') and ip not in index):
                     entry = names.setdefault(name, _Name(name))
                     entry.public_ips.add(ip)
                     entry.resolved_by.add(host)
@@ -561,7 +586,7 @@ def _name_forwards(entry, forwards, name_ports):
     result = []
     for ip in sorted(entry.public_ips, key=ip_sort_key):
         for fwd in forwards:
-            if ip not in fwd.public_ips():
+            if not fwd.covers_ip(ip):
                 continue
             if ports is not None and not any(fwd.matches(ip, port, fwd.proto) for port in ports):
                 continue
@@ -581,14 +606,16 @@ def _dns_pairs(names, table, hosts, networks):
         for host in sorted(entry.resolved_by):
             facts = hosts.get(host) or {}
             for ip, fwd in entry.forwards:
-                if fwd.is_range() or fwd.gateway == host:
-                    continue
-                if table.has(host, fwd.proto, ip, fwd.public_port):
+                port = fwd.single_port()
+                if port is None or fwd.gateway == host:
+                    continue  # ranges/all-port forwards: DNS alone does not say which port
+                proto = fwd.proto or 'tcp'
+                if table.has(host, proto, ip, port):
                     continue
                 client_ip = _choose_client_ip(facts, ip, fwd.private_ip, networks)
                 if client_ip is None:
                     continue  # no internal address: the host resolves the name from outside
-                table.get(host, client_ip, fwd.proto, ip, fwd.public_port)
+                table.get(host, client_ip, proto, ip, port)
 
 
 def _attach_names(names, table, name_ports):
@@ -730,8 +757,7 @@ def _names_out(names, forwards, name_ports, index):
         backends = set()
         translated = []
         for ip, fwd in entry.forwards:
-            label = '%s/%s' % (endpoint(ip, fwd.public_port if not fwd.is_range() else '%s-%s' % (fwd.public_port, fwd.public_port_end)),
-                               fwd.proto)
+            label = '%s/%s' % (endpoint(ip, fwd.ports_text()), fwd.proto or 'any')
             target = endpoint(fwd.private_ip, fwd.private_port)
             reached.append('%s -> %s' % (label, target))
             backends.add(index.get(fwd.private_ip) or str(fwd.private_ip))

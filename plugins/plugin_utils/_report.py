@@ -48,7 +48,9 @@ def check_measurements(measurements):
                           % type(measurements).__name__)
     result = {}
     for phase in ('before', 'after'):
-        value = measurements.get(phase) or {}
+        value = measurements.get(phase)
+        if value is None:
+            value = {}
         if not isinstance(value, Mapping):
             raise ReportError('measurements.%s must be a dict {pair_id: {p50_ms, p99_ms, gw_entries_per_1000, backend_saw}}' % phase)
         phase_result = {}
@@ -492,7 +494,7 @@ def render_svg(plan, measurements=None):
         label = '%s \u00b7 %s' % (_endpoint(public.get('ip'), public.get('port')),
                                   'DNS only' if dns_only else '%s conn' % _text(pair.get('connections')))
         out.append('<text class="hairpin-label" x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="%s">%s</text>'
-                   % (gx0 - 14, gy0 - 5, COLOR_HAIRPIN, _esc(label)))
+                   % (gx0 - 14, min(y1, gy0) - 5, COLOR_HAIRPIN, _esc(label)))
         out.append('</g>')
 
     # direct paths (the fix), dashed, routed in lanes below the boxes: no gateway on the way
@@ -554,7 +556,7 @@ p.summary{font-size:14px;margin:4px 0 14px}
 .card.risk b{color:#d62728} .card.ok b{color:#2ca02c}
 table{border-collapse:collapse;font-size:12px;margin:6px 0 12px;width:100%}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
-td code{overflow-wrap:anywhere}
+td code{white-space:nowrap}
 th{background:#f4f4f4} tr:nth-child(even) td{background:#fafafa}
 code{font-family:"DejaVu Sans Mono",monospace;font-size:12px}
 .fix{display:inline-block;border-radius:4px;padding:1px 6px;font-family:"DejaVu Sans Mono",monospace;font-size:12px;background:#e8f5e9;color:#1d6b1d}

@@ -425,12 +425,13 @@ def parse_upstream(value):
 
 
 def build_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, upstreams=None, listen_port=53,
-                 plan_public_view=True, zone_defaults=None):
+                 plan_public_view=True, zone_defaults=None, client_nameservers=None, client_domains=None):
     """Validate the role's variables and merge the plan. Returns a dict:
 
     zones (sorted by name, each with records/public_records sorted), internal_cidrs, listen_addresses,
-    upstreams, domains (zone names, the client side's routing domains), plan_applied, plan_skipped,
-    errors (one message per problem, each naming its variable).
+    upstreams, domains (zone names), client_nameservers, client_domains (the client side's routing
+    domains: ``client_domains``, else the zone names), plan_applied, plan_skipped, errors (one message
+    per problem, each naming its variable).
     """
     errors = []
     out_zones = []
@@ -490,9 +491,24 @@ def build_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, u
         if zone['public_records'] is not None:
             zone['public_records'] = sorted(zone['public_records'], key=_record_sort_key)
     out_zones.sort(key=lambda z: z['name'])
+    nameservers = _check_addresses(client_nameservers if client_nameservers is not None else [],
+                                   'split_dns_client_nameservers', errors)
+    domains = []
+    if client_domains is None:
+        client_domains = []
+    if not isinstance(client_domains, list):
+        errors.append('split_dns_client_domains: must be a list of domains, got %r' % (client_domains,))
+        client_domains = []
+    for idx, value in enumerate(client_domains or []):
+        try:
+            domains.append(check_domain(value))
+        except ZoneError as exc:
+            errors.append('split_dns_client_domains[%d]: %s' % (idx, exc))
     return {
         'zones': out_zones,
         'domains': [z['name'] for z in out_zones],
+        'client_nameservers': nameservers,
+        'client_domains': domains or [z['name'] for z in out_zones],
         'internal_cidrs': cidrs,
         'listen_addresses': listen,
         'upstreams': ups,
@@ -627,3 +643,41 @@ def render_resolv_conf(original, nameservers, keep_existing=True, backup_path=No
     lines += ['nameserver %s' % ip for ip in servers]
     lines += [line for line in others if line.strip()]
     return '\n'.join(lines) + '\n'
+
+
+# --- probes ------------------------------------------------------------------------------------
+
+def build_probes(zone_files, listen_addresses, internal_cidrs, port=53):
+    """Queries proving a server answers the rendered zone files, for keeplocal.traffic.coredns_probe.
+
+    Sent from the host to itself: from one of its addresses inside the internal CIDRs (internal view:
+    the SOA serial of the internal file) and from one outside them (public view: the public file's
+    serial, or REFUSED for a private-only zone). Without such addresses, a plain liveness query.
+    """
+    nets = [ipaddress.ip_network(c, strict=False) for c in internal_cidrs or []]
+    internal = public = None
+    for text in listen_addresses or []:
+        addr = ipaddress.ip_address(text)
+        if any(addr.version == net.version and addr in net for net in nets):
+            internal = internal or str(addr)
+        elif not addr.is_loopback and not addr.is_link_local:
+            public = public or str(addr)
+    serials = {}
+    for item in zone_files:
+        serials[(item['zone'], item['view'])] = item['serial']
+    probes = []
+    for zone in sorted(set(z for z, dummy in serials)):
+        if internal:
+            probes.append({'server': internal, 'source': internal, 'port': port, 'name': zone, 'type': 'SOA',
+                           'expect_rcode': 'NOERROR', 'expect_serial': serials[(zone, 'internal')]})
+        if public:
+            probe = {'server': public, 'source': public, 'port': port, 'name': zone, 'type': 'SOA'}
+            if (zone, 'public') in serials:
+                probe.update(expect_rcode='NOERROR', expect_serial=serials[(zone, 'public')])
+            else:
+                probe.update(expect_rcode='REFUSED')
+            probes.append(probe)
+        if not internal and not public:
+            server = (listen_addresses or ['127.0.0.1'])[0]
+            probes.append({'server': server, 'port': port, 'name': zone, 'type': 'SOA'})
+    return probes

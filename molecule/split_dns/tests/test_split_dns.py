@@ -1,0 +1,201 @@
+"""split_dns on the lab: private answers inside, public or REFUSED outside, no hairpin, safe changes."""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tarfile
+
+from lab_fixtures import conntrack_lines, http_get
+
+SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INVENTORY = os.path.join(SCENARIO, '..', 'resources', 'lab', 'inventory.yml')
+ZONE_DIR = '/etc/coredns/zones'
+
+
+def dig(host, args):
+    """dig with its header: (status, header flags, answer records split in fields)."""
+    out = host.check_output('dig +time=2 +tries=1 +noall +comments +answer ' + args)
+    status = re.search(r'status: (\w+)', out)
+    flags = re.search(r';; flags: ([a-z ]+);', out)
+    answers = [line.split() for line in out.splitlines() if line and not line.startswith(';')]
+    return (status.group(1) if status else None), (flags.group(1).split() if flags else []), answers
+
+
+def playbook(name, *args):
+    """Run one of this scenario's playbooks on the lab; (exit code, output)."""
+    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(SCENARIO, name)] + list(args)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=SCENARIO, check=False)
+    return proc.returncode, proc.stdout
+
+
+def converge(*args):
+    """Rerun the converge playbook (as molecule does) with extra arguments."""
+    return playbook('converge.yml', *args)
+
+
+def coredns_binary():
+    """The lab's CoreDNS build (the path scripts/coredns-build.sh prints last)."""
+    out = subprocess.run([os.path.join(SCENARIO, '..', '..', 'scripts', 'coredns-build.sh')], stdout=subprocess.PIPE,
+                         text=True, check=True).stdout
+    return out.splitlines()[-1]
+
+
+def serial(gw, zone_file):
+    return int(gw.check_output("awk '/; serial$/ {print $1}' %s", ZONE_DIR + '/' + zone_file))
+
+
+def test_internal_client_gets_private_answers_and_recursion(lab):
+    svc_a = lab('svc-a')
+    # svc-a's resolv.conf now starts with the gateway's CoreDNS; the original is saved.
+    resolv = svc_a.file('/etc/resolv.conf').content_string.splitlines()
+    assert [line for line in resolv if line.startswith('nameserver')] == ['nameserver 192.168.1.1', 'nameserver 198.51.100.53']
+    assert 'nameserver 198.51.100.53' in svc_a.file('/etc/resolv.conf.keeplocal-split-dns').content_string
+
+    # The plan's pair: app.example.test -> the backend's private address (resolv.conf path).
+    assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'
+    # The explicit private-only zone: A, AAAA, CNAME (chased to the private answer), SRV.
+    assert svc_a.check_output('dig +short db.corp.example.test') == '192.168.1.30'
+    assert svc_a.check_output('dig +short AAAA db.corp.example.test') == 'fd00:1::30'
+    assert svc_a.check_output('dig +short www.corp.example.test').splitlines() == ['app.example.test.', '192.168.1.20']
+    assert svc_a.check_output('dig +short SRV _postgresql._tcp.corp.example.test') == '10 5 54321 db.corp.example.test.'
+    # Names the private resolver does not own are forwarded: recursion works for internal clients,
+    # and the plan's pinpoint zone does not shadow its sibling db.example.test (a local_shortcut pair).
+    assert svc_a.check_output('dig +short www.example.org') == '198.51.100.80'
+    assert svc_a.check_output('dig +short db.example.test') == '198.51.100.1'
+    status, flags, answers = dig(svc_a, '@192.168.1.1 app.example.test')
+    assert (status, 'aa' in flags, [a[4] for a in answers]) == ('NOERROR', True, ['192.168.1.20'])
+
+
+def test_outside_client_never_gets_a_private_answer(lab):
+    ext = lab('ext')
+    status, flags, answers = dig(ext, '@198.51.100.1 app.example.test')
+    assert status == 'NOERROR' and 'aa' in flags
+    assert [a[4] for a in answers] == ['198.51.100.1']
+    # Private-only zone: refused, whatever the type.
+    for qtype in ('A', 'AAAA', 'SRV', 'SOA'):
+        name = '_postgresql._tcp.corp.example.test' if qtype == 'SRV' else 'db.corp.example.test'
+        status, flags, answers = dig(ext, '@198.51.100.1 %s %s' % (qtype, name))
+        assert (qtype, status, answers) == (qtype, 'REFUSED', [])
+    # Not an open resolver.
+    status, flags, answers = dig(ext, '@198.51.100.1 www.example.org')
+    assert (status, answers) == ('REFUSED', [])
+    # Nothing private leaks out, whatever the question (ext has no route to 192.168.1.0/24).
+    for question in ('app.example.test ANY', 'app.example.test AAAA', 'corp.example.test AXFR', 'db.corp.example.test ANY'):
+        out = ext.run('dig +time=2 +tries=1 @198.51.100.1 ' + question).stdout
+        assert '192.168.' not in out and 'fd00:' not in out, (question, out)
+
+
+def test_hairpin_is_gone(lab, marker):
+    svc_a, gw, svc_b = lab('svc-a'), lab('gw'), lab('svc-b')
+    answer = http_get(svc_a, 'http://app.example.test' + marker, local_port=41101)
+    # svc-b sees the real client, and the gateway tracked nothing for this connection.
+    assert answer == {'backend': 'svc-b', 'client': '192.168.1.10'}
+    assert svc_b.check_output('grep -F %s /var/log/nginx/access.log', marker).startswith('192.168.1.10 ')
+    assert conntrack_lines(gw, '-p tcp -s 192.168.1.10 --sport 41101') == []
+    # The old answer still hairpins: the same request to the public address goes through gw.
+    old = json.loads(svc_a.check_output('curl -sS -m 5 --local-port 41102 --resolve app.example.test:80:198.51.100.1 %s',
+                                        'http://app.example.test' + marker))
+    assert old == {'backend': 'svc-b', 'client': '192.168.1.1'}
+    assert len(conntrack_lines(gw, '-p tcp -s 192.168.1.10 --sport 41102')) == 1
+
+
+def test_server_is_hardened(lab):
+    gw = lab('gw')
+    props = dict(line.split('=', 1) for line in gw.check_output(
+        'systemctl show coredns -p User -p CapabilityBoundingSet -p AmbientCapabilities -p ProtectSystem '
+        '-p NoNewPrivileges -p Restart -p ExecReload -p ReadOnlyPaths -p ActiveState -p UnitFileState').splitlines())
+    assert props['ActiveState'] == 'active' and props['UnitFileState'] == 'enabled'
+    assert props['User'] == 'coredns'
+    assert props['CapabilityBoundingSet'] == props['AmbientCapabilities'] == 'cap_net_bind_service'
+    assert props['ProtectSystem'] == 'strict' and props['NoNewPrivileges'] == 'yes' and props['Restart'] == 'on-failure'
+    assert '/etc/coredns' in props['ReadOnlyPaths'] and 'SIGUSR1' in props['ExecReload']
+    assert gw.check_output('ps -o user= -C coredns') == 'coredns'
+    # Versioned install, current version linked; configuration root's and read-only to coredns.
+    assert gw.file('/usr/local/bin/coredns').linked_to == '/opt/coredns/1.14.7/coredns'
+    for path in ('/etc/coredns/Corefile', ZONE_DIR + '/db.app.example.test.internal', ZONE_DIR + '/db.corp.example.test.internal'):
+        f = gw.file(path)
+        assert (path, f.user, f.group, f.mode) == (path, 'root', 'coredns', 0o640)
+    assert not gw.file('/etc/coredns/candidate').exists
+    corefile = gw.file('/etc/coredns/Corefile').content_string
+    for directive in ('view internal', "incidr(client_ip(), '192.168.1.0/24')", 'forward . 198.51.100.53', 'loop',
+                      'cache 30', 'health 127.0.0.1:8080', 'ready 127.0.0.1:8181', 'prometheus 127.0.0.1:9153', 'reload',
+                      'bind 192.168.1.1 198.51.100.1'):
+        assert directive in corefile
+    # The public view exists only for the plan's zone.
+    assert gw.file(ZONE_DIR + '/db.app.example.test.public').exists
+    assert not gw.file(ZONE_DIR + '/db.corp.example.test.public').exists
+    assert gw.check_output('curl -s http://127.0.0.1:8181/ready') == 'OK'
+
+
+def test_changes_are_proven_before_they_go_live(lab, tmp_path):
+    """Bad input fails with the checker's words and leaves the running server as it was; a real
+    change bumps only the changed zone's serial and is served at once; the client side is reversible;
+    check mode on a fresh host changes nothing; the release-archive install path works."""
+    gw, svc_a, svc_c = lab('gw'), lab('svc-a'), lab('svc-c')
+    before = gw.check_output('cat /etc/coredns/Corefile %s/*', ZONE_DIR)
+    serials = {f: serial(gw, f) for f in ('db.corp.example.test.internal', 'db.app.example.test.internal')}
+
+    # A Corefile CoreDNS rejects: the candidate's own error text, nothing live changed.
+    rc, out = converge('--limit', 'gw', '-e', json.dumps({'lab_corefile_extra': ['nonexistentplugin']}))
+    assert rc != 0 and "Unknown directive 'nonexistentplugin'" in out and 'nothing live was changed' in out, out[-3000:]
+    # A zone file named-checkzone rejects.
+    rc, out = converge('--limit', 'gw', '-e', json.dumps({'lab_zone_extra_lines': ['broken IN A 999.1.1.1']}))
+    assert rc != 0 and 'named-checkzone rejected zone corp.example.test' in out and 'bad dotted quad' in out, out[-3000:]
+    # Bad variables: every problem named by its field, before any change.
+    bad = {'split_dns_internal_cidrs': ['192.168.1.1/24'],
+           'split_dns_zones': [{'name': 'bad..zone'},
+                               {'name': 'corp.example.test', 'records': [{'name': 'x', 'type': 'A', 'value': '192.168.1.300'},
+                                                                         {'name': 'db', 'type': 'A', 'value': '192.168.1.30'},
+                                                                         {'name': 'db', 'type': 'CNAME', 'value': 'y'}]}]}
+    rc, out = converge('--limit', 'gw', '-e', json.dumps(bad))
+    assert rc != 0, out[-3000:]
+    for expected in ("split_dns_zones[0].name: 'bad..zone' has an invalid label",
+                     "split_dns_zones[1].records[0].value: '192.168.1.300' is not an IPv4 address",
+                     'split_dns_zones[1].records: db has a CNAME and other data',
+                     "split_dns_internal_cidrs[0]: '192.168.1.1/24' is not a network CIDR",
+                     'did you mean 192.168.1.0/24?'):
+        assert expected in out, (expected, out[-3000:])
+    # The argument spec rejects record types the role does not model, naming the field.
+    rc, out = converge('--limit', 'gw', '-e', json.dumps({'lab_extra_records': [{'name': 'mx', 'type': 'MX', 'value': 'mail'}]}))
+    assert rc != 0 and 'records' in out and 'MX' in out and 'A, AAAA, CNAME, SRV' in out, out[-3000:]
+    assert gw.check_output('cat /etc/coredns/Corefile %s/*', ZONE_DIR) == before
+    assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'
+
+    # A real change: only the corp zone's serial moves, and the new record is served right away.
+    rc, out = converge('--limit', 'gw', '-e', json.dumps({'lab_extra_records': [{'name': 'new', 'type': 'A', 'value': '192.168.1.40'}]}))
+    assert rc == 0, out[-3000:]
+    assert serial(gw, 'db.corp.example.test.internal') > serials['db.corp.example.test.internal']
+    assert serial(gw, 'db.app.example.test.internal') == serials['db.app.example.test.internal']
+    assert svc_a.check_output('dig +short new.corp.example.test') == '192.168.1.40'
+
+    # The client side is reversible: absent restores the original resolv.conf, present applies it again.
+    rc, out = converge('--limit', 'svc-a', '-e', 'lab_client_state=absent')
+    assert rc == 0, out[-3000:]
+    assert [ln for ln in svc_a.file('/etc/resolv.conf').content_string.splitlines() if ln.startswith('nameserver')] == ['nameserver 198.51.100.53']
+    assert not svc_a.file('/etc/resolv.conf.keeplocal-split-dns').exists
+    assert svc_a.check_output('dig +short app.example.test') == '198.51.100.1'
+    rc, out = converge('--limit', 'svc-a')
+    assert rc == 0 and svc_a.check_output('dig +short app.example.test') == '192.168.1.20', out[-3000:]
+
+    # Check mode on a host that never had the role: no failure, no change (and no download attempt).
+    rc, out = playbook('check_fresh.yml', '--check')
+    assert rc == 0 and 'Would download https://github.com/coredns/coredns/releases/download/v1.14.7/' in out, out[-3000:]
+    for path in ('/etc/coredns', '/opt/coredns', '/etc/systemd/system/coredns.service', '/usr/local/bin/coredns'):
+        assert not svc_c.file(path).exists, path
+    assert not svc_c.user('coredns').exists
+
+    # The release-archive path (as downloaded, here from the controller): a tgz holding the lab's build.
+    archive = tmp_path / 'coredns_1.14.7_linux_amd64.tgz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(coredns_binary(), arcname='coredns')
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    rc, out = playbook('check_fresh.yml', '-e', json.dumps({'split_dns_coredns_local_archive': str(archive),
+                                                            'split_dns_coredns_sha256': '0' * 64}))
+    assert rc != 0 and 'has sha256 %s, expected %s' % (digest, '0' * 64) in out, out[-3000:]
+    rc, out = playbook('check_fresh.yml', '-e', json.dumps({'split_dns_coredns_local_archive': str(archive),
+                                                            'split_dns_coredns_sha256': digest}))
+    assert rc == 0, out[-3000:]
+    assert svc_c.file('/opt/coredns/archives/coredns_1.14.7_linux_amd64.tgz').sha256sum == digest
+    assert svc_c.file('/usr/local/bin/coredns').linked_to == '/opt/coredns/1.14.7/coredns'
+    assert svc_a.check_output('dig +short @192.168.1.30 db.corp.example.test') == '192.168.1.30'

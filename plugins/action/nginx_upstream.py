@@ -1,0 +1,230 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of keeplocal.traffic.nginx_upstream: parse nginx's configuration on the controller.
+
+The module runs twice on the host: first it returns the files nginx loads (from ``nginx -T``) and
+the host's sockets, processes and units; the files are parsed here with crossplane, the pure code
+in module_utils/_nginx_upstream.py finds the pairs and computes the new file texts; then the
+module writes them (checksums guard against concurrent edits), runs ``nginx -t`` and restores the
+previous files when it fails. Check mode stops before the second run and returns the diff.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
+
+try:
+    import crossplane
+except ImportError as exc:  # the error is reported when the plugin runs
+    crossplane = None
+    CROSSPLANE_IMPORT_ERROR = exc
+else:
+    CROSSPLANE_IMPORT_ERROR = None
+
+MODULE = 'keeplocal.traffic.nginx_upstream'
+HOST_OPTIONS = ('conf', 'nginx_binary', 'validate', 'backup')
+
+
+def glob_regex(pattern):
+    """A glob pattern as nginx (glob(3)) reads it: * and ? do not cross '/'."""
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == '*':
+            out.append('[^/]*')
+        elif char == '?':
+            out.append('[^/]')
+        elif char == '[':
+            end = pattern.find(']', i + 2)
+            if end < 0:
+                out.append(re.escape(char))
+            else:
+                body = pattern[i + 1:end]
+                if body.startswith('!'):
+                    body = '^' + body[1:]
+                out.append('[' + body.replace('\\', '\\\\') + ']')
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile('^' + ''.join(out) + '$')
+
+
+def resolve_include(pattern, conf_dir, known):
+    """The files an include directive pulls in, among the files nginx loaded (sorted, as glob does)."""
+    if not pattern.startswith('/'):
+        pattern = conf_dir.rstrip('/') + '/' + pattern
+    if any(char in pattern for char in '*?['):
+        regex = glob_regex(pattern)
+        return sorted(path for path in known if regex.match(path))
+    return [pattern] if pattern in known else []
+
+
+def parse_files(files, conf):
+    """A crossplane payload for the files nginx loads, given their contents.
+
+    ``files``: [{'path', 'content'}] with the main file first (nginx -T order). Every file is
+    parsed on its own (crossplane, ``single=True``: the files are not on this machine) and include
+    directives are resolved against the list, the way crossplane does it when it reads the files.
+    """
+    if crossplane is None:
+        raise AnsibleActionFail('nginx_upstream parses nginx configuration on the controller with crossplane: '
+                                'install nginx-crossplane (pip install nginx-crossplane): %s' % CROSSPLANE_IMPORT_ERROR)
+    contents = dict((item['path'], item['content']) for item in files)
+    known = list(contents)
+    conf_dir = conf.rsplit('/', 1)[0] or '/'
+    order, index = [conf], {conf: 0}
+    config, errors = [], []
+    position = 0
+    while position < len(order):
+        path = order[position]
+        position += 1
+        if path not in contents:
+            raise AnsibleActionFail('nginx -T did not list %s' % path)
+        parsed = crossplane.parse_string(contents[path], filename=path, single=True, comments=False,
+                                         check_ctx=False, check_args=False, catch_errors=True)
+        entry = parsed['config'][0]
+        errors.extend(parsed.get('errors') or [])
+
+        def link(block):
+            for stmt in block:
+                if stmt.get('directive') == 'include' and stmt.get('args'):
+                    stmt['includes'] = []
+                    for name in resolve_include(stmt['args'][0], conf_dir, known):
+                        if name not in index:
+                            index[name] = len(order)
+                            order.append(name)
+                        stmt['includes'].append(index[name])
+                if stmt.get('block'):
+                    link(stmt['block'])
+
+        link(entry.get('parsed') or [])
+        config.append({'file': path, 'status': entry.get('status', 'ok'), 'errors': entry.get('errors', []),
+                       'parsed': entry.get('parsed') or []})
+    return {'status': 'failed' if errors else 'ok', 'errors': errors, 'config': config}
+
+
+def _pairs_for(pairs, port, address):
+    selected = []
+    for pair in pairs:
+        if pair['kind'] == 'tcp' and pair['port'] == port:
+            selected.append(pair)
+        elif pair['kind'] == 'unix' and ((pair.get('gunicorn') or {}).get('keeplocal') or {}).get('Address') == address:
+            selected.append(pair)
+    return selected
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        result = super().run(tmp, task_vars)
+        del tmp
+        dummy, args = self.validate_argument_spec(argument_spec=nu.ARGUMENT_SPEC)
+        try:
+            result.update(self._run(args, task_vars))
+        except AnsibleActionFail as exc:
+            result.update(failed=True, msg=to_native(exc.message))
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _module(self, args, task_vars, **extra):
+        module_args = dict((name, args[name]) for name in HOST_OPTIONS)
+        module_args.update(extra)
+        return self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+
+    def _run(self, args, task_vars):
+        mode = args['mode']
+        port, address = None, args['address']
+        if address:
+            host, port = nu.split_hostport(address)
+            if not host or port is None:
+                raise AnsibleActionFail('address: %r is not host:port (for example 127.0.0.1:8000)' % address)
+        elif mode != 'discover':
+            raise AnsibleActionFail('address is required with mode=%s (the TCP address nginx uses now, such as 127.0.0.1:8000)' % mode)
+        for path in [args['socket']] + args['replace_sockets']:
+            if not path.startswith('/'):
+                raise AnsibleActionFail('socket paths must be absolute: %r' % path)
+
+        collected = self._module(args, task_vars)
+        if collected.get('failed'):
+            return collected
+        files, host = collected['files'], collected['host']
+        try:
+            payload = parse_files(files, args['conf'])
+        except AnsibleActionFail:
+            raise
+        if payload['errors']:
+            raise AnsibleActionFail('crossplane could not parse the configuration: %s' % '; '.join(
+                '%s:%s: %s' % (error.get('file'), error.get('line'), error.get('error')) for error in payload['errors']))
+        addresses = host.get('addresses', [])
+        analysis = nu.analyze(payload, addresses)
+        built = nu.build_pairs(analysis, host, args['socket'], args['drop_tcp'], args['umask'])
+        pairs = built['pairs'] if port is None else _pairs_for(built['pairs'], port, address)
+        out = {
+            'changed': False,
+            'pairs': pairs,
+            'unsafe': [pair for pair in pairs if pair['kind'] == 'tcp' and not pair['safe']],
+            'remote': built['remote'],
+            'nginx': {'conf': args['conf'], 'files': [item['path'] for item in files], 'user': analysis['user']},
+        }
+        if mode == 'discover':
+            return out
+
+        tcp_pair = next((pair for pair in pairs if pair['kind'] == 'tcp'), None)
+        switched = next((pair for pair in pairs if pair['kind'] == 'unix'), None)
+        socket = args['socket']
+        if '{app}' in socket:
+            if tcp_pair and tcp_pair.get('proposed'):
+                socket = tcp_pair['proposed']['socket']
+            elif switched is not None:
+                socket = switched['socket']
+            elif tcp_pair and tcp_pair.get('unit'):
+                socket = socket.replace('{app}', tcp_pair['unit'].rsplit('.service', 1)[0])
+            else:
+                raise AnsibleActionFail('socket %s names {app}, but no systemd service serves %s: give the socket path' % (socket, address))
+        out['socket'] = socket
+        texts = dict((item['path'], item['content']) for item in files)
+        try:
+            if mode == 'switch':
+                if tcp_pair is not None and not tcp_pair['safe'] and not args['force']:
+                    raise AnsibleActionFail('%s cannot safely be switched to a Unix socket: %s (force=true switches anyway)' % (
+                        address, '; '.join(reason['msg'] for reason in tcp_pair['reasons']) or 'no gunicorn service found'))
+                edit = nu.rewrite(payload, texts, match_port=port, match_sockets=args['replace_sockets'], to='unix:' + socket,
+                                  local_addresses=addresses, server_parameters=args['server_parameters'])
+            else:
+                edit = nu.rewrite(payload, texts, match_sockets=[socket] + args['replace_sockets'], to=address,
+                                  local_addresses=addresses)
+        except nu.NginxEditError as exc:
+            raise AnsibleActionFail('cannot edit the configuration: %s' % exc)
+        if not edit['texts']:
+            return out
+        out['changed'] = True
+        out['changes'] = edit['changes']
+        out['diff'] = [{'before_header': path, 'after_header': path, 'before': texts[path], 'after': new}
+                       for path, new in sorted(edit['texts'].items())]
+        if self._task.check_mode:
+            return out
+        edits, seen = [], set()
+        for item in files:
+            if item['path'] in edit['texts'] and item['realpath'] not in seen:
+                seen.add(item['realpath'])
+                edits.append({'path': item['path'], 'realpath': item['realpath'], 'checksum': item['checksum'],
+                              'content': edit['texts'][item['path']]})
+        applied = self._module(args, task_vars, edits=edits)
+        if applied.get('failed'):
+            applied['changes'] = edit['changes']
+            return applied
+        out['backup_files'] = applied.get('backup_files', {})
+        out['nginx_test'] = applied.get('nginx_test')
+        return out

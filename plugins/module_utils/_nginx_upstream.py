@@ -1,0 +1,833 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nginx -> local backend pairs and surgical rewrites of their addresses (stdlib only, no I/O).
+
+Input is the payload crossplane (nginx-crossplane) builds: ``{'config': [{'file', 'parsed'}]}``
+where ``parsed`` holds directives ``{'directive', 'line', 'args', 'block'?, 'includes'?}`` and
+``config[0]`` is the main file; include directives list the indexes of the files they pull in.
+The edits are computed against the original file texts: a small span lexer (the same token rules
+as crossplane's lexer) finds the exact characters of the one argument that changes, so comments,
+blank lines, indentation and every other byte of the file stay as they were.
+
+Shapes handled: ``upstream`` blocks with several servers and parameters (weight, max_fails,
+fail_timeout, backup, ...), direct ``proxy_pass http://127.0.0.1:8000[/uri]``, ``localhost`` and
+the host's own addresses, includes (also inside ``location`` and ``upstream`` blocks), several
+servers and locations, directives spanning lines, quoted arguments.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
+
+# The module's options; the action plugin validates the task's arguments with the same spec.
+ARGUMENT_SPEC = dict(
+    mode=dict(type='str', choices=['discover', 'switch', 'revert'], default='discover'),
+    address=dict(type='str'),
+    socket=dict(type='str', default='/run/{app}/gunicorn.sock'),
+    replace_sockets=dict(type='list', elements='str', default=[]),
+    server_parameters=dict(type='list', elements='str', default=[]),
+    drop_tcp=dict(type='bool', default=True),
+    umask=dict(type='str', default='0117'),
+    force=dict(type='bool', default=False),
+    conf=dict(type='path', default='/etc/nginx/nginx.conf'),
+    nginx_binary=dict(type='str', default='nginx'),
+    validate=dict(type='bool', default=True),
+    backup=dict(type='bool', default=True),
+    edits=dict(type='list', elements='dict', options=dict(
+        path=dict(type='str', required=True),
+        realpath=dict(type='str', required=True),
+        checksum=dict(type='str', required=True),
+        content=dict(type='str', required=True),
+    )),
+)
+
+LOCAL_NAMES = ('localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback')
+NON_HTTP_PASS = ('fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'grpc_pass', 'memcached_pass')
+_HOSTPORT = re.compile(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})(?![0-9])')
+
+
+class NginxEditError(Exception):
+    """The original text does not match the parsed configuration (changed since it was read?)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Addresses
+
+
+def split_hostport(text, default_port=None):
+    """'127.0.0.1:8000' -> ('127.0.0.1', 8000); '[::1]:80' -> ('::1', 80); 'app' -> ('app', default)."""
+    if text.startswith('['):
+        end = text.find(']')
+        if end < 0:
+            return None, None
+        host, rest = text[1:end], text[end + 1:]
+        if rest.startswith(':') and rest[1:].isdigit():
+            return host, int(rest[1:])
+        return host, default_port if rest == '' else None
+    if text.count(':') == 1:
+        host, port = text.split(':')
+        if port.isdigit():
+            return host, int(port)
+        return host, None
+    if ':' in text:
+        # A bare IPv6 address without brackets is not valid in nginx addresses.
+        return None, None
+    return text, default_port
+
+
+def format_hostport(host, port):
+    if ':' in host:
+        return '[%s]:%d' % (host, port)
+    return '%s:%d' % (host, port)
+
+
+def is_local_host(host, local_addresses=()):
+    """True for loopback addresses, localhost names, the unspecified address and own addresses."""
+    if host is None:
+        return False
+    if host.lower() in LOCAL_NAMES:
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback or addr.is_unspecified:
+        return True
+    return str(addr) in set(local_addresses or ())
+
+
+def parse_server_address(text):
+    """The address of an upstream ``server`` directive: unix path, or host and port (default 80)."""
+    if text.startswith('unix:'):
+        return {'type': 'unix', 'path': text[5:]}
+    host, port = split_hostport(text, 80)
+    if host is None or port is None:
+        return {'type': 'unknown', 'text': text}
+    return {'type': 'tcp', 'host': host, 'port': port}
+
+
+def parse_proxy_url(url):
+    """Split a proxy_pass URL into scheme, target and URI.
+
+    ``http://127.0.0.1:8000/app/`` -> scheme http, target {tcp 127.0.0.1 8000}, uri '/app/';
+    ``http://unix:/run/app.sock:/x/`` -> target {unix /run/app.sock}, uri '/x/';
+    ``http://app`` -> target {name app} (an upstream or a host name), uri None.
+    Variables make the target unknown (``{'type': 'variable'}``).
+    """
+    match = re.match(r'^([A-Za-z]+)://(.*)$', url, re.S)
+    if not match:
+        return None
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if rest.startswith('unix:'):
+        path = rest[5:]
+        uri = None
+        colon = path.find(':')
+        if colon >= 0:
+            path, uri = path[:colon], path[colon + 1:]
+        return {'scheme': scheme, 'target': {'type': 'unix', 'path': path}, 'uri': uri, 'authority': 'unix:' + path}
+    slash = rest.find('/')
+    authority, uri = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
+    if '$' in authority:
+        return {'scheme': scheme, 'target': {'type': 'variable', 'text': authority}, 'uri': uri, 'authority': authority}
+    host, port = split_hostport(authority, None)
+    if host is None:
+        return {'scheme': scheme, 'target': {'type': 'unknown', 'text': authority}, 'uri': uri, 'authority': authority}
+    if port is None and ':' not in authority:
+        target = {'type': 'name', 'host': host,
+                  'port': 443 if scheme in ('https', 'grpcs') else 80}
+    else:
+        target = {'type': 'tcp', 'host': host, 'port': port}
+    return {'scheme': scheme, 'target': target, 'uri': uri, 'authority': authority}
+
+
+def url_target(url):
+    """The target of a parsed proxy_pass URL, a host name without port taken as TCP."""
+    target = url['target']
+    if target['type'] == 'name':
+        return {'type': 'tcp', 'host': target['host'], 'port': target['port']}
+    return target
+
+
+def proxy_url(scheme, target, uri):
+    """Build a proxy_pass URL back: target is 'unix:/path' or 'host:port'."""
+    if target.startswith('unix:'):
+        return '%s://%s%s' % (scheme, target, (':' + uri) if uri is not None else '')
+    return '%s://%s%s' % (scheme, target, uri or '')
+
+
+# ---------------------------------------------------------------------------------------------
+# Span lexer: the same token rules as crossplane's lexer, with character offsets
+
+
+def lex_spans(text):
+    """Tokens of nginx configuration text: dicts value, start, end, line, quoted, comment.
+
+    ``start``/``end`` delimit the token in ``text`` (quotes included for quoted tokens).
+    """
+    tokens = []
+    i, n, line = 0, len(text), 1
+
+    def emit(value, start, end, tline, quoted=False, comment=False):
+        tokens.append({'value': value, 'start': start, 'end': end, 'line': tline, 'quoted': quoted, 'comment': comment})
+
+    while i < n:
+        char = text[i]
+        if char.isspace():
+            if char == '\n':
+                line += 1
+            i += 1
+            continue
+        if char == '#':
+            start = i
+            while i < n and text[i] != '\n':
+                i += 1
+            emit(text[start:i], start, i, line, comment=True)
+            continue
+        if char in '{};':
+            emit(char, i, i + 1, line)
+            i += 1
+            continue
+        if char in '"\'':
+            quote, start, tline = char, i, line
+            i += 1
+            value = []
+            while i < n and text[i] != quote:
+                if text[i] == '\\' and i + 1 < n:
+                    pair = text[i:i + 2]
+                    value.append(quote if pair == '\\' + quote else pair)
+                    line += pair.count('\n')
+                    i += 2
+                    continue
+                if text[i] == '\n':
+                    line += 1
+                value.append(text[i])
+                i += 1
+            if i >= n:
+                raise NginxEditError('unterminated quote starting on line %d' % tline)
+            i += 1
+            emit(''.join(value), start, i, tline, quoted=True)
+            continue
+        # A bare word; backslash escapes keep both characters, ${var} may hold anything but spaces.
+        start, tline = i, line
+        while i < n:
+            char = text[i]
+            if char == '\\' and i + 1 < n:
+                if text[i + 1] == '\n':
+                    line += 1
+                i += 2
+                continue
+            if char == '{' and i > start and text[i - 1] == '$':
+                while i < n and text[i] != '}' and not text[i].isspace():
+                    i += 1
+                if i < n and text[i] == '}':
+                    i += 1
+                continue
+            if char.isspace() or char in '{};':
+                break
+            # A quote inside a word is an ordinary character.
+            i += 1
+        emit(text[start:i], start, i, tline)
+    return tokens
+
+
+def statements(text):
+    """Statements of a file in document order: directive token, argument tokens, terminator."""
+    result = []
+    current = None
+    for token in lex_spans(text):
+        if token['comment']:
+            continue
+        value = token['value']
+        if not token['quoted'] and value in ('{', ';', '}'):
+            if current is not None:
+                current['end'] = value
+                result.append(current)
+                current = None
+            continue
+        if current is None:
+            current = {'directive': token, 'args': [], 'end': None}
+        else:
+            current['args'].append(token)
+    if current is not None:
+        result.append(current)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Walking the payload
+
+
+def _number_statements(parsed, counter, numbering):
+    for stmt in parsed:
+        if stmt.get('directive') == '#':
+            continue
+        key = (stmt.get('line'), stmt.get('directive'))
+        numbering[id(stmt)] = counter.get(key, 0)
+        counter[key] = counter.get(key, 0) + 1
+        if stmt.get('block') is not None:
+            _number_statements(stmt['block'], counter, numbering)
+
+
+def walk(payload, max_depth=32):
+    """Yield (file, stmt, ctx, occurrence) for every directive reached from the main file.
+
+    ``ctx`` is a tuple of (directive, args) of the enclosing blocks (includes are transparent);
+    ``occurrence`` numbers statements of the same directive on the same line of a file.
+    """
+    config = payload.get('config') or []
+    numbering = {}
+    for entry in config:
+        _number_statements(entry.get('parsed') or [], {}, numbering)
+
+    def visit(index, ctx, stack):
+        if index in stack or len(stack) > max_depth or index >= len(config):
+            return
+        entry = config[index]
+        for item in _visit_block(entry.get('parsed') or [], entry.get('file'), ctx, stack + (index,)):
+            yield item
+
+    def _visit_block(parsed, fname, ctx, stack):
+        for stmt in parsed:
+            if stmt.get('directive') == '#':
+                continue
+            yield fname, stmt, ctx, numbering.get(id(stmt), 0)
+            if stmt.get('directive') == 'include':
+                for index in stmt.get('includes') or []:
+                    for item in visit(index, ctx, stack):
+                        yield item
+            if stmt.get('block') is not None:
+                inner = ctx + ((stmt['directive'], tuple(stmt.get('args') or ())),)
+                for item in _visit_block(stmt['block'], fname, inner, stack):
+                    yield item
+
+    if config:
+        for item in visit(0, (), ()):
+            yield item
+
+
+def describe_ctx(ctx):
+    """(('http', ()), ('server', ()), ('location', ('/',))) -> 'http > server > location /'."""
+    return ' > '.join(' '.join((name,) + tuple(args)) for name, args in ctx)
+
+
+def _in(ctx, name):
+    return any(item[0] == name for item in ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis
+
+
+def analyze(payload, local_addresses=()):
+    """Every place the configuration names a backend, classified.
+
+    Returns a dict:
+      sites: the rewritable places (upstream ``server`` arguments and direct ``proxy_pass`` URLs),
+        each {file, line, directive, occurrence, arg, context, kind, target, scheme, uri,
+        upstream, params, local, http}; ``target`` is {type: tcp, host, port} or {type: unix, path};
+      upstreams: {name: {file, line, servers: [site...], used_by: [{directive, scheme, file, line}]}};
+      other_uses: non-HTTP uses (fastcgi_pass ..., stream proxy_pass) with their target or upstream;
+      mentions: other directives whose arguments contain a host:port (proxy_redirect, set, listen ...);
+      variables: proxy_pass directives whose target is a variable (cannot be followed);
+      user: the ``user`` directive's arguments (nginx workers' user and group), or [].
+    """
+    local_addresses = list(local_addresses or [])
+    items = list(walk(payload))
+    upstreams = {}
+    stream_upstreams = {}
+    for fname, stmt, ctx, occ in items:
+        if stmt['directive'] == 'upstream' and stmt.get('args'):
+            table = stream_upstreams if _in(ctx, 'stream') else upstreams
+            table.setdefault(stmt['args'][0], {'file': fname, 'line': stmt['line'], 'servers': [], 'used_by': []})
+
+    sites, other_uses, mentions, variables, user = [], [], [], [], []
+    site_keys = set()
+
+    def add_site(site):
+        key = (site['file'], site['line'], site['directive'], site['occurrence'], site['arg'])
+        if key in site_keys:
+            return None
+        site_keys.add(key)
+        sites.append(site)
+        return site
+
+    for fname, stmt, ctx, occ in items:
+        directive, args = stmt['directive'], stmt.get('args') or []
+        where = {'file': fname, 'line': stmt['line'], 'directive': directive, 'occurrence': occ,
+                 'context': describe_ctx(ctx)}
+        if directive == 'user' and not ctx:
+            user = list(args)
+            continue
+        if directive == 'server' and ctx and ctx[-1][0] == 'upstream' and args:
+            name = ctx[-1][1][0] if ctx[-1][1] else ''
+            table = stream_upstreams if _in(ctx, 'stream') else upstreams
+            target = parse_server_address(args[0])
+            site = dict(where, arg=0, kind='upstream_server', target=target, scheme=None, uri=None,
+                        upstream=name, params=list(args[1:]), stream=_in(ctx, 'stream'),
+                        local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses))
+            if add_site(site) is not None and name in table:
+                table[name]['servers'].append(site)
+            continue
+        if directive == 'proxy_pass' and args and _in(ctx, 'stream'):
+            name_or_addr = args[0]
+            other_uses.append(dict(where, value=name_or_addr, upstream=name_or_addr if name_or_addr in stream_upstreams else None,
+                                   target=None if name_or_addr in stream_upstreams else parse_server_address(name_or_addr)))
+            continue
+        if directive == 'proxy_pass' and args:
+            url = parse_proxy_url(args[0])
+            if url is None:
+                continue
+            target = url['target']
+            if target['type'] == 'variable':
+                variables.append(dict(where, value=args[0]))
+                continue
+            if target['type'] == 'name' and target['host'] in upstreams:
+                upstreams[target['host']]['used_by'].append(dict(where, scheme=url['scheme']))
+                continue
+            target = url_target(url)
+            if target['type'] not in ('tcp', 'unix'):
+                continue
+            add_site(dict(where, arg=0, kind='proxy_pass', target=target, scheme=url['scheme'], uri=url['uri'],
+                          upstream=None, params=[], stream=False,
+                          local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)))
+            continue
+        if directive in NON_HTTP_PASS and args:
+            value = args[0]
+            bare = re.sub(r'^[a-z]+://', '', value)
+            if bare in upstreams:
+                upstreams[bare]['used_by'].append(dict(where, scheme=directive))
+                other_uses.append(dict(where, value=value, upstream=bare, target=None))
+            else:
+                other_uses.append(dict(where, value=value, upstream=None, target=parse_server_address(bare)))
+            continue
+        for index, arg in enumerate(args):
+            for match in _HOSTPORT.finditer(arg):
+                host = match.group(1).strip('[]')
+                mentions.append(dict(where, arg=index, value=arg, host=host, port=int(match.group(2)),
+                                     local=is_local_host(host, local_addresses)))
+
+    for name, upstream in stream_upstreams.items():
+        for site in upstream['servers']:
+            other_uses.append({'file': site['file'], 'line': site['line'], 'directive': 'server', 'occurrence': site['occurrence'],
+                               'context': site['context'], 'value': site_text(site), 'upstream': name,
+                               'target': site['target'], 'stream': True})
+    for site in sites:
+        if site['kind'] == 'upstream_server' and not site['stream']:
+            used = upstreams.get(site['upstream'], {}).get('used_by', [])
+            schemes = sorted(set(use['scheme'] for use in used))
+            site['scheme'] = schemes[0] if len(schemes) == 1 else (','.join(schemes) if schemes else None)
+            site['http'] = bool(schemes) and all(scheme in ('http', 'https') for scheme in schemes)
+        else:
+            site['http'] = site['kind'] == 'proxy_pass' and site['scheme'] in ('http', 'https')
+    sites = [site for site in sites if not site['stream']]
+    return {'sites': sites, 'upstreams': upstreams, 'other_uses': other_uses, 'mentions': mentions,
+            'variables': variables, 'user': user}
+
+
+def site_text(site):
+    target = site['target']
+    if target['type'] == 'unix':
+        return 'unix:' + target['path']
+    if target['type'] == 'tcp':
+        return format_hostport(target['host'], target['port'])
+    return target.get('text', '')
+
+
+def backend_key(target, local_addresses=()):
+    """The key sites of one backend share: ('tcp', port) for local TCP targets, ('unix', path)."""
+    if target['type'] == 'unix':
+        return ('unix', target['path'])
+    if target['type'] == 'tcp' and is_local_host(target['host'], local_addresses):
+        return ('tcp', target['port'])
+    return None
+
+
+def group_backends(analysis, local_addresses=()):
+    """Local backends named by the configuration: {key: {sites, other_uses, mentions}}."""
+    backends = {}
+    for site in analysis['sites']:
+        key = backend_key(site['target'], local_addresses)
+        if key is None:
+            continue
+        entry = backends.setdefault(key, {'key': key, 'sites': [], 'other_uses': [], 'mentions': []})
+        entry['sites'].append(site)
+    for use in analysis['other_uses']:
+        targets = []
+        if use.get('target'):
+            targets.append(use['target'])
+        if use.get('upstream') and use['upstream'] in analysis['upstreams']:
+            targets.extend(site['target'] for site in analysis['upstreams'][use['upstream']]['servers'])
+        for target in targets:
+            key = backend_key(target, local_addresses)
+            if key in backends:
+                backends[key]['other_uses'].append(use)
+    for mention in analysis['mentions']:
+        if mention['local'] and ('tcp', mention['port']) in backends:
+            backends[('tcp', mention['port'])]['mentions'].append(mention)
+    return backends
+
+
+def remote_sites(analysis, local_addresses=()):
+    """Sites that name another host (not a same-host pair)."""
+    return [site for site in analysis['sites']
+            if site['target']['type'] == 'tcp' and not is_local_host(site['target']['host'], local_addresses)]
+
+
+def nginx_problems(backend):
+    """Reasons (code, text) why nginx's side of a backend cannot be switched to a Unix socket."""
+    problems = []
+    for use in backend['other_uses']:
+        problems.append(('non_http_use', '%s %s at %s:%s is not HTTP proxying (a gunicorn pair is proxied with proxy_pass http://)'
+                         % (use['directive'], use['value'], use['file'], use['line'])))
+    for site in backend['sites']:
+        if not site['http']:
+            problems.append(('non_http_use', '%s at %s:%s is used by %s, not proxy_pass http://'
+                             % (site_text(site), site['file'], site['line'], site['scheme'] or 'nothing')))
+        elif site['scheme'] != 'http':
+            problems.append(('https', '%s at %s:%s is proxied with %s://: gunicorn would need TLS on the socket too'
+                             % (site_text(site), site['file'], site['line'], site['scheme'])))
+    for mention in backend['mentions']:
+        problems.append(('mentioned', '%s at %s:%s names %s: review it by hand (after the switch $proxy_host is "localhost")'
+                         % (mention['directive'], mention['file'], mention['line'], mention['value'])))
+    return problems
+
+
+def nginx_warnings(backend, analysis):
+    """Behaviour that changes with the switch but does not block it."""
+    warnings = []
+    hosts = sorted(set(site['target']['host'] for site in backend['sites'] if site['target']['type'] == 'tcp'))
+    if hosts:
+        warnings.append('the upstream Host header nginx sends by default ($proxy_host) becomes "localhost" instead of %s'
+                        ' where proxy_set_header Host is not set' % ', '.join(hosts))
+    for variable in analysis['variables']:
+        warnings.append('proxy_pass %s at %s:%s uses variables and cannot be followed'
+                        % (variable['value'], variable['file'], variable['line']))
+    return warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# Edits
+
+
+def _matches(site, match_port, match_sockets, local_addresses):
+    target = site['target']
+    if target['type'] == 'tcp':
+        return match_port is not None and target['port'] == match_port and is_local_host(target['host'], local_addresses)
+    if target['type'] == 'unix':
+        return target['path'] in match_sockets
+    return False
+
+
+def _param_key(param):
+    return param.split('=', 1)[0]
+
+
+def _quote_like(token, value):
+    if not token['quoted']:
+        return value
+    quote = '"' if '"' not in value else "'"
+    return quote + value + quote
+
+
+def _locate(text, stmts_by_key, site):
+    key = (site['line'], site['directive'])
+    candidates = stmts_by_key.get(key, [])
+    if site['occurrence'] >= len(candidates):
+        raise NginxEditError('%s on line %d of %s not found in the file text' % (site['directive'], site['line'], site['file']))
+    return candidates[site['occurrence']]
+
+
+def rewrite(payload, texts, match_port=None, match_sockets=(), to=None, local_addresses=(), server_parameters=()):
+    """Rewrite the sites naming a backend to ``to`` ('unix:/path' or 'host:port').
+
+    ``match_port``: local TCP targets on this port (any loopback/own address or localhost name);
+    ``match_sockets``: Unix socket paths that also count as the backend (e.g. a handover socket).
+    ``server_parameters``: parameters set on rewritten upstream ``server`` lines ('fail_timeout=0':
+    replaces an existing parameter with the same name, else appended after the address).
+
+    Returns {'texts': {file: new text} (changed files only), 'changes': [{file, line, directive,
+    before, after}]}. Raises NginxEditError when the file text does not match the payload.
+    """
+    if to is None:
+        raise ValueError('rewrite needs a target')
+    match_sockets = set(match_sockets or ())
+    analysis = analyze(payload, local_addresses)
+    chosen = [site for site in analysis['sites'] if _matches(site, match_port, match_sockets, local_addresses)]
+    # Do not rewrite a site into what it already is.
+    chosen = [site for site in chosen if not (site['target']['type'] == 'unix' and to == 'unix:' + site['target']['path'] and not server_parameters)]
+    edits_by_file = {}
+    for site in chosen:
+        edits_by_file.setdefault(site['file'], []).append(site)
+
+    new_texts, changes = {}, []
+    for fname in sorted(edits_by_file):
+        if fname not in texts:
+            raise NginxEditError('no text for %s' % fname)
+        text = texts[fname]
+        by_key = {}
+        for stmt in statements(text):
+            by_key.setdefault((stmt['directive']['line'], stmt['directive']['value']), []).append(stmt)
+        spans = []
+        for site in edits_by_file[fname]:
+            stmt = _locate(text, by_key, site)
+            if len(stmt['args']) <= site['arg']:
+                raise NginxEditError('%s on line %d of %s has no argument %d' % (site['directive'], site['line'], fname, site['arg']))
+            token = stmt['args'][site['arg']]
+            if site['kind'] == 'proxy_pass':
+                url = parse_proxy_url(token['value'])
+                if url is None or url_target(url) != site['target']:
+                    raise NginxEditError('proxy_pass on line %d of %s is %r, expected %s'
+                                         % (site['line'], fname, token['value'], site_text(site)))
+                new_value = proxy_url(url['scheme'], to, url['uri'])
+                if new_value != token['value']:
+                    spans.append((token['start'], token['end'], _quote_like(token, new_value), token['line'], site))
+            else:
+                if parse_server_address(token['value']) != site['target']:
+                    raise NginxEditError('server on line %d of %s is %r, expected %s'
+                                         % (site['line'], fname, token['value'], site_text(site)))
+                address_new = to if to != token['value'] else None
+                appended = []
+                existing = dict((_param_key(arg['value']), arg) for arg in stmt['args'][1:])
+                for param in server_parameters or ():
+                    old = existing.get(_param_key(param))
+                    if old is None:
+                        appended.append(param)
+                    elif old['value'] != param:
+                        spans.append((old['start'], old['end'], _quote_like(old, param), old['line'], site))
+                if address_new is not None or appended:
+                    replacement = _quote_like(token, address_new if address_new is not None else token['value'])
+                    spans.append((token['start'], token['end'], ' '.join([replacement] + appended), token['line'], site))
+        if not spans:
+            continue
+        spans.sort(key=lambda span: (span[0], span[1]))
+        pieces, last = [], 0
+        for start, end, replacement, dummy_line, dummy_site in spans:
+            if start < last:
+                raise NginxEditError('overlapping edits in %s' % fname)
+            pieces.append(text[last:start])
+            pieces.append(replacement)
+            last = end
+        pieces.append(text[last:])
+        new_text = ''.join(pieces)
+        if new_text == text:
+            continue
+        new_texts[fname] = new_text
+        # Replacements never add or remove newlines, so line numbers hold in both texts.
+        old_lines, new_lines = text.splitlines(), new_text.splitlines()
+        seen = set()
+        for dummy_start, dummy_end, dummy_replacement, line, site in spans:
+            if line in seen:
+                continue
+            seen.add(line)
+            changes.append({'file': fname, 'line': line, 'directive': site['directive'],
+                            'before': old_lines[line - 1], 'after': new_lines[line - 1]})
+    return {'texts': new_texts, 'changes': changes}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairs: nginx's local backends joined with what listens there (host facts from the module)
+
+DROPIN_NAME = 'keeplocal-unix-socket.conf'
+SOCKET_TEMPLATE = '/run/{app}/gunicorn.sock'
+
+
+def handover_path(socket):
+    """The temporary socket a handover copy of the service listens on during the cutover."""
+    if socket.endswith('.sock'):
+        return socket[:-5] + '.handover.sock'
+    return socket + '.handover'
+
+
+def _listeners(host, key):
+    if key[0] == 'tcp':
+        return [{'address': format_hostport(sock['local_ip'], sock['local_port']), 'ip': sock['local_ip'], 'inode': sock['inode']}
+                for sock in host.get('tcp', []) if sock['state'] == 'LISTEN' and sock['local_port'] == key[1]]
+    return [{'address': 'unix:' + sock['path'], 'ip': None, 'inode': sock['inode']}
+            for sock in host.get('unix', []) if sock.get('path') == key[1]]
+
+
+def _reachable(ip):
+    """A listening address other hosts can connect to (anything but loopback)."""
+    try:
+        return not ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return True
+
+
+def _owners(host, inode):
+    return [str(pid) for pid in host.get('owners', {}).get(str(inode), [])]
+
+
+def _clients(host, port, listener_pids):
+    """Processes with connections to a local listener on ``port`` (the connecting side only)."""
+    own = set(host.get('addresses', []))
+    counts = {}
+    for sock in host.get('tcp', []):
+        if sock['state'] in ('LISTEN', 'TIME_WAIT') or sock['remote_port'] != port:
+            continue
+        if not is_local_host(sock['remote_ip'], own):
+            continue
+        pids = _owners(host, sock['inode'])
+        if pids and set(pids) <= listener_pids:
+            continue
+        names = sorted(set((host.get('processes', {}).get(pid) or {}).get('comm') or '?' for pid in pids)) or ['?']
+        name = ','.join(names)
+        counts[name] = counts.get(name, 0) + 1
+    return [{'process': name, 'connections': count} for name, count in sorted(counts.items())]
+
+
+def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, problems):
+    info = {'unit': unit, 'exec_start': None, 'binds': [], 'bind_source': None, 'config_file': None,
+            'user': None, 'group': None, 'working_directory': None, 'keeplocal': {}, 'runtime_directories': []}
+    unit_data = host.get('units', {}).get(unit) or {}
+    cat = unit_data.get('cat')
+    if not cat:
+        problems.append(('not_systemd', 'the unit text of %s could not be read (systemctl cat)' % unit))
+        return info, None
+    settings = _gunicorn.effective_settings(cat)
+    info.update({'exec_start': settings['exec_start'], 'user': settings['user'], 'group': settings['group'],
+                 'working_directory': settings['working_directory'], 'keeplocal': settings['keeplocal'],
+                 'runtime_directories': settings['runtime_directories']})
+    if settings['exec_start'] is None:
+        problems.append(('exec_start_unsupported', '%s has no ExecStart' % unit))
+        return info, None
+    try:
+        dummy_prefix, words = _gunicorn.split_exec_start(settings['exec_start'])
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', 'ExecStart of %s: %s' % (unit, exc)))
+        return info, None
+    start = _gunicorn.gunicorn_start(words)
+    if start is None:
+        problems.append(('exec_start_unsupported', 'ExecStart of %s does not run gunicorn directly (%s); a wrapper hides its '
+                         'options: change the binds by hand' % (unit, words[0]['value'] if words else '')))
+        return info, None
+    args = [word['value'] for word in words[start:]]
+    environment = (master or {}).get('environment') or {}
+    info['config_file'] = (master or {}).get('config_file')
+    config_text = host.get('config_files', {}).get(info['config_file']) if info['config_file'] else None
+    try:
+        binds = _gunicorn.effective_binds(args, environment, config_text)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', 'config file %s: %s' % (info['config_file'], exc)))
+        return info, None
+    info['binds'], info['bind_source'] = binds['binds'], binds['source']
+    app = unit[:-len('.service')] if unit.endswith('.service') else unit
+    socket = socket_template.replace('{app}', app)
+    tcp_binds = [bind for bind in binds['binds'] if _gunicorn.parse_bind(bind)['type'] == 'tcp']
+    keep = [] if drop_tcp else [bind for bind in tcp_binds if _gunicorn.parse_bind(bind)['port'] == port]
+    others = [bind for bind in binds['binds'] if bind not in tcp_binds or _gunicorn.parse_bind(bind)['port'] != port]
+    if port is not None and others:
+        problems.append(('other_binds', '%s also listens on %s: only the pair on port %d is handled' % (unit, ', '.join(others), port)))
+    socket_dir = socket.rsplit('/', 1)[0] or '/'
+    for directory in settings['runtime_directories']:
+        if socket_dir == '/run/' + directory:
+            problems.append(('runtime_directory', 'the socket directory %s is RuntimeDirectory of %s, which systemd empties when the '
+                             'service stops: choose another socket path' % (socket_dir, unit)))
+    if socket.startswith('/tmp/') or socket.startswith('/var/tmp/'):
+        problems.append(('socket_path', 'the socket %s is under a temporary directory (PrivateTmp hides it): use /run/<app>/' % socket))
+    socket_cat = unit_data.get('socket_cat')
+    if socket_cat and _gunicorn.KEEPLOCAL_SECTION not in socket_cat:
+        problems.append(('socket_unit_exists', '%s.socket already exists and was not written by keeplocal.traffic' % app))
+    dropin = '/etc/systemd/system/%s.d/%s' % (unit, DROPIN_NAME)
+    new_binds = ['unix:' + socket] + keep
+    try:
+        exec_start = _gunicorn.rewrite_exec_start(settings['exec_start'], new_binds, umask)
+        handover_exec = _gunicorn.rewrite_exec_start(settings['exec_start'], ['unix:' + handover_path(socket)], umask)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', str(exc)))
+        return info, None
+    original = settings['keeplocal'].get('OriginalExecStart') or settings['exec_start']
+    proposed = {
+        'app': app, 'unit': unit, 'socket': socket, 'socket_dir': socket_dir,
+        'handover_socket': handover_path(socket), 'handover_name': app + '-keeplocal-handover',
+        'socket_unit': app + '.socket', 'socket_unit_path': '/etc/systemd/system/%s.socket' % app,
+        'dropin_path': dropin, 'exec_start': exec_start, 'handover_exec_start': handover_exec,
+        'original_exec_start': original, 'tcp_listen': keep, 'user': settings['user'],
+        'unit_copy': _gunicorn.unit_copy_text(cat, skip_sources=[dropin]),
+    }
+    return info, proposed
+
+
+def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, umask='0117'):
+    """Join nginx's local backends with the host's listeners, processes and units.
+
+    Returns {'pairs': [...], 'remote': [...]}: one pair per local backend (TCP port or Unix
+    socket path), with safe/reasons (codes no_listener, not_gunicorn, not_systemd,
+    listener_shared, other_clients, reachable_remotely, non_http_use, https, mentioned,
+    exec_start_unsupported, other_binds, runtime_directory, socket_path, socket_unit_exists) and,
+    for a TCP pair served by gunicorn under systemd, the ``proposed`` unit changes.
+    """
+    addresses = host.get('addresses', [])
+    backends = group_backends(analysis, addresses)
+    processes = host.get('processes', {})
+    pairs = []
+    for key in sorted(backends, key=lambda item: (item[0], str(item[1]))):
+        backend = backends[key]
+        problems = list(nginx_problems(backend))
+        first = backend['sites'][0]
+        listeners = _listeners(host, key)
+        pids = set()
+        for listener in listeners:
+            pids.update(_owners(host, listener['inode']))
+        procs = [processes[pid] for pid in sorted(pids, key=int) if pid in processes]
+        serving = [proc for proc in procs if proc.get('pid') != 1 and proc.get('comm') != 'systemd']
+        gunicorns = [proc for proc in serving if _gunicorn.is_gunicorn_process(proc.get('comm'), proc.get('cmdline'))]
+        gunicorn_pids = set(str(proc['pid']) for proc in gunicorns)
+        masters = [proc for proc in gunicorns if str(proc.get('ppid')) not in gunicorn_pids]
+        units = sorted(set(proc.get('unit') for proc in serving if proc.get('unit')))
+        if not listeners:
+            problems.append(('no_listener', 'nothing listens on %s' % (key[1] if key[0] == 'unix' else 'port %d' % key[1])))
+        elif not serving:
+            problems.append(('no_listener', 'no readable process holds the listener (run as root)'))
+        others = [proc for proc in serving if str(proc['pid']) not in gunicorn_pids]
+        if others:
+            problems.append(('not_gunicorn', 'served by %s, not gunicorn' % ', '.join(
+                sorted(set('%s (pid %s)' % (proc.get('comm'), proc.get('pid')) for proc in others)))))
+        if len(units) > 1:
+            problems.append(('listener_shared', 'the listener is held by several units: %s' % ', '.join(units)))
+        elif gunicorns and not units:
+            problems.append(('not_systemd', 'gunicorn (pid %s) does not run in a systemd service' % gunicorns[0].get('pid')))
+        clients = []
+        if key[0] == 'tcp':
+            clients = _clients(host, key[1], pids)
+            strangers = [client for client in clients if client['process'] != 'nginx']
+            if strangers:
+                problems.append(('other_clients', 'port %d also has clients other than nginx: %s' % (key[1], ', '.join(
+                    '%s (%d)' % (client['process'], client['connections']) for client in strangers))))
+            remote_ips = sorted(set(listener['ip'] for listener in listeners if _reachable(listener['ip'])))
+            if remote_ips and drop_tcp:
+                problems.append(('reachable_remotely', 'gunicorn listens on %s port %d, which other hosts can reach: dropping TCP may '
+                                 'cut them off (keep TCP, or make sure nothing else uses it)' % (', '.join(remote_ips), key[1])))
+        gunicorn, proposed = None, None
+        if len(units) == 1 and gunicorns and not others:
+            master = masters[0] if masters else gunicorns[0]
+            gunicorn, proposed = _gunicorn_info(host, units[0], master, drop_tcp, key[1] if key[0] == 'tcp' else None,
+                                                socket_template, umask, problems if key[0] == 'tcp' else [])
+        pair = {
+            'kind': key[0],
+            'address': site_text(first) if key[0] == 'tcp' else 'unix:' + key[1],
+            'port': key[1] if key[0] == 'tcp' else None,
+            'socket': key[1] if key[0] == 'unix' else None,
+            'references': [{'file': site['file'], 'line': site['line'], 'directive': site['directive'], 'context': site['context'],
+                            'target': site_text(site), 'upstream': site['upstream'], 'params': site['params'], 'uri': site['uri']}
+                           for site in backend['sites']],
+            'listeners': [listener['address'] for listener in listeners],
+            'processes': [{'pid': proc.get('pid'), 'process': proc.get('comm')} for proc in serving],
+            'unit': units[0] if len(units) == 1 else None,
+            'clients': clients,
+            'gunicorn': gunicorn,
+            'reasons': [{'code': code, 'msg': msg} for code, msg in problems],
+            'warnings': nginx_warnings(backend, analysis) if key[0] == 'tcp' else [],
+            'proposed': proposed,
+        }
+        pair['safe'] = (not problems and proposed is not None) if key[0] == 'tcp' else not problems
+        pairs.append(pair)
+    remote = [{'target': site_text(site), 'file': site['file'], 'line': site['line'], 'context': site['context'],
+               'reason': 'remote address: %s is not this host' % site['target']['host']}
+              for site in remote_sites(analysis, addresses)]
+    return {'pairs': pairs, 'remote': remote}

@@ -1,0 +1,528 @@
+#!/usr/bin/python
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nginx_upstream
+short_description: Find nginx to gunicorn pairs on one host and move them between TCP and a Unix socket
+version_added: 0.1.0
+description:
+  - O(mode=discover) reports the same-host backends nginx proxies to (C(upstream) servers and direct
+    C(proxy_pass) URLs pointing at loopback, C(localhost) or the host's own addresses), joined with what
+    listens there (process, systemd unit, gunicorn command line, C(GUNICORN_CMD_ARGS), C(gunicorn.conf.py)),
+    and says which pairs cannot safely be switched and why (not gunicorn, other clients on the port,
+    reachable from other hosts, non-HTTP use, the address named elsewhere in the configuration, ...).
+    Backends on other hosts are listed under RV(remote).
+  - O(mode=switch) rewrites every place that names the backend at O(address) (and the sockets in
+    O(replace_sockets)) to C(unix:O(socket)); O(mode=revert) rewrites O(socket) (and O(replace_sockets))
+    back to O(address). Only the address argument of the affected directives changes (and
+    O(server_parameters) on C(server) lines): comments, blank lines, indentation and every other byte
+    stay as they were.
+  - Edited files are backed up (O(backup)), then C(nginx -t) validates the whole configuration; when it
+    fails, the previous files are put back and the task fails with nginx's message. nginx is not reloaded.
+  - B(Where the parsing happens.) The configuration is parsed on the controller with crossplane
+    (PyPI C(nginx-crossplane) or C(crossplane)), a real nginx parser, by this module's action plugin; the
+    managed host needs only Python's standard library and nginx. The action plugin runs this module twice
+    - once to read the files nginx loads (the list comes from C(nginx -T), so includes and globs are
+    resolved by nginx itself) and the host's sockets, processes and units, and once to write the new
+    file contents it computed (checked against the checksums read, so a file changed in between is not
+    overwritten). A hand-written parser on the host was the alternative; crossplane is what the issue
+    asks for and is maintained against nginx's own grammar.
+author:
+  - keeplocal.traffic contributors (@keeplocal)
+requirements:
+  - On the controller, C(nginx-crossplane) (or C(crossplane)).
+  - On the host, nginx (C(nginx -T) and C(nginx -t) run as the task's user; use become).
+options:
+  mode:
+    description:
+      - V(discover) only reads; V(switch) moves the backend to the Unix socket; V(revert) moves it back to TCP.
+    type: str
+    choices: [discover, switch, revert]
+    default: discover
+  address:
+    description:
+      - The backend's TCP address as C(host:port) (for example V(127.0.0.1:8000)). Every reference to
+        that port on a loopback address, a C(localhost) name or an address of this host counts.
+      - Required for O(mode=switch) and O(mode=revert); with O(mode=discover) it only narrows RV(pairs).
+    type: str
+  socket:
+    description:
+      - The Unix socket path. C({app}) is replaced with the name of the systemd service serving the
+        backend, without C(.service).
+    type: str
+    default: /run/{app}/gunicorn.sock
+  replace_sockets:
+    description:
+      - Other Unix socket paths that count as the same backend (rewritten too), for example the
+        temporary handover socket used during a cutover.
+    type: list
+    elements: str
+    default: []
+  server_parameters:
+    description:
+      - Parameters set on rewritten C(server) lines of C(upstream) blocks, for example V(fail_timeout=0).
+        A parameter with the same name is replaced; others are appended after the address.
+    type: list
+    elements: str
+    default: []
+  drop_tcp:
+    description:
+      - Whether the TCP listener goes away after the switch. With V(true) a gunicorn listening on an
+        address other hosts can reach is unsafe (they might be clients). Also used for RV(pairs[].proposed).
+    type: bool
+    default: true
+  umask:
+    description:
+      - The umask given to gunicorn in RV(pairs[].proposed.exec_start) (V(0117) makes a socket gunicorn
+        creates itself C(0660); gunicorn's default umask 0 makes it world-connectable).
+    type: str
+    default: '0117'
+  force:
+    description:
+      - Switch even when the pair is reported unsafe.
+    type: bool
+    default: false
+  conf:
+    description: The main nginx configuration file.
+    type: path
+    default: /etc/nginx/nginx.conf
+  nginx_binary:
+    description: The nginx executable (a name looked up in PATH, or a path).
+    type: str
+    default: nginx
+  validate:
+    description: Run C(nginx -t) after editing and restore the previous files when it fails.
+    type: bool
+    default: true
+  backup:
+    description: Keep a timestamped copy of every edited file next to it.
+    type: bool
+    default: true
+  edits:
+    description:
+      - Internal, set by the action plugin in its second run; leave unset. The files to write, each with
+        the checksum read in the first run.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: The file as nginx names it.
+        type: str
+        required: true
+      realpath:
+        description: The file to write (symbolic links resolved).
+        type: str
+        required: true
+      checksum:
+        description: SHA-256 of the content read in the first run.
+        type: str
+        required: true
+      content:
+        description: The new content.
+        type: str
+        required: true
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff mode when in check mode).
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+seealso:
+  - module: keeplocal.traffic.outbound_flows_info
+  - name: gunicorn deployment (systemd socket activation)
+    description: gunicorn's own nginx and systemd setup.
+    link: https://docs.gunicorn.org/en/stable/deploy.html
+"""
+
+EXAMPLES = r"""
+- name: Which nginx -> gunicorn pairs run on this host, and can they be switched?
+  keeplocal.traffic.nginx_upstream:
+    mode: discover
+  become: true
+  register: pairs
+
+- name: Point nginx at gunicorn's Unix socket (nginx -t runs before the edit stays; reload afterwards)
+  keeplocal.traffic.nginx_upstream:
+    mode: switch
+    address: 127.0.0.1:8000
+    socket: /run/app/gunicorn.sock
+    server_parameters: [fail_timeout=0]
+  become: true
+  register: switched
+
+- name: Reload nginx when the configuration changed
+  ansible.builtin.systemd_service:
+    name: nginx
+    state: reloaded
+  become: true
+  when: switched is changed
+
+- name: Back to TCP
+  keeplocal.traffic.nginx_upstream:
+    mode: revert
+    address: 127.0.0.1:8000
+    socket: /run/app/gunicorn.sock
+  become: true
+"""
+
+RETURN = r"""
+pairs:
+  description:
+    - One entry per same-host backend nginx names, a TCP port (C(kind=tcp)) or a Unix socket (C(kind=unix)).
+    - C(safe) is true when a TCP pair can be switched; C(reasons) lists what blocks it (codes
+      C(no_listener), C(not_gunicorn), C(not_systemd), C(listener_shared), C(other_clients),
+      C(reachable_remotely), C(non_http_use), C(https), C(mentioned), C(exec_start_unsupported),
+      C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)).
+    - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write: the
+      socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (binds
+      replaced, umask set), the handover service's C(handover_exec_start) and C(unit_copy).
+    - C(gunicorn.keeplocal) is the C([X-Keeplocal]) section of a unit already switched by this collection.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - kind: tcp
+      address: 127.0.0.1:8000
+      port: 8000
+      socket: null
+      references:
+        - {file: /etc/nginx/sites-enabled/app, line: 3, directive: server, context: http > upstream app,
+           target: 127.0.0.1:8000, upstream: app, params: [], uri: null}
+      listeners: [127.0.0.1:8000]
+      processes: [{pid: 301, process: gunicorn}, {pid: 302, process: gunicorn}]
+      unit: app.service
+      clients: [{process: nginx, connections: 2}]
+      gunicorn: {unit: app.service, binds: [127.0.0.1:8000], bind_source: command line, user: app}
+      safe: true
+      reasons: []
+      warnings: []
+      proposed: {socket: /run/app/gunicorn.sock, handover_socket: /run/app/gunicorn.handover.sock,
+                 socket_unit: app.socket, dropin_path: /etc/systemd/system/app.service.d/keeplocal-unix-socket.conf,
+                 exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app app:application}
+unsafe:
+  description: The TCP pairs from RV(pairs) that are not safe to switch.
+  returned: always
+  type: list
+  elements: dict
+remote:
+  description: Backends nginx proxies to on other hosts (not same-host pairs), with the reason.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {target: 10.0.0.5:8000, file: /etc/nginx/conf.d/upstreams.conf, line: 4, context: http > upstream api,
+       reason: "remote address: 10.0.0.5 is not this host"}
+nginx:
+  description: The configuration read: main file, the files nginx loads, the workers' C(user) directive.
+  returned: always
+  type: dict
+  sample: {conf: /etc/nginx/nginx.conf, files: [/etc/nginx/nginx.conf, /etc/nginx/sites-enabled/app], user: [www-data]}
+changes:
+  description: The lines changed (O(mode=switch) and O(mode=revert)), before and after.
+  returned: when changed
+  type: list
+  elements: dict
+  sample:
+    - {file: /etc/nginx/sites-enabled/app, line: 3, directive: server,
+       before: "    server 127.0.0.1:8000;", after: "    server unix:/run/app/gunicorn.sock;"}
+backup_files:
+  description: Edited file -> its backup copy.
+  returned: when changed and O(backup) is true, not in check mode
+  type: dict
+  sample: {/etc/nginx/sites-available/app: /etc/nginx/sites-available/app.2345.2026-01-01@10:00:00~}
+socket:
+  description: The Unix socket path after C({app}) was resolved.
+  returned: when O(mode) is switch or revert
+  type: str
+  sample: /run/app/gunicorn.sock
+"""
+
+import hashlib
+import os
+import re
+import shlex
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
+from ansible_collections.keeplocal.traffic.plugins.module_utils._nginx_upstream import ARGUMENT_SPEC
+from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
+    parse_fib_trie,
+    parse_if_inet6,
+    parse_proc_net_tcp,
+)
+
+PROC = '/proc'
+_CONF_HEADER = re.compile(r'^# configuration file (.+):$', re.M)
+
+
+def read_bytes(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def read_text(path):
+    data = read_bytes(path)
+    return None if data is None else data.decode('utf-8', 'replace')
+
+
+def nginx_command(module):
+    binary = module.params['nginx_binary']
+    found = binary if os.path.isabs(binary) else module.get_bin_path(binary, opt_dirs=['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'])
+    if not found or not os.path.exists(found):
+        module.fail_json(msg='nginx_binary: %s not found on the host: is nginx installed?' % binary)
+    return found
+
+
+def read_nginx_files(module, nginx):
+    rc, out, err = module.run_command([nginx, '-T', '-c', module.params['conf']])
+    if rc != 0:
+        module.fail_json(msg='nginx -T failed (rc %d): the current configuration does not pass nginx -t, nothing was changed: %s'
+                         % (rc, err.strip()), stderr=err)
+    files, seen = [], set()
+    for path in _CONF_HEADER.findall(out):
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        data = read_bytes(path)
+        if data is None:
+            module.fail_json(msg='cannot read %s (nginx -T lists it): run as root' % path)
+        try:
+            content = data.decode('utf-8')
+        except UnicodeDecodeError:
+            module.fail_json(msg='%s is not UTF-8 text; it is left alone and nothing was changed' % path)
+        files.append({'path': path, 'realpath': os.path.realpath(path), 'checksum': hashlib.sha256(data).hexdigest(), 'content': content})
+    return files
+
+
+def parse_proc_net_unix(text):
+    """Listening Unix sockets with a path: [{'path', 'inode'}]."""
+    found = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        flags, state, inode, path = fields[3], fields[5], fields[6], fields[7]
+        try:
+            listening = int(flags, 16) & 0x10000 and state == '01'
+        except ValueError:
+            continue
+        if listening and path.startswith('/'):
+            found.append({'path': path, 'inode': int(inode)})
+    return found
+
+
+def socket_owners(inodes):
+    """inode -> [pid, ...] for the given socket inodes (every process holding one)."""
+    wanted = set(inodes)
+    owners = {}
+    try:
+        pids = [name for name in os.listdir(PROC) if name.isdigit()]
+    except OSError:
+        return owners
+    for pid in pids:
+        fd_dir = os.path.join(PROC, pid, 'fd')
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith('socket:['):
+                inode = int(target[8:-1])
+                if inode in wanted:
+                    owners.setdefault(str(inode), [])
+                    if int(pid) not in owners[str(inode)]:
+                        owners[str(inode)].append(int(pid))
+    return owners
+
+
+def unit_of(cgroup_text):
+    """The systemd service of a process, from /proc/PID/cgroup."""
+    for line in (cgroup_text or '').splitlines():
+        path = line.split(':', 2)[-1]
+        for part in reversed(path.split('/')):
+            if part.endswith('.service'):
+                return part
+    return None
+
+
+def process_info(pid):
+    base = os.path.join(PROC, str(pid))
+    stat = read_text(os.path.join(base, 'stat')) or ''
+    ppid = None
+    if ')' in stat:
+        fields = stat.rsplit(')', 1)[1].split()
+        if len(fields) > 1 and fields[1].isdigit():
+            ppid = int(fields[1])
+    cmdline = (read_bytes(os.path.join(base, 'cmdline')) or b'').split(b'\0')
+    cmdline = [to_native(arg, errors='surrogate_or_replace') for arg in cmdline if arg]
+    environment = {}
+    for item in (read_bytes(os.path.join(base, 'environ')) or b'').split(b'\0'):
+        name, sep, value = to_native(item, errors='surrogate_or_replace').partition('=')
+        if sep and name in ('GUNICORN_CMD_ARGS', 'PORT'):
+            environment[name] = value
+    try:
+        cwd = os.readlink(os.path.join(base, 'cwd'))
+    except OSError:
+        cwd = None
+    return {'pid': int(pid), 'ppid': ppid, 'comm': (read_text(os.path.join(base, 'comm')) or '').strip() or None,
+            'cmdline': cmdline, 'unit': unit_of(read_text(os.path.join(base, 'cgroup'))), 'cwd': cwd,
+            'environment': environment}
+
+
+def systemctl(module, *args):
+    binary = module.get_bin_path('systemctl')
+    if binary is None:
+        return None
+    rc, out, dummy = module.run_command([binary] + list(args))
+    return out if rc == 0 else None
+
+
+def gunicorn_args(proc, unit_text):
+    """The gunicorn arguments: from the unit's ExecStart, else from the process command line."""
+    if unit_text:
+        settings = _gunicorn.effective_settings(unit_text)
+        if settings['exec_start']:
+            try:
+                dummy, words = _gunicorn.split_exec_start(settings['exec_start'])
+            except ValueError:
+                words = []
+            start = _gunicorn.gunicorn_start(words)
+            if start is not None:
+                return [word['value'] for word in words[start:]]
+    args = proc['cmdline']
+    for index, arg in enumerate(args[:3]):
+        if os.path.basename(arg).startswith('gunicorn'):
+            return args[index + 1:]
+        if arg == '-m' and index + 1 < len(args) and args[index + 1] == 'gunicorn':
+            return args[index + 2:]
+    return []
+
+
+def host_facts(module):
+    addresses = parse_fib_trie(read_text(os.path.join(PROC, 'net/fib_trie')) or '')
+    addresses += parse_if_inet6(read_text(os.path.join(PROC, 'net/if_inet6')) or '')
+    tcp = parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp')) or '')
+    tcp += parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp6')) or '')
+    tcp = [sock for sock in tcp if sock['state'] != 'TIME_WAIT']
+    unix = parse_proc_net_unix(read_text(os.path.join(PROC, 'net/unix')) or '')
+    owners = socket_owners([sock['inode'] for sock in tcp if sock['inode']] + [sock['inode'] for sock in unix])
+    listening_pids = set()
+    for sock in tcp:
+        if sock['state'] == 'LISTEN':
+            listening_pids.update(owners.get(str(sock['inode']), []))
+    for sock in unix:
+        listening_pids.update(owners.get(str(sock['inode']), []))
+    client_pids = set()
+    for pids in owners.values():
+        client_pids.update(pids)
+    processes = {}
+    for pid in sorted(client_pids):
+        info = process_info(pid)
+        if pid not in listening_pids:
+            # Only the name matters for clients.
+            info = {'pid': info['pid'], 'ppid': info['ppid'], 'comm': info['comm'], 'cmdline': [], 'unit': info['unit'],
+                    'cwd': None, 'environment': {}}
+        processes[str(pid)] = info
+    units, config_files = {}, {}
+    for info in processes.values():
+        unit = info.get('unit')
+        if not unit or info['pid'] not in listening_pids or not _gunicorn.is_gunicorn_process(info['comm'], info['cmdline']):
+            continue
+        if unit not in units:
+            app = unit[:-len('.service')]
+            units[unit] = {'cat': systemctl(module, 'cat', '--', unit), 'socket_cat': systemctl(module, 'cat', '--', app + '.socket')}
+        args = gunicorn_args(info, units[unit]['cat'])
+        env_args = shlex.split(info['environment'].get('GUNICORN_CMD_ARGS', ''))
+        path = _gunicorn.config_file_path(args, env_args, info['cwd'])
+        info['config_file'] = path
+        if path and path not in config_files and os.path.isfile(path):
+            config_files[path] = read_text(path)
+    return {'addresses': addresses, 'tcp': tcp, 'unix': unix, 'owners': owners, 'processes': processes,
+            'units': units, 'config_files': config_files}
+
+
+def write_file(module, path, content):
+    """Write ``content`` to ``path`` atomically, keeping its owner, group and mode."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix='.keeplocal-', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(content)
+        module.atomic_move(tmp, path, unsafe_writes=False)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def apply_edits(module, nginx):
+    edits = module.params['edits']
+    originals = {}
+    for edit in edits:
+        data = read_bytes(edit['realpath'])
+        if data is None:
+            module.fail_json(msg='cannot read %s' % edit['realpath'])
+        if hashlib.sha256(data).hexdigest() != edit['checksum']:
+            module.fail_json(msg='%s changed since it was read; nothing was changed, run the task again' % edit['path'])
+        originals[edit['realpath']] = data
+    backups = {}
+    if module.params['backup']:
+        for edit in edits:
+            backups[edit['realpath']] = module.backup_local(edit['realpath'])
+    written = []
+    try:
+        for edit in edits:
+            write_file(module, edit['realpath'], to_bytes(edit['content']))
+            written.append(edit['realpath'])
+    except Exception as exc:  # restore whatever was written, then report
+        for path in written:
+            write_file(module, path, originals[path])
+        module.fail_json(msg='writing %s failed, the previous files were restored: %s' % (edit['realpath'], to_native(exc)),
+                         backup_files=backups)
+    test = None
+    if module.params['validate']:
+        rc, out, err = module.run_command([nginx, '-t', '-c', module.params['conf']])
+        test = (out + err).strip()
+        if rc != 0:
+            for path in written:
+                write_file(module, path, originals[path])
+            rc2, dummy, err2 = module.run_command([nginx, '-t', '-c', module.params['conf']])
+            restored = 'the previous files were restored' + ('' if rc2 == 0 else ' (and nginx -t still fails: %s)' % err2.strip())
+            module.fail_json(msg='nginx -t rejected the edited configuration, %s: %s' % (restored, err.strip()),
+                             stderr=err, backup_files=backups, nginx_test=test)
+    module.exit_json(changed=True, backup_files=backups, nginx_test=test)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    nginx = nginx_command(module)
+    if module.params['edits']:
+        if module.check_mode:
+            module.exit_json(changed=True)
+        apply_edits(module, nginx)
+    files = read_nginx_files(module, nginx)
+    module.exit_json(changed=False, files=files, host=host_facts(module), conf=module.params['conf'])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,60 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The hairpin_plan filter: registration, errors as AnsibleFilterError, and use from a real template."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleError, AnsibleFilterError
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core < 2.19 renders any string given to template()
+    def trust_as_template(value):
+        return value
+
+from ansible_collections.keeplocal.traffic.plugins.filter import hairpin_plan as plugin
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_fixture import PAIR_80, PAIR_5432, lab_facts
+
+
+def test_registered():
+    assert plugin.FilterModule().filters() == {'hairpin_plan': plugin.hairpin_plan}
+
+
+def test_defaults_match_the_planner():
+    plan = plugin.hairpin_plan(lab_facts())
+    assert [(pair['id'], pair['fix']) for pair in plan['pairs']] == [(PAIR_80, 'split_dns'), (PAIR_5432, 'local_shortcut')]
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'usage_threshold': 2}, 'usage_threshold must be a number in (0, 1]'),
+    ({'internal_cidrs': ['10.0.0.0/40']}, "internal_cidrs: '10.0.0.0/40' is not a network"),
+])
+def test_errors_are_filter_errors(kwargs, message):
+    with pytest.raises(AnsibleFilterError) as exc:
+        plugin.hairpin_plan(lab_facts(), **kwargs)
+    assert 'keeplocal.traffic.hairpin_plan: ' + message in str(exc.value)
+
+
+def template(expression, **variables):
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
+
+
+def test_from_a_template_with_hostvars_shape():
+    """What the detect playbook does: zip host names with their hostvars, give name_ports."""
+    facts = lab_facts()
+    hostvars = {host: {'inventory_hostname': host, 'keeplocal_detect': value} for host, value in facts.items()}
+    plan = template("{{ dict(hosts | zip(hosts | map('extract', hostvars))) | keeplocal.traffic.hairpin_plan("
+                    "name_ports={'app.example.test': 80, 'db.example.test': [5432]}, usage_threshold=0.5) }}",
+                    hosts=sorted(hostvars), hostvars=hostvars)
+    assert plan['summary']['by_fix'] == {'unix_socket': 1, 'split_dns': 1, 'local_shortcut': 1, 'conntrack_headroom': 0}
+    assert plan['pairs'][0]['public']['names'] == ['app.example.test']
+
+
+def test_template_error_names_the_option():
+    with pytest.raises(AnsibleError) as exc:
+        template("{{ facts | keeplocal.traffic.hairpin_plan(name_ports='app') }}", facts=lab_facts())
+    assert 'name_ports must be a dict' in str(exc.value)

@@ -1,0 +1,47 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The split_dns filters as the role calls them (the logic is tested in plugin_utils/test__zones.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.keeplocal.traffic.plugins.filter import (
+    split_dns_config, split_dns_probes, split_dns_resolv_conf, split_dns_zone_files)
+
+ZONES = [{'name': 'corp.example.test', 'records': [{'name': 'db', 'value': '192.168.1.30'}]}]
+
+
+def test_filters_are_registered():
+    assert set(split_dns_config.FilterModule().filters()) == {'split_dns_config'}
+    assert set(split_dns_zone_files.FilterModule().filters()) == {'split_dns_zone_files'}
+    assert set(split_dns_probes.FilterModule().filters()) == {'split_dns_probes'}
+    assert set(split_dns_resolv_conf.FilterModule().filters()) == {'split_dns_resolv_conf'}
+
+
+def test_role_pipeline():
+    cfg = split_dns_config.split_dns_config(ZONES, plan={}, internal_cidrs=['192.168.1.0/24'], listen_addresses=['192.168.1.1'],
+                                            upstreams=['198.51.100.53'], listen_port='53', plan_public_view=True,
+                                            zone_defaults={'ttl': 300, 'negative_ttl': 60, 'nameserver': 'ns.invalid.', 'hostmaster': ''},
+                                            client_nameservers=[], client_domains=[])
+    assert cfg['errors'] == []
+    files = split_dns_zone_files.split_dns_zone_files(cfg['zones'], previous=None, today='2026-11-23')
+    assert [(f['file'], f['serial']) for f in files] == [('db.corp.example.test.internal', 2026112300)]
+    again = split_dns_zone_files.split_dns_zone_files(cfg['zones'], previous={files[0]['file']: files[0]['content']}, today='20300101')
+    assert again == files
+    assert split_dns_probes.split_dns_probes(files, ['192.168.1.1'], ['192.168.1.0/24'], '15353') == [
+        {'server': '192.168.1.1', 'source': '192.168.1.1', 'port': 15353, 'name': 'corp.example.test', 'type': 'SOA',
+         'expect_rcode': 'NOERROR', 'expect_serial': 2026112300}]
+
+
+def test_errors_become_filter_errors():
+    cfg = split_dns_config.split_dns_config(ZONES, internal_cidrs=['192.168.1.0/24'])
+    with pytest.raises(AnsibleFilterError, match='today must be YYYYMMDD'):
+        split_dns_zone_files.split_dns_zone_files(cfg['zones'], today='tomorrow')
+    with pytest.raises(AnsibleFilterError, match='split_dns_resolv_conf: no nameserver given'):
+        split_dns_resolv_conf.split_dns_resolv_conf('nameserver 1.1.1.1\n', [])
+    with pytest.raises(AnsibleFilterError, match='split_dns_resolv_conf: .*does not appear to be an IPv4 or IPv6 address'):
+        split_dns_resolv_conf.split_dns_resolv_conf('', ['gw'])
+    with pytest.raises(AnsibleFilterError, match='split_dns_probes'):
+        split_dns_probes.split_dns_probes([{'zone': 'x'}], ['192.168.1.1'], ['192.168.1.0/24'])

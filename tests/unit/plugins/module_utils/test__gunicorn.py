@@ -1,0 +1,189 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""gunicorn's bind settings (command line, GUNICORN_CMD_ARGS, gunicorn.conf.py, defaults) and the
+systemd ExecStart rewrite: only bind/umask/pid words change, the others keep their spelling."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn as g
+
+LAB_EXEC = '/usr/bin/gunicorn --chdir /srv/app --workers 2 --bind 127.0.0.1:8000 app:application'
+
+# `systemctl cat app.service` with a vendor fragment and two drop-ins.
+CAT = """\
+# /lib/systemd/system/app.service
+[Unit]
+Description=App
+After=network.target
+
+[Service]
+Type=notify
+User=app
+Group=app
+WorkingDirectory=/srv/app
+Environment=DJANGO_SETTINGS_MODULE=app.settings "GUNICORN_CMD_ARGS=--bind 127.0.0.1:9000 --timeout 30"
+EnvironmentFile=-/etc/default/app
+RuntimeDirectory=app-gunicorn
+ExecStart=/srv/venv/bin/gunicorn \\
+    --workers 3 \\
+    --bind 127.0.0.1:8000 \\
+    app.wsgi
+ExecReload=/bin/kill -s HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+
+# /etc/systemd/system/app.service.d/override.conf
+[Service]
+ExecStart=
+ExecStart=/srv/venv/bin/gunicorn --workers 4 -b 127.0.0.1:8000 --access-logfile - app.wsgi
+Environment=PORT=5000
+
+# /etc/systemd/system/app.service.d/keeplocal-unix-socket.conf
+[X-Keeplocal]
+Address=127.0.0.1:8000
+Socket=/run/app/gunicorn.sock
+"""
+
+
+def test_effective_settings_follow_drop_ins():
+    settings = g.effective_settings(CAT)
+    assert settings['exec_start'] == '/srv/venv/bin/gunicorn --workers 4 -b 127.0.0.1:8000 --access-logfile - app.wsgi'
+    assert settings['exec_start_count'] == 1
+    assert settings['environment'] == {'DJANGO_SETTINGS_MODULE': 'app.settings',
+                                       'GUNICORN_CMD_ARGS': '--bind 127.0.0.1:9000 --timeout 30', 'PORT': '5000'}
+    assert settings['environment_files'] == ['-/etc/default/app']
+    assert (settings['user'], settings['group'], settings['working_directory'], settings['type']) == ('app', 'app', '/srv/app', 'notify')
+    assert settings['runtime_directories'] == ['app-gunicorn']
+    assert settings['keeplocal'] == {'Address': '127.0.0.1:8000', 'Socket': '/run/app/gunicorn.sock'}
+    assert settings['sources'] == ['/lib/systemd/system/app.service', '/etc/systemd/system/app.service.d/override.conf',
+                                   '/etc/systemd/system/app.service.d/keeplocal-unix-socket.conf']
+
+
+def test_continuation_lines_are_joined():
+    settings = g.effective_settings(CAT.split('# /etc/systemd/system/app.service.d/override.conf')[0])
+    assert settings['exec_start'] == '/srv/venv/bin/gunicorn --workers 3 --bind 127.0.0.1:8000 app.wsgi'
+
+
+@pytest.mark.parametrize('value, words', [
+    ('/usr/bin/gunicorn -b 127.0.0.1:8000 app:app', ['/usr/bin/gunicorn', '-b', '127.0.0.1:8000', 'app:app']),
+    ('gunicorn "--bind=unix:/run/my app/g.sock" x', ['gunicorn', '--bind=unix:/run/my app/g.sock', 'x']),
+    ("gunicorn --name 'my app' --env A=\\\"b\\\"", ['gunicorn', '--name', 'my app', '--env', 'A="b"']),
+    ('gunicorn --log-level=${LEVEL} $OPTS', ['gunicorn', '--log-level=${LEVEL}', '$OPTS']),
+])
+def test_split_words(value, words):
+    assert [word['value'] for word in g.split_words(value)] == words
+    assert ' '.join(word['raw'] for word in g.split_words(value)) == value
+
+
+@pytest.mark.parametrize('args, env, config, binds, source', [
+    (['--bind', '127.0.0.1:8000', 'app:app'], {}, None, ['127.0.0.1:8000'], 'command line'),
+    (['-b', '127.0.0.1:8000', '--bind=unix:/run/a.sock', '-b[::1]:8001'], {}, None,
+     ['127.0.0.1:8000', 'unix:/run/a.sock', '[::1]:8001'], 'command line'),
+    (['app:app'], {'GUNICORN_CMD_ARGS': '--bind=127.0.0.1:9000 --workers=3'}, 'bind = "127.0.0.1:7000"\n',
+     ['127.0.0.1:9000'], 'GUNICORN_CMD_ARGS'),
+    (['-c', 'gunicorn.conf.py', 'app:app'], {}, 'import multiprocessing\nbind = ["127.0.0.1:7000", "unix:/run/a.sock"]\nworkers = 2\n',
+     ['127.0.0.1:7000', 'unix:/run/a.sock'], 'config file'),
+    (['app:app'], {}, 'bind: str = "127.0.0.1:7001"\n', ['127.0.0.1:7001'], 'config file'),
+    (['app:app'], {}, 'workers = 4\n', ['127.0.0.1:8000'], 'default'),
+    (['app:app'], {'PORT': '5000'}, None, ['0.0.0.0:5000'], 'default'),
+])
+def test_effective_binds_precedence(args, env, config, binds, source):
+    assert g.effective_binds(args, env, config) == {'binds': binds, 'source': source}
+
+
+def test_computed_bind_in_config_is_refused():
+    with pytest.raises(ValueError, match='computed'):
+        g.effective_binds(['app:app'], {}, 'import os\nbind = os.environ["BIND"]\n')
+
+
+@pytest.mark.parametrize('args, env, cwd, path', [
+    (['-c', 'conf/g.py'], '', '/srv/app', '/srv/app/conf/g.py'),
+    (['--config=/etc/app/gunicorn.py'], '', '/srv/app', '/etc/app/gunicorn.py'),
+    ([], '--config /etc/g.py', '/srv/app', '/etc/g.py'),
+    ([], '', '/srv/app', '/srv/app/gunicorn.conf.py'),
+    (['-c', 'python:app.gunicorn_conf'], '', '/srv/app', None),
+])
+def test_config_file_path(args, env, cwd, path):
+    assert g.config_file_path(args, env.split(), cwd) == path
+
+
+@pytest.mark.parametrize('value, binds, umask, expected', [
+    (LAB_EXEC, ['unix:/run/app/gunicorn.sock'], '0117',
+     '/usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app --workers 2 app:application'),
+    (LAB_EXEC, ['unix:/run/app/gunicorn.sock', '127.0.0.1:8000'], '0117',
+     '/usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --bind 127.0.0.1:8000 --umask 0117 --chdir /srv/app --workers 2 app:application'),
+    # Every bind spelling goes, the umask is replaced, the pid file is dropped (a handover copy must not share it).
+    ('-/srv/venv/bin/gunicorn -b127.0.0.1:8000 --bind=[::1]:8000 -m 002 --pid /run/app.pid "--name=my app" app.wsgi',
+     ['unix:/run/app/gunicorn.sock'], '007',
+     '-/srv/venv/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 007 "--name=my app" app.wsgi'),
+    ('/usr/bin/python3 -m gunicorn --workers=${WORKERS} %i.wsgi:application', ['unix:/run/a b/g.sock'], None,
+     '/usr/bin/python3 -m gunicorn --bind "unix:/run/a b/g.sock" --workers=${WORKERS} %i.wsgi:application'),
+])
+def test_rewrite_exec_start(value, binds, umask, expected):
+    assert g.rewrite_exec_start(value, binds, umask) == expected
+
+
+def test_rewritten_exec_start_reads_back():
+    new = g.rewrite_exec_start(LAB_EXEC, ['unix:/run/app/gunicorn.sock'], '0117')
+    prefix, words = g.split_exec_start(new)
+    args = [word['value'] for word in words[g.gunicorn_start(words):]]
+    assert g.effective_binds(args) == {'binds': ['unix:/run/app/gunicorn.sock'], 'source': 'command line'}
+    assert g.option_from_args(args, 'umask') == '0117'
+
+
+@pytest.mark.parametrize('value', ['/srv/app/start.sh', '/usr/bin/uwsgi --http :8000', '/bin/sh -c "exec gunicorn app:app"'])
+def test_wrappers_are_not_rewritten(value):
+    with pytest.raises(ValueError, match='does not run gunicorn directly'):
+        g.rewrite_exec_start(value, ['unix:/run/a.sock'])
+
+
+@pytest.mark.parametrize('text, quoted', [
+    ('unix:/run/app/gunicorn.sock', 'unix:/run/app/gunicorn.sock'),
+    ('unix:/run/my app/g.sock', '"unix:/run/my app/g.sock"'),
+    ('/run/%i.sock', '/run/%%i.sock'),
+    ('a"b', '"a\\"b"'),
+])
+def test_quote_word(text, quoted):
+    assert g.quote_word(text) == quoted
+    if '%' not in text:
+        assert [word['value'] for word in g.split_words(quoted)] == [text]
+
+
+@pytest.mark.parametrize('comm, cmdline, expected', [
+    ('gunicorn', ['/usr/bin/python3', '/usr/bin/gunicorn', 'app:app'], True),
+    ('python3', ['/usr/bin/python3', '/srv/venv/bin/gunicorn', 'app:app'], True),
+    ('python3', ['/usr/bin/python3', '-m', 'gunicorn', 'app:app'], True),
+    ('gunicorn: maste', ['gunicorn: master [app:application]'], True),
+    ('python3', ['/usr/bin/python3', '/srv/peers/peers.py'], False),
+    ('uwsgi', ['uwsgi', '--http', ':8000'], False),
+])
+def test_is_gunicorn_process(comm, cmdline, expected):
+    assert g.is_gunicorn_process(comm, cmdline) is expected
+
+
+@pytest.mark.parametrize('bind, parsed', [
+    ('unix:/run/a.sock', {'type': 'unix', 'path': '/run/a.sock'}),
+    ('127.0.0.1:8000', {'type': 'tcp', 'host': '127.0.0.1', 'port': 8000}),
+    ('[::1]:8001', {'type': 'tcp', 'host': '::1', 'port': 8001}),
+    (':8000', {'type': 'tcp', 'host': '0.0.0.0', 'port': 8000}),
+    ('fd://3', {'type': 'fd', 'fd': '3'}),
+])
+def test_parse_bind(bind, parsed):
+    assert g.parse_bind(bind) == parsed
+
+
+def test_unit_copy_drops_install_x_sections_and_our_drop_in():
+    copy = g.unit_copy_text(CAT, skip_sources=['/etc/systemd/system/app.service.d/keeplocal-unix-socket.conf'])
+    assert '[Install]' not in copy and 'WantedBy' not in copy
+    assert 'X-Keeplocal' not in copy and 'Socket=/run/app/gunicorn.sock' not in copy
+    assert '# /etc/systemd/system/app.service.d/override.conf' in copy
+    settings = g.effective_settings(copy)
+    assert settings['exec_start'] == g.effective_settings(CAT)['exec_start']
+    assert settings['keeplocal'] == {}
+
+
+def test_environment_file():
+    assert g.parse_environment_file('# c\nA=1\nexport B="two words"\n\nC=\'x\'\n') == {'A': '1', 'B': 'two words', 'C': 'x'}

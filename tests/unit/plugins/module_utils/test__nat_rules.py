@@ -1,0 +1,238 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""NAT rule parsing on rule sets saved by the real tools (fixtures/capture.sh): iptables-save and
+ip6tables-save 1.8.9 (nf_tables), nft 1.0.6 -j for native rules and for iptables-nft rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
+    merge,
+    parse_iptables_save,
+    parse_nft_json,
+)
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return f.read()
+
+
+def without(text, *needles):
+    """The captured text minus the rules containing any of ``needles``."""
+    return '\n'.join(line for line in text.splitlines() if not any(n in line for n in needles))
+
+
+def brief(forward):
+    return (forward['proto'], forward['public_ip'], forward['public_port'], forward['public_port_end'],
+            forward['private_ip'], forward['private_port'], forward['port_translated'], forward['in_interface'])
+
+
+def test_iptables_forwards():
+    result = parse_iptables_save(fixture('iptables-save-nat.txt'))
+    assert [brief(f) for f in result['forwards']] == [
+        ('tcp', '198.51.100.1', 80, None, '192.168.77.20', 80, False, None),
+        ('tcp', '198.51.100.1', 5432, None, '192.168.77.30', 54321, True, None),
+        ('udp', None, 5000, 5010, '192.168.77.30', 6000, True, 'pub0'),
+        # reached through "-m addrtype --dst-type LOCAL -j FORWARDS": any local address
+        ('tcp', None, 2222, None, '192.168.77.20', 22, True, '!int0'),
+    ]
+    assert result['forwards'][0]['rule'] == (
+        '-A PREROUTING -d 198.51.100.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.77.20:80')
+    assert result['unparsed'] == []
+
+
+def test_iptables_snat_rules_and_hairpin():
+    result = parse_iptables_save(fixture('iptables-save-nat.txt'))
+    assert result['snat_rules'] == [
+        {'source': '192.168.77.0/24', 'destination': '192.168.77.20/32', 'out_interface': None, 'ctstate_dnat': True,
+         'target': 'SNAT', 'to_source': '192.168.77.1',
+         'rule': '-A POSTROUTING -s 192.168.77.0/24 -d 192.168.77.20/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT '
+                 '-j SNAT --to-source 192.168.77.1'},
+        {'source': '192.168.77.0/24', 'destination': '192.168.77.30/32', 'out_interface': None, 'ctstate_dnat': True,
+         'target': 'MASQUERADE', 'to_source': None,
+         'rule': '-A POSTROUTING -s 192.168.77.0/24 -d 192.168.77.30/32 -m conntrack --ctstate DNAT -j MASQUERADE'},
+        {'source': None, 'destination': None, 'out_interface': 'pub0', 'ctstate_dnat': False,
+         'target': 'MASQUERADE', 'to_source': None, 'rule': '-A POSTROUTING -o pub0 -j MASQUERADE'},
+    ]
+    assert result['hairpin_capable'] is True
+
+
+@pytest.mark.parametrize('removed, capable', [
+    # only the -o pub0 MASQUERADE is left: it does not apply to traffic going back to the LAN
+    (('--to-source 192.168.77.1', '-d 192.168.77.30/32'), False),
+    # the SNAT rule alone covers the :80 forward
+    (('-d 192.168.77.30/32',), True),
+    # the MASQUERADE rule alone covers the :5432 -> :54321 forward
+    (('--to-source 192.168.77.1',), True),
+])
+def test_hairpin_capable_needs_a_matching_rule(removed, capable):
+    result = parse_iptables_save(without(fixture('iptables-save-nat.txt'), *removed))
+    assert result['hairpin_capable'] is capable
+
+
+def test_snat_for_another_port_does_not_count():
+    # The SNAT rule is limited to --dport 80; with only the :5432 forward left it does not apply.
+    text = without(fixture('iptables-save-nat.txt'), '-d 192.168.77.30/32 -m conntrack', '--dport 80 -j DNAT')
+    result = parse_iptables_save(text)
+    assert [f['public_port'] for f in result['forwards']] == [5432, 5000, 2222]
+    assert result['hairpin_capable'] is False
+
+
+def test_snat_source_outside_internal_ranges_does_not_count():
+    result = parse_iptables_save(fixture('iptables-save-nat.txt'), internal=['10.0.0.0/8'])
+    assert result['hairpin_capable'] is False
+
+
+def test_ip6tables():
+    result = parse_iptables_save(fixture('ip6tables-save-nat.txt'))
+    assert [brief(f) for f in result['forwards']] == [('tcp', '2001:db8:77::1', 80, None, 'fd77::20', 80, False, None)]
+    assert result['snat_rules'][0]['source'] == 'fd77::/64'
+    assert result['snat_rules'][0]['destination'] == 'fd77::20/128'
+    assert result['hairpin_capable'] is True
+
+
+def test_docker_style_chains():
+    result = parse_iptables_save(fixture('iptables-save-docker-style.txt'))
+    assert [brief(f) for f in result['forwards']] == [
+        ('tcp', None, 8080, None, '172.17.0.2', 80, True, '!docker0'),
+        # multiport: one forward per port or range; no port in --to-destination keeps the port
+        ('tcp', '203.0.113.7', 443, None, '172.17.0.3', 443, False, '!docker0'),
+        ('tcp', '203.0.113.7', 8443, 8445, '172.17.0.3', 8443, False, '!docker0'),
+    ]
+    snat = {r['rule']: r for r in result['snat_rules']}
+    # the WAN_SNAT chain is reached by "-o wan0 -j WAN_SNAT": it inherits the output interface
+    assert snat['-A WAN_SNAT -s 172.17.0.0/16 -j SNAT --to-source 203.0.113.7']['out_interface'] == 'wan0'
+    assert snat['-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE']['out_interface'] == '!docker0'
+    # Docker's own "container to itself" MASQUERADE matches the 8080 -> 172.17.0.2:80 forward
+    assert result['hairpin_capable'] is True
+    text = without(fixture('iptables-save-docker-style.txt'), '-d 172.17.0.2/32 -p tcp')
+    assert parse_iptables_save(text)['hairpin_capable'] is False
+
+
+def test_iptables_only_reads_the_nat_table():
+    text = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DNAT --to-destination 10.0.0.1\nCOMMIT\n' + fixture('iptables-save-nat.txt')
+    assert len(parse_iptables_save(text)['forwards']) == 4
+
+
+@pytest.mark.parametrize('garbage', [
+    '-A PREROUTING -p tcp --dport 80 -m comment --comment "unterminated -j DNAT --to-destination 10.0.0.1',
+    '-A PREROUTING -p tcp --dport eighty -j DNAT --to-destination 10.0.0.1',
+    '-A',
+])
+def test_iptables_garbage_is_reported(garbage):
+    result = parse_iptables_save(fixture('iptables-save-nat.txt') + '\n' + garbage + '\n')
+    assert result['unparsed'] == [garbage]
+    assert len(result['forwards']) == 4
+
+
+def test_iptables_empty():
+    assert parse_iptables_save('') == {'forwards': [], 'snat_rules': [], 'hairpin_capable': False, 'unparsed': []}
+
+
+def test_nft_forwards():
+    result = parse_nft_json(fixture('nft-ruleset.json'))
+    assert [brief(f) for f in result['forwards']] == [
+        # table inet nat6
+        ('tcp', '2001:db8:77::1', 80, None, 'fd77::20', 80, False, None),
+        ('tcp', '198.51.100.2', 443, None, '192.168.77.20', 443, False, None),
+        # table ip nat
+        ('tcp', '198.51.100.1', 80, None, '192.168.77.20', 80, False, None),
+        ('tcp', '198.51.100.1', 5432, None, '192.168.77.30', 54321, True, None),
+        ('udp', None, 5000, 5010, '192.168.77.30', 6000, True, 'pub0'),
+        # an anonymous set of ports gives one forward per port
+        ('tcp', '198.51.100.1', 2222, None, '192.168.77.20', 22, True, '!int0'),
+        ('tcp', '198.51.100.1', 2223, None, '192.168.77.20', 22, True, '!int0'),
+        ('tcp', None, 8443, None, '192.168.77.20', 8443, False, 'pub0'),
+    ]
+    assert result['unparsed'] == []
+
+
+def test_nft_rule_text_is_what_nft_prints():
+    listing = re.sub(r'counter packets \d+ bytes \d+ ', '', fixture('nft-ruleset.nft'))
+    listed = set(line.strip() for line in listing.splitlines())
+    result = parse_nft_json(fixture('nft-ruleset.json'))
+    for item in result['forwards'] + result['snat_rules']:
+        assert item['rule'] in listed
+
+
+def test_nft_snat_and_hairpin():
+    result = parse_nft_json(fixture('nft-ruleset.json'))
+    assert [(r['source'], r['destination'], r['out_interface'], r['ctstate_dnat'], r['target'], r['to_source'])
+            for r in result['snat_rules']] == [
+        ('fd77::/64', None, None, True, 'MASQUERADE', None),
+        ('192.168.77.0/24', '192.168.77.20/32', None, True, 'SNAT', '192.168.77.1'),
+        (None, None, 'pub0', False, 'MASQUERADE', None),
+    ]
+    assert result['hairpin_capable'] is True
+
+
+def test_nft_masquerade_on_wan_only_is_not_hairpin():
+    data = json.loads(fixture('nft-ruleset.json'))
+    data['nftables'] = [
+        item for item in data['nftables']
+        if not ('rule' in item and item['rule']['chain'] == 'postrouting'
+                and any('snat' in e or ('masquerade' in e and 'oifname' not in json.dumps(item)) for e in item['rule']['expr']))
+    ]
+    result = parse_nft_json(data)
+    assert [r['out_interface'] for r in result['snat_rules']] == ['pub0']
+    assert result['hairpin_capable'] is False
+
+
+def test_nft_reading_iptables_nft_rules():
+    # iptables-nft stores its targets as opaque xt expressions: nothing is guessed, all is reported.
+    result = parse_nft_json(fixture('nft-iptables-nft.json'))
+    assert result['forwards'] == [] and result['snat_rules'] == [] and result['hairpin_capable'] is False
+    assert 'ip nat PREROUTING: ip daddr 198.51.100.1 tcp dport 80 xt target DNAT' in result['unparsed']
+    assert len(result['unparsed']) == 10
+    # non-NAT tables (raw CT, mangle CONNMARK) are not NAT rules and are not reported
+    assert not any('raw' in text or 'mangle' in text for text in result['unparsed'])
+
+
+def test_nft_named_set_and_jump():
+    # A rule set as nft -j prints it (structure of the captured file), with a named set of public
+    # addresses and a jump to a regular chain that inherits the jump's interface.
+    data = {'nftables': [
+        {'table': {'family': 'ip', 'name': 'fw', 'handle': 1}},
+        {'set': {'family': 'ip', 'name': 'pub', 'table': 'fw', 'type': 'ipv4_addr', 'handle': 2,
+                 'elem': ['198.51.100.1', '198.51.100.2']}},
+        {'chain': {'family': 'ip', 'table': 'fw', 'name': 'pre', 'handle': 3, 'type': 'nat', 'hook': 'prerouting',
+                   'prio': -100, 'policy': 'accept'}},
+        {'chain': {'family': 'ip', 'table': 'fw', 'name': 'fwd', 'handle': 4}},
+        {'rule': {'family': 'ip', 'table': 'fw', 'chain': 'pre', 'handle': 5, 'expr': [
+            {'match': {'op': '==', 'left': {'meta': {'key': 'iifname'}}, 'right': 'wan'}},
+            {'jump': {'target': 'fwd'}}]}},
+        {'rule': {'family': 'ip', 'table': 'fw', 'chain': 'fwd', 'handle': 6, 'expr': [
+            {'match': {'op': '==', 'left': {'payload': {'protocol': 'ip', 'field': 'daddr'}}, 'right': '@pub'}},
+            {'match': {'op': '==', 'left': {'payload': {'protocol': 'tcp', 'field': 'dport'}}, 'right': 80}},
+            {'dnat': {'addr': '10.0.0.20', 'port': 8080}}]}},
+        {'rule': {'family': 'ip', 'table': 'fw', 'chain': 'fwd', 'handle': 7, 'expr': [
+            {'dnat': {'addr': {'map': {'key': {'payload': {'protocol': 'tcp', 'field': 'dport'}}, 'data': '@ports'}}}}]}},
+    ]}
+    result = parse_nft_json(data)
+    assert [brief(f) for f in result['forwards']] == [
+        ('tcp', '198.51.100.1', 80, None, '10.0.0.20', 8080, True, 'wan'),
+        ('tcp', '198.51.100.2', 80, None, '10.0.0.20', 8080, True, 'wan'),
+    ]
+    assert len(result['unparsed']) == 1 and 'dnat' in result['unparsed'][0]
+
+
+@pytest.mark.parametrize('text', ['', '{}', '{"nftables": []}', '[]'])
+def test_nft_empty(text):
+    if text == '':
+        with pytest.raises(ValueError):
+            parse_nft_json(text)
+    else:
+        assert parse_nft_json(text)['forwards'] == []
+
+
+def test_merge_ipv4_and_ipv6():
+    merged = merge([parse_iptables_save(fixture('iptables-save-nat.txt')), parse_iptables_save(fixture('ip6tables-save-nat.txt'))])
+    assert len(merged['forwards']) == 5 and len(merged['snat_rules']) == 4 and merged['hairpin_capable'] is True

@@ -1,0 +1,489 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nginx side of the Unix socket switch: real-world configuration shapes parsed with crossplane
+(as the action plugin does), then rewritten. Every test checks the whole file byte for byte: the
+intended lines change and nothing else does.
+
+fixtures/nginx_upstream/ holds Debian's stock nginx.conf, mime.types (shortened) and proxy_params.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.keeplocal.traffic.plugins.action.nginx_upstream import parse_files, resolve_include
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'nginx_upstream')
+SOCK = 'unix:/run/app/gunicorn.sock'
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def debian(sites, conf_d=None, snippets=None):
+    """The files nginx -T lists on Debian with these sites (path -> text), main file first."""
+    files = {'/etc/nginx/nginx.conf': fixture('nginx.conf'), '/etc/nginx/mime.types': fixture('mime.types')}
+    for name, text in sorted((conf_d or {}).items()):
+        files['/etc/nginx/conf.d/' + name] = text
+    for name, text in sorted(sites.items()):
+        files['/etc/nginx/sites-enabled/' + name] = text
+    for name, text in sorted((snippets or {}).items()):
+        files['/etc/nginx/' + name] = text
+    return files
+
+
+def payload_of(files, conf='/etc/nginx/nginx.conf'):
+    payload = parse_files([{'path': path, 'content': text} for path, text in files.items()], conf)
+    assert payload['errors'] == []
+    return payload
+
+
+def switch(files, port=8000, to=SOCK, **kwargs):
+    return nu.rewrite(payload_of(files), files, match_port=port, to=to, **kwargs)
+
+
+def assert_only(old, new, expected):
+    """``new`` equals ``old`` except the lines (1-based) in ``expected``, which read as given."""
+    old_lines, new_lines = old.splitlines(True), new.splitlines(True)
+    assert len(old_lines) == len(new_lines)
+    for number, (before, after) in enumerate(zip(old_lines, new_lines), 1):
+        if number in expected:
+            assert after.rstrip('\n') == expected[number], 'line %d' % number
+            assert before != after, 'line %d was expected to change' % number
+        else:
+            assert after == before, 'line %d changed: %r -> %r' % (number, before, after)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+
+LAB_SITE = """\
+# The lab's site: nginx in front of gunicorn over TCP loopback.
+upstream app {
+    server 127.0.0.1:8000;
+}
+
+server {
+    listen 80 default_server;
+    server_name app.example.test;
+    access_log /var/log/nginx/access.log;
+
+    location / {
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_pass http://app;
+    }
+}
+"""
+
+
+def test_lab_upstream_block_only_the_server_line_changes():
+    files = debian({'app': LAB_SITE})
+    result = switch(files)
+    assert list(result['texts']) == ['/etc/nginx/sites-enabled/app']
+    assert_only(LAB_SITE, result['texts']['/etc/nginx/sites-enabled/app'], {3: '    server unix:/run/app/gunicorn.sock;'})
+    assert result['changes'] == [{'file': '/etc/nginx/sites-enabled/app', 'line': 3, 'directive': 'server',
+                                  'before': '    server 127.0.0.1:8000;', 'after': '    server unix:/run/app/gunicorn.sock;'}]
+
+
+def test_switch_then_revert_gives_the_original_bytes():
+    files = debian({'app': LAB_SITE})
+    switched = dict(files, **switch(files)['texts'])
+    back = nu.rewrite(payload_of(switched), switched, match_sockets=['/run/app/gunicorn.sock'], to='127.0.0.1:8000')
+    assert back['texts']['/etc/nginx/sites-enabled/app'] == LAB_SITE
+
+
+UPSTREAM_SEVERAL = """\
+upstream backend {
+    # primary: the gunicorn on this host
+    server 127.0.0.1:8000 weight=5 max_fails=3 fail_timeout=30s;
+    server 127.0.0.1:8001 weight=1;        # another app on this host, not ours
+    server 10.0.0.5:8000 backup;
+    keepalive 16;
+}
+
+server {
+	listen 80;
+	listen [::]:80;
+	server_name shop.example.com;
+
+	location / {
+		include proxy_params;
+		proxy_http_version 1.1;
+		proxy_set_header Connection "";
+		proxy_pass http://backend;
+	}
+}
+"""
+
+
+def test_upstream_with_several_servers_and_parameters():
+    files = debian({'shop': UPSTREAM_SEVERAL}, snippets={'proxy_params': fixture('proxy_params')})
+    result = switch(files)
+    assert_only(UPSTREAM_SEVERAL, result['texts']['/etc/nginx/sites-enabled/shop'],
+                {3: '    server unix:/run/app/gunicorn.sock weight=5 max_fails=3 fail_timeout=30s;'})
+
+
+def test_backup_and_local_hostnames_and_own_address():
+    site = """\
+upstream app_servers {
+    server localhost:8000 backup;
+    server 192.168.1.20:8000;
+    server [::1]:8000 max_fails=0;
+}
+server { location / { proxy_pass http://app_servers; } }
+"""
+    files = debian({'app': site})
+    result = switch(files, local_addresses=['192.168.1.20'])
+    assert_only(site, result['texts']['/etc/nginx/sites-enabled/app'], {
+        2: '    server unix:/run/app/gunicorn.sock backup;',
+        3: '    server unix:/run/app/gunicorn.sock;',
+        4: '    server unix:/run/app/gunicorn.sock max_fails=0;',
+    })
+    # Without knowing 192.168.1.20 is this host, it is another host and stays.
+    result = switch(files)
+    assert result['texts']['/etc/nginx/sites-enabled/app'].splitlines()[2] == '    server 192.168.1.20:8000;'
+
+
+DIRECT = """\
+server {
+    listen 80;
+    server_name example.com www.example.com;
+
+    location = /favicon.ico { access_log off; log_not_found off; }
+    location /static/ {
+        root /srv/app;
+    }
+
+    location / {
+        include proxy_params;
+        proxy_pass http://127.0.0.1:8000;
+    }
+
+    location /api/ {
+        # proxy_pass http://127.0.0.1:8000/api/;   (before the v1 move)
+        proxy_pass http://localhost:8000/v1/;
+    }
+}
+"""
+
+
+def test_direct_proxy_pass_with_and_without_uri_comments_untouched():
+    files = debian({'example': DIRECT}, snippets={'proxy_params': fixture('proxy_params')})
+    result = switch(files)
+    assert_only(DIRECT, result['texts']['/etc/nginx/sites-enabled/example'], {
+        12: '        proxy_pass http://unix:/run/app/gunicorn.sock;',
+        17: '        proxy_pass http://unix:/run/app/gunicorn.sock:/v1/;',
+    })
+
+
+def test_proxy_pass_path_form_from_the_brief():
+    site = "server {\n    location /app/ { proxy_pass http://127.0.0.1:8000/path/; }\n}\n"
+    result = switch(debian({'s': site}))
+    assert result['texts']['/etc/nginx/sites-enabled/s'] == (
+        "server {\n    location /app/ { proxy_pass http://unix:/run/app/gunicorn.sock:/path/; }\n}\n")
+
+
+def test_includes_upstream_in_conf_d_snippet_inside_location():
+    upstreams = "# Upstreams shared by the sites\nupstream django {\n\tserver 127.0.0.1:8000 fail_timeout=0;\n}\n"
+    snippet = "# proxy to the app\nproxy_set_header X-Forwarded-Proto $scheme;\nproxy_pass http://django;\n"
+    direct_snippet = "proxy_pass http://127.0.0.1:8000;  # direct\n"
+    site_a = "server {\n\tserver_name a.example;\n\tlocation / {\n\t\tinclude snippets/django.conf;\n\t}\n}\n"
+    site_b = "server {\n\tserver_name b.example;\n\tlocation / {\n\t\tinclude snippets/direct.conf;\n\t}\n}\n"
+    files = debian({'a': site_a, 'b': site_b}, conf_d={'upstreams.conf': upstreams},
+                   snippets={'snippets/django.conf': snippet, 'snippets/direct.conf': direct_snippet})
+    result = switch(files)
+    assert sorted(result['texts']) == ['/etc/nginx/conf.d/upstreams.conf', '/etc/nginx/snippets/direct.conf']
+    assert_only(upstreams, result['texts']['/etc/nginx/conf.d/upstreams.conf'],
+                {3: '\tserver unix:/run/app/gunicorn.sock fail_timeout=0;'})
+    assert result['texts']['/etc/nginx/snippets/direct.conf'] == 'proxy_pass http://unix:/run/app/gunicorn.sock;  # direct\n'
+
+
+def test_file_included_twice_is_edited_once():
+    snippet = "proxy_pass http://127.0.0.1:8000;\n"
+    site = "server {\n  location /a { include snippets/p.conf; }\n  location /b { include snippets/p.conf; }\n}\n"
+    result = switch(debian({'s': site}, snippets={'snippets/p.conf': snippet}))
+    assert result['texts'] == {'/etc/nginx/snippets/p.conf': 'proxy_pass http://unix:/run/app/gunicorn.sock;\n'}
+    assert len(result['changes']) == 1
+
+
+def test_multiple_servers_and_locations_other_ports_stay():
+    site = """\
+server {
+    listen 80;
+    server_name one.example;
+    location / { proxy_pass http://127.0.0.1:8000; }
+    location /admin/ { proxy_pass http://127.0.0.1:8000/admin/; }
+    location /other/ { proxy_pass http://127.0.0.1:9000; }
+}
+
+server {
+    listen 80;
+    server_name two.example;
+    location / { proxy_pass http://127.0.0.1:8000; }
+    location /remote/ { proxy_pass http://10.1.2.3:8000; }
+}
+"""
+    result = switch(debian({'multi': site}))
+    assert_only(site, result['texts']['/etc/nginx/sites-enabled/multi'], {
+        4: '    location / { proxy_pass http://unix:/run/app/gunicorn.sock; }',
+        5: '    location /admin/ { proxy_pass http://unix:/run/app/gunicorn.sock:/admin/; }',
+        12: '    location / { proxy_pass http://unix:/run/app/gunicorn.sock; }',
+    })
+
+
+def test_directive_spanning_lines_and_quoted_argument():
+    site = 'server {\n    location / {\n        proxy_pass\n            "http://127.0.0.1:8000/";\n    }\n}\n'
+    result = switch(debian({'q': site}))
+    assert_only(site, result['texts']['/etc/nginx/sites-enabled/q'],
+                {4: '            "http://unix:/run/app/gunicorn.sock:/";'})
+    assert result['changes'][0]['line'] == 4
+
+
+def test_two_directives_on_one_line():
+    site = "upstream a { server 127.0.0.1:8000; } upstream b { server 127.0.0.1:8000 backup; server 127.0.0.1:8001; }\n"
+    result = switch(debian({'one': site}))
+    assert result['texts']['/etc/nginx/sites-enabled/one'] == (
+        "upstream a { server unix:/run/app/gunicorn.sock; } upstream b { server unix:/run/app/gunicorn.sock backup; server 127.0.0.1:8001; }\n")
+
+
+@pytest.mark.parametrize('line, parameters, expected', [
+    ('    server 127.0.0.1:8000;', ['fail_timeout=0'], '    server unix:/run/app/gunicorn.sock fail_timeout=0;'),
+    ('    server 127.0.0.1:8000 max_fails=3 fail_timeout=30s;', ['fail_timeout=0'],
+     '    server unix:/run/app/gunicorn.sock max_fails=3 fail_timeout=0;'),
+    ('    server 127.0.0.1:8000 fail_timeout=0;', ['fail_timeout=0'], '    server unix:/run/app/gunicorn.sock fail_timeout=0;'),
+])
+def test_server_parameters(line, parameters, expected):
+    site = 'upstream app {\n%s\n}\nserver { location / { proxy_pass http://app; } }\n' % line
+    result = switch(debian({'p': site}), server_parameters=parameters)
+    assert_only(site, result['texts']['/etc/nginx/sites-enabled/p'], {2: expected})
+
+
+def test_handover_socket_to_final_socket():
+    site = LAB_SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.handover.sock')
+    files = debian({'app': site})
+    result = nu.rewrite(payload_of(files), files, match_port=8000, match_sockets=['/run/app/gunicorn.handover.sock'], to=SOCK)
+    assert_only(site, result['texts']['/etc/nginx/sites-enabled/app'], {3: '    server unix:/run/app/gunicorn.sock;'})
+
+
+def test_nothing_to_do_when_already_switched():
+    site = LAB_SITE.replace('127.0.0.1:8000', SOCK)
+    assert switch(debian({'app': site})) == {'texts': {}, 'changes': []}
+
+
+def test_text_not_matching_the_parse_is_refused():
+    files = debian({'app': LAB_SITE})
+    payload = payload_of(files)
+    changed = dict(files)
+    changed['/etc/nginx/sites-enabled/app'] = LAB_SITE.replace('127.0.0.1:8000', '127.0.0.1:8080')
+    with pytest.raises(nu.NginxEditError):
+        nu.rewrite(payload, changed, match_port=8000, to=SOCK)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lexer, URLs, includes
+
+
+def test_span_lexer_tokens():
+    text = 'set $a "x;y" ; # c\nlog_format f \'a \\\' b\' ${uri}x;\n'
+    tokens = [(t['value'], t['line'], t['quoted'], t['comment']) for t in nu.lex_spans(text)]
+    assert tokens == [('set', 1, False, False), ('$a', 1, False, False), ('x;y', 1, True, False), (';', 1, False, False),
+                      ('# c', 1, False, True), ('log_format', 2, False, False), ('f', 2, False, False),
+                      ("a ' b", 2, True, False), ('${uri}x', 2, False, False), (';', 2, False, False)]
+    for token in nu.lex_spans(text):
+        assert text[token['start']:token['end']].strip('"\'') in (token['value'], "a \\' b")
+
+
+@pytest.mark.parametrize('url, target, uri', [
+    ('http://127.0.0.1:8000', {'type': 'tcp', 'host': '127.0.0.1', 'port': 8000}, None),
+    ('http://127.0.0.1:8000/path/', {'type': 'tcp', 'host': '127.0.0.1', 'port': 8000}, '/path/'),
+    ('http://[::1]:8000/', {'type': 'tcp', 'host': '::1', 'port': 8000}, '/'),
+    ('http://unix:/run/app/gunicorn.sock:/path/', {'type': 'unix', 'path': '/run/app/gunicorn.sock'}, '/path/'),
+    ('http://unix:/run/app/gunicorn.sock', {'type': 'unix', 'path': '/run/app/gunicorn.sock'}, None),
+    ('http://app', {'type': 'name', 'host': 'app', 'port': 80}, None),
+    ('https://backend/x', {'type': 'name', 'host': 'backend', 'port': 443}, '/x'),
+    ('http://$backend', {'type': 'variable', 'text': '$backend'}, None),
+])
+def test_parse_proxy_url(url, target, uri):
+    parsed = nu.parse_proxy_url(url)
+    assert parsed['target'] == target
+    assert parsed['uri'] == uri
+
+
+def test_resolve_include_glob_does_not_cross_directories():
+    known = ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b', '/etc/nginx/sites-enabled/sub/c', '/etc/nginx/mime.types']
+    assert resolve_include('/etc/nginx/sites-enabled/*', '/etc/nginx', known) == ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b']
+    assert resolve_include('mime.types', '/etc/nginx', known) == ['/etc/nginx/mime.types']
+    assert resolve_include('/etc/nginx/conf.d/*.conf', '/etc/nginx', known) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Safety of the nginx side
+
+
+def backends(files, local_addresses=()):
+    return nu.group_backends(nu.analyze(payload_of(files), local_addresses), local_addresses)
+
+
+def codes(backend):
+    return sorted(set(code for code, dummy in nu.nginx_problems(backend)))
+
+
+def test_plain_pair_has_no_nginx_problem():
+    found = backends(debian({'app': LAB_SITE}))
+    assert list(found) == [('tcp', 8000)]
+    assert codes(found[('tcp', 8000)]) == []
+
+
+@pytest.mark.parametrize('extra, expected', [
+    ('location /php { fastcgi_pass 127.0.0.1:8000; }', ['non_http_use']),
+    ('location /g { grpc_pass grpc://app; }', ['non_http_use']),
+    ('proxy_redirect http://127.0.0.1:8000/ /;', ['mentioned']),
+    ('location /s { proxy_pass https://127.0.0.1:8000; }', ['https']),
+    ('location /x { proxy_pass http://127.0.0.1:9000; }', []),
+])
+def test_nginx_problems(extra, expected):
+    site = LAB_SITE.replace('    location / {', '    %s\n    location / {' % extra)
+    assert codes(backends(debian({'app': site}))[('tcp', 8000)]) == expected
+
+
+def test_stream_proxy_to_the_port_is_a_non_http_use():
+    files = debian({'app': LAB_SITE})
+    files['/etc/nginx/nginx.conf'] += 'stream {\n    server { listen 9999; proxy_pass 127.0.0.1:8000; }\n}\n'
+    assert codes(backends(files)[('tcp', 8000)]) == ['non_http_use']
+
+
+def test_remote_and_variable_targets():
+    site = 'server {\n location /a { proxy_pass http://10.0.0.5:8000; }\n location /b { proxy_pass http://$upstream_host; }\n}\n'
+    analysis = nu.analyze(payload_of(debian({'r': site})))
+    assert [nu.site_text(site) for site in nu.remote_sites(analysis)] == ['10.0.0.5:8000']
+    assert [item['value'] for item in analysis['variables']] == ['http://$upstream_host']
+    assert nu.group_backends(analysis) == {}
+    assert analysis['user'] == ['www-data']
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairs: nginx joined with the host's sockets, processes and units (as the module reports them)
+
+APP_UNIT = """\
+# /etc/systemd/system/app.service
+[Unit]
+Description=The lab's WSGI app
+After=network.target
+
+[Service]
+Type=notify
+User=app
+Group=app
+RuntimeDirectory=app-gunicorn
+ExecStart=/usr/bin/gunicorn --chdir /srv/app --workers 2 --bind 127.0.0.1:8000 app:application
+ExecReload=/bin/kill -s HUP $MAINPID
+KillMode=mixed
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def lab_host(listen_ip='127.0.0.1', extra_clients=(), listener_comm='gunicorn', unit_text=APP_UNIT):
+    tcp = [
+        {'local_ip': listen_ip, 'local_port': 8000, 'remote_ip': '0.0.0.0', 'remote_port': 0, 'state': 'LISTEN', 'uid': 999, 'inode': 100},
+        {'local_ip': '127.0.0.1', 'local_port': 41000, 'remote_ip': '127.0.0.1', 'remote_port': 8000, 'state': 'ESTABLISHED', 'uid': 33, 'inode': 200},
+        {'local_ip': '127.0.0.1', 'local_port': 8000, 'remote_ip': '127.0.0.1', 'remote_port': 41000, 'state': 'ESTABLISHED', 'uid': 999, 'inode': 201},
+    ]
+    owners = {'100': [301, 302, 303], '200': [401], '201': [302]}
+    cmd = ['/usr/bin/python3', '/usr/bin/gunicorn'] if listener_comm == 'gunicorn' else ['/usr/bin/python3', '/srv/app/server.py']
+    processes = {
+        '301': {'pid': 301, 'ppid': 1, 'comm': listener_comm, 'cmdline': cmd, 'unit': 'app.service',
+                'cwd': '/srv/app', 'environment': {}, 'config_file': '/srv/app/gunicorn.conf.py'},
+        '302': {'pid': 302, 'ppid': 301, 'comm': listener_comm, 'cmdline': cmd, 'unit': 'app.service',
+                'cwd': '/srv/app', 'environment': {}},
+        '303': {'pid': 303, 'ppid': 301, 'comm': listener_comm, 'cmdline': cmd, 'unit': 'app.service',
+                'cwd': '/srv/app', 'environment': {}},
+        '401': {'pid': 401, 'ppid': 400, 'comm': 'nginx', 'cmdline': [], 'unit': 'nginx.service', 'cwd': None, 'environment': {}},
+    }
+    for index, (comm, count) in enumerate(extra_clients):
+        for n in range(count):
+            inode = 500 + index * 10 + n
+            tcp.append({'local_ip': '127.0.0.1', 'local_port': 42000 + inode, 'remote_ip': '127.0.0.1', 'remote_port': 8000,
+                        'state': 'ESTABLISHED', 'uid': 0, 'inode': inode})
+            owners[str(inode)] = [600 + index]
+        processes[str(600 + index)] = {'pid': 600 + index, 'ppid': 1, 'comm': comm, 'cmdline': [], 'unit': None, 'cwd': None, 'environment': {}}
+    return {'addresses': ['192.168.1.20'], 'tcp': tcp, 'unix': [], 'owners': owners, 'processes': processes,
+            'units': {'app.service': {'cat': unit_text, 'socket_cat': None}}, 'config_files': {}}
+
+
+def pairs_for(host, files=None, **kwargs):
+    files = files or debian({'app': LAB_SITE})
+    return nu.build_pairs(nu.analyze(payload_of(files), host['addresses']), host, **kwargs)['pairs']
+
+
+def test_lab_pair_is_safe_and_proposes_the_unit_changes():
+    (pair,) = pairs_for(lab_host())
+    assert pair['safe'], pair['reasons']
+    assert (pair['kind'], pair['address'], pair['port'], pair['unit']) == ('tcp', '127.0.0.1:8000', 8000, 'app.service')
+    assert pair['clients'] == [{'process': 'nginx', 'connections': 1}]
+    assert pair['gunicorn']['binds'] == ['127.0.0.1:8000'] and pair['gunicorn']['bind_source'] == 'command line'
+    proposed = pair['proposed']
+    assert proposed['socket'] == '/run/app/gunicorn.sock'
+    assert proposed['handover_socket'] == '/run/app/gunicorn.handover.sock'
+    assert proposed['socket_unit'] == 'app.socket'
+    assert proposed['dropin_path'] == '/etc/systemd/system/app.service.d/keeplocal-unix-socket.conf'
+    assert proposed['exec_start'] == ('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 '
+                                      '--chdir /srv/app --workers 2 app:application')
+    assert proposed['handover_exec_start'] == ('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 '
+                                               '--chdir /srv/app --workers 2 app:application')
+    assert '[Install]' not in proposed['unit_copy'] and 'ExecStart=/usr/bin/gunicorn --chdir' in proposed['unit_copy']
+
+
+def test_keeping_tcp_keeps_the_bind():
+    (pair,) = pairs_for(lab_host(), drop_tcp=False)
+    assert pair['proposed']['exec_start'].startswith('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --bind 127.0.0.1:8000 ')
+    assert pair['proposed']['tcp_listen'] == ['127.0.0.1:8000']
+
+
+@pytest.mark.parametrize('host, kwargs, code', [
+    (lab_host(listener_comm='python3'), {}, 'not_gunicorn'),
+    (lab_host(extra_clients=[('curl', 2)]), {}, 'other_clients'),
+    (lab_host(listen_ip='0.0.0.0'), {}, 'reachable_remotely'),
+    (lab_host(unit_text=APP_UNIT.replace('ExecStart=/usr/bin/gunicorn', 'ExecStart=/srv/app/start.sh')), {}, 'exec_start_unsupported'),
+    (lab_host(unit_text=APP_UNIT.replace('RuntimeDirectory=app-gunicorn', 'RuntimeDirectory=app')), {}, 'runtime_directory'),
+    (lab_host(), {'socket_template': '/tmp/{app}.sock'}, 'socket_path'),
+])
+def test_unsafe_pairs_say_why(host, kwargs, code):
+    (pair,) = pairs_for(host, **kwargs)
+    assert not pair['safe']
+    assert code in [reason['code'] for reason in pair['reasons']]
+
+
+def test_reachable_listener_is_fine_when_tcp_stays():
+    (pair,) = pairs_for(lab_host(listen_ip='0.0.0.0'), drop_tcp=False)
+    assert pair['safe'], pair['reasons']
+
+
+def test_nothing_listening():
+    host = lab_host()
+    host['tcp'] = []
+    (pair,) = pairs_for(host)
+    assert not pair['safe'] and [reason['code'] for reason in pair['reasons']] == ['no_listener']
+
+
+def test_switched_pair_is_found_through_its_socket():
+    dropin = ('\n# /etc/systemd/system/app.service.d/keeplocal-unix-socket.conf\n[Service]\nExecStart=\n'
+              'ExecStart=/usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app --workers 2 app:application\n'
+              '[X-Keeplocal]\nAddress=127.0.0.1:8000\nSocket=/run/app/gunicorn.sock\n')
+    host = lab_host(unit_text=APP_UNIT + dropin)
+    host['tcp'] = []
+    host['unix'] = [{'path': '/run/app/gunicorn.sock', 'inode': 900}]
+    host['owners'] = {'900': [1, 301, 302]}
+    host['processes']['1'] = {'pid': 1, 'ppid': 0, 'comm': 'systemd', 'cmdline': ['/sbin/init'], 'unit': None, 'cwd': '/', 'environment': {}}
+    files = debian({'app': LAB_SITE.replace('127.0.0.1:8000', SOCK)})
+    (pair,) = pairs_for(host, files=files)
+    assert (pair['kind'], pair['socket'], pair['unit'], pair['safe']) == ('unix', '/run/app/gunicorn.sock', 'app.service', True)
+    assert pair['gunicorn']['keeplocal'] == {'Address': '127.0.0.1:8000', 'Socket': '/run/app/gunicorn.sock'}

@@ -1,0 +1,119 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A fake /proc + /sys conntrack tree for the module tests, and a runner for AnsibleModule mains."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from unittest import mock
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core 2.18: the module reads its arguments from basic._ANSIBLE_ARGS
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
+            yield
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures')
+
+# Kernel defaults on this machine's kernel (6.18, 24 GiB RAM).
+DEFAULTS = {
+    'nf_conntrack_count': 21,
+    'nf_conntrack_max': 262144,
+    'nf_conntrack_buckets': 262144,
+    'nf_conntrack_tcp_timeout_established': 432000,
+    'nf_conntrack_tcp_timeout_time_wait': 120,
+    'nf_conntrack_tcp_timeout_close_wait': 60,
+}
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return f.read()
+
+
+class FakeKernel(object):
+    """Files laid out like the kernel's, under tmp_path; the module's path constants point at them."""
+
+    def __init__(self, root, initial_netns=True, loaded=True, builtin=True, stat='conntrack-stat-host.txt'):
+        self.root = root
+        self.netfilter = os.path.join(root, 'proc/sys/net/netfilter')
+        self.stat_file = os.path.join(root, 'proc/net/stat/nf_conntrack')
+        self.module_dir = os.path.join(root, 'sys/module/nf_conntrack')
+        self.meminfo = os.path.join(root, 'proc/meminfo')
+        self.etc = os.path.join(root, 'etc')
+        os.makedirs(os.path.dirname(self.stat_file))
+        with open(self.meminfo, 'w') as f:
+            f.write('MemTotal:       24683656 kB\nMemFree:        22949691 kB\n')
+        if not loaded:
+            return
+        os.makedirs(self.netfilter)
+        os.makedirs(os.path.join(self.module_dir, 'parameters'))
+        if not builtin:
+            with open(os.path.join(self.module_dir, 'initstate'), 'w') as f:
+                f.write('live\n')
+        for name, value in DEFAULTS.items():
+            self.set(name, value)
+        self.write(self.hashsize_path, DEFAULTS['nf_conntrack_buckets'])
+        with open(self.stat_file, 'w') as f:
+            f.write(fixture(stat))
+        # the kernel's own marks: 0444 for max/buckets outside the initial namespace, count always 0444
+        os.chmod(self.path('nf_conntrack_count'), 0o444)
+        if not initial_netns:
+            os.chmod(self.path('nf_conntrack_max'), 0o444)
+            os.chmod(self.path('nf_conntrack_buckets'), 0o444)
+
+    @property
+    def hashsize_path(self):
+        return os.path.join(self.module_dir, 'parameters', 'hashsize')
+
+    def path(self, name):
+        return os.path.join(self.netfilter, name)
+
+    @staticmethod
+    def write(path, value):
+        with open(path, 'w') as f:
+            f.write('%s\n' % value)
+
+    def set(self, name, value):
+        self.write(self.path(name), value)
+
+    def get(self, name):
+        with open(self.path(name)) as f:
+            return int(f.read())
+
+    def hashsize(self):
+        with open(self.hashsize_path) as f:
+            return int(f.read())
+
+    def snapshot(self):
+        """Every file's content under the fake root, to prove nothing changed."""
+        out = {}
+        for top, dummy, names in os.walk(self.root):
+            for name in names:
+                with open(os.path.join(top, name), 'rb') as f:
+                    out[os.path.join(top, name)] = f.read()
+        return out
+
+
+def run_module(main, args, capsys, check_mode=False, diff=False):
+    """Run an AnsibleModule main(); returns (failed, result dict)."""
+    args = dict(args)
+    if check_mode:
+        args['_ansible_check_mode'] = True
+    if diff:
+        args['_ansible_diff'] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as e:
+            main()
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    return bool(e.value.code), result

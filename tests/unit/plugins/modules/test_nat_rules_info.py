@@ -1,0 +1,130 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nat_rules_info with iptables-save, ip6tables-save and nft answering with captured output."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ansible_collections.keeplocal.traffic.plugins.modules import nat_rules_info
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import fake_tools, fixture, run, warnings
+
+# An empty nat table as iptables-save prints it (the -A lines of the captured file removed).
+EMPTY_NAT = '\n'.join(line for line in fixture('iptables-save-nat.txt').splitlines()
+                      if not line.startswith('-A') and not line.startswith(':FORWARDS')) + '\n'
+EMPTY_NFT = '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}\n'
+# Captured as a non-root user (setpriv --reuid=65534).
+IPT_NOT_ROOT = 'iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n'
+NFT_NOT_ROOT = 'Operation not permitted (you must be root)\nnetlink: Error: cache initialization failed: Operation not permitted\n'
+
+
+def ok(text):
+    return (0, text, '')
+
+
+def test_iptables_host(monkeypatch, capsys):
+    calls = fake_tools(monkeypatch, {
+        'iptables-save': ok(fixture('iptables-save-nat.txt')),
+        'ip6tables-save': ok(fixture('ip6tables-save-nat.txt')),
+        'nft': ok(fixture('nft-iptables-nft.json')),
+    })
+    failed, result = run(nat_rules_info.main, {}, capsys)
+    assert not failed and result['changed'] is False
+    assert result['source'] == 'iptables'
+    assert [(f['public_ip'], f['public_port'], f['private_ip'], f['private_port']) for f in result['forwards']] == [
+        ('198.51.100.1', 80, '192.168.77.20', 80),
+        ('198.51.100.1', 5432, '192.168.77.30', 54321),
+        (None, 5000, '192.168.77.30', 6000),
+        (None, 2222, '192.168.77.20', 22),
+        ('2001:db8:77::1', 80, 'fd77::20', 80),
+    ]
+    assert len(result['snat_rules']) == 4 and result['hairpin_capable'] is True
+    # the nft view of iptables-nft rules is opaque, but iptables-save decoded them: no warnings
+    assert 'warnings' not in result
+    assert ['/usr/sbin/iptables-save', '-t', 'nat'] in calls and ['/usr/sbin/nft', '-j', 'list', 'ruleset'] in calls
+    assert set(result) >= {'source', 'forwards', 'snat_rules', 'hairpin_capable'}
+    assert 'unparsed' not in result
+
+
+def test_nft_host(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'iptables-save': ok(EMPTY_NAT), 'nft': ok(fixture('nft-ruleset.json'))})
+    dummy, result = run(nat_rules_info.main, {}, capsys, check_mode=True)
+    assert result['source'] == 'nft'
+    assert len(result['forwards']) == 8 and result['hairpin_capable'] is True
+    assert result['forwards'][2]['rule'] == 'ip daddr 198.51.100.1 tcp dport 80 dnat to 192.168.77.20:80'
+
+
+def test_nft_only_installed(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'nft': ok(fixture('nft-ruleset.json'))})
+    dummy, result = run(nat_rules_info.main, {}, capsys)
+    assert result['source'] == 'nft' and len(result['forwards']) == 8
+    assert 'warnings' not in result
+
+
+def test_nft_source_with_iptables_nft_rules_warns(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'iptables-save': ok(fixture('iptables-save-nat.txt')), 'nft': ok(fixture('nft-iptables-nft.json'))})
+    dummy, result = run(nat_rules_info.main, {'source': 'nft'}, capsys)
+    assert result['source'] == 'nft' and result['forwards'] == []
+    assert len(warnings(result)) == 10
+    assert all(w.startswith('NAT rule not decoded, left out: ') for w in warnings(result))
+
+
+def test_no_rules_at_all(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'iptables-save': ok(EMPTY_NAT), 'nft': ok(EMPTY_NFT)})
+    dummy, result = run(nat_rules_info.main, {}, capsys)
+    assert result['source'] == 'iptables'
+    assert result['forwards'] == [] and result['snat_rules'] == [] and result['hairpin_capable'] is False
+
+
+def test_no_tools(monkeypatch, capsys):
+    fake_tools(monkeypatch, {})
+    failed, result = run(nat_rules_info.main, {}, capsys)
+    assert not failed
+    assert result['source'] == 'none' and result['forwards'] == []
+    assert result['msg'] == ('iptables-save: not installed; nft: not installed. '
+                             'Install iptables or nftables, run as root, or skip this host.')
+
+
+def test_not_root(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'iptables-save': (4, '', IPT_NOT_ROOT), 'ip6tables-save': (4, '', IPT_NOT_ROOT),
+                             'nft': (1, '', NFT_NOT_ROOT)})
+    failed, result = run(nat_rules_info.main, {}, capsys)
+    assert not failed and result['source'] == 'none'
+    assert 'Permission denied (you must be root) (run as root: become: true)' in result['msg']
+    assert 'nft: netlink: Error: cache initialization failed: Operation not permitted (run as root' in result['msg']
+
+
+def test_partial_failure_is_a_warning(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'iptables-save': ok(fixture('iptables-save-nat.txt')), 'ip6tables-save': (4, '', IPT_NOT_ROOT)})
+    dummy, result = run(nat_rules_info.main, {'source': 'iptables'}, capsys)
+    assert result['source'] == 'iptables' and len(result['forwards']) == 4
+    assert len(warnings(result)) == 1 and warnings(result)[0].startswith('ip6tables-save: ')
+
+
+def test_unreadable_nft_json(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'nft': ok('{"nftables": [')})
+    dummy, result = run(nat_rules_info.main, {'source': 'nft'}, capsys)
+    assert result['source'] == 'none'
+    assert re.search(r'nft: unreadable JSON', result['msg'])
+
+
+@pytest.mark.parametrize('cidrs', [['10.0.0.0/8', '192.168.0.0/33'], ['']])
+def test_bad_internal_cidrs(monkeypatch, capsys, cidrs):
+    fake_tools(monkeypatch, {})
+    failed, result = run(nat_rules_info.main, {'internal_cidrs': cidrs}, capsys)
+    assert failed
+    assert result['msg'].startswith('internal_cidrs: ') and 'is not a CIDR' in result['msg']
+
+
+def test_internal_cidrs_change_the_hairpin_decision(monkeypatch, capsys):
+    fake_tools(monkeypatch, {'iptables-save': ok(fixture('iptables-save-nat.txt'))})
+    dummy, result = run(nat_rules_info.main, {'source': 'iptables', 'internal_cidrs': ['10.0.0.0/8']}, capsys)
+    assert result['hairpin_capable'] is False
+
+
+def test_bad_source_choice(monkeypatch, capsys):
+    fake_tools(monkeypatch, {})
+    failed, result = run(nat_rules_info.main, {'source': 'pf'}, capsys)
+    assert failed and 'source' in result['msg']
