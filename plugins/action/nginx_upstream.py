@@ -11,8 +11,6 @@ previous files when it fails. Check mode stops before the second run and returns
 
 from __future__ import annotations
 
-import re
-
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
@@ -31,83 +29,22 @@ MODULE = 'keeplocal.traffic.nginx_upstream'
 HOST_OPTIONS = ('conf', 'nginx_binary', 'validate', 'backup')
 
 
-def glob_regex(pattern):
-    """A glob pattern as nginx (glob(3)) reads it: * and ? do not cross '/'."""
-    out, i = [], 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == '*':
-            out.append('[^/]*')
-        elif char == '?':
-            out.append('[^/]')
-        elif char == '[':
-            end = pattern.find(']', i + 2)
-            if end < 0:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1:end]
-                if body.startswith('!'):
-                    body = '^' + body[1:]
-                out.append('[' + body.replace('\\', '\\\\') + ']')
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile('^' + ''.join(out) + '$')
-
-
-def resolve_include(pattern, conf_dir, known):
-    """The files an include directive pulls in, among the files nginx loaded (sorted, as glob does)."""
-    if not pattern.startswith('/'):
-        pattern = conf_dir.rstrip('/') + '/' + pattern
-    if any(char in pattern for char in '*?['):
-        regex = glob_regex(pattern)
-        return sorted(path for path in known if regex.match(path))
-    return [pattern] if pattern in known else []
-
-
-def parse_files(files, conf):
-    """A crossplane payload for the files nginx loads, given their contents.
-
-    ``files``: [{'path', 'content'}] with the main file first (nginx -T order). Every file is
-    parsed on its own (crossplane, ``single=True``: the files are not on this machine) and include
-    directives are resolved against the list, the way crossplane does it when it reads the files.
-    """
+def parse_one(text, path):
+    """crossplane's parse of one file's text (includes are linked by nu.build_payload)."""
     if crossplane is None:
         raise AnsibleActionFail('nginx_upstream parses nginx configuration on the controller with crossplane: '
                                 'install nginx-crossplane (pip install nginx-crossplane): %s' % CROSSPLANE_IMPORT_ERROR)
-    contents = dict((item['path'], item['content']) for item in files)
-    known = list(contents)
-    conf_dir = conf.rsplit('/', 1)[0] or '/'
-    order, index = [conf], {conf: 0}
-    config, errors = [], []
-    position = 0
-    while position < len(order):
-        path = order[position]
-        position += 1
-        if path not in contents:
-            raise AnsibleActionFail('nginx -T did not list %s' % path)
-        parsed = crossplane.parse_string(contents[path], filename=path, single=True, comments=False,
-                                         check_ctx=False, check_args=False, catch_errors=True)
-        entry = parsed['config'][0]
-        errors.extend(parsed.get('errors') or [])
+    parsed = crossplane.parse_string(text, filename=path, single=True, comments=False,
+                                     check_ctx=False, check_args=False, catch_errors=True)
+    return parsed['config'][0], parsed.get('errors') or []
 
-        def link(block):
-            for stmt in block:
-                if stmt.get('directive') == 'include' and stmt.get('args'):
-                    stmt['includes'] = []
-                    for name in resolve_include(stmt['args'][0], conf_dir, known):
-                        if name not in index:
-                            index[name] = len(order)
-                            order.append(name)
-                        stmt['includes'].append(index[name])
-                if stmt.get('block'):
-                    link(stmt['block'])
 
-        link(entry.get('parsed') or [])
-        config.append({'file': path, 'status': entry.get('status', 'ok'), 'errors': entry.get('errors', []),
-                       'parsed': entry.get('parsed') or []})
-    return {'status': 'failed' if errors else 'ok', 'errors': errors, 'config': config}
+def parse_files(files, conf):
+    """The crossplane payload of the files nginx loads (see nu.build_payload)."""
+    try:
+        return nu.build_payload(files, conf, parse_one)
+    except ValueError as exc:
+        raise AnsibleActionFail(str(exc))
 
 
 def _pairs_for(pairs, port, address):

@@ -35,10 +35,7 @@ maximum segment lifetime: lowering it risks mixing old and new connections).
 
 from __future__ import annotations
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import (
-    BYTES_PER_BUCKET,
-    BYTES_PER_ENTRY,
-)
+from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import BYTES_PER_BUCKET
 
 POLICIES = ('fixed', 'kube_proxy', 'memory')
 KUBE_PROXY_PER_CORE = 32768
@@ -172,11 +169,11 @@ def plan_limits(request, current):
     wanted, reason = policy_max(request, current['cpus'], current['mem_total_bytes'])
     needed = count + headroom
     if wanted < needed:
+        field = _policy_field(request['policy'])
         raise SizingError(
-            _policy_field(request['policy']),
+            field,
             'nf_conntrack_max %d (%s) is below the entries in use (%d) plus headroom (%d) = %d: a table below its use drops '
-            'new connections; raise %s to at least %d or lower headroom' % (wanted, reason, count, headroom, needed,
-                                                                             _policy_field(request['policy']), needed))
+            'new connections; raise %s to at least %d or lower headroom' % (wanted, reason, count, headroom, needed, field, needed))
     warnings = []
     target_max = wanted
     lowered = False

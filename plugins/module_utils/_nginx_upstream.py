@@ -259,6 +259,86 @@ def statements(text):
 
 
 # ---------------------------------------------------------------------------------------------
+# Building the payload from file texts
+
+
+def glob_regex(pattern):
+    """A glob pattern as nginx (glob(3)) reads it: * and ? do not cross '/'."""
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == '*':
+            out.append('[^/]*')
+        elif char == '?':
+            out.append('[^/]')
+        elif char == '[':
+            end = pattern.find(']', i + 2)
+            if end < 0:
+                out.append(re.escape(char))
+            else:
+                body = pattern[i + 1:end]
+                if body.startswith('!'):
+                    body = '^' + body[1:]
+                out.append('[' + body.replace('\\', '\\\\') + ']')
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile('^' + ''.join(out) + '$')
+
+
+def resolve_include(pattern, conf_dir, known):
+    """The files an include directive pulls in, among the files nginx loaded (sorted, as glob does)."""
+    if not pattern.startswith('/'):
+        pattern = conf_dir.rstrip('/') + '/' + pattern
+    if any(char in pattern for char in '*?['):
+        regex = glob_regex(pattern)
+        return sorted(path for path in known if regex.match(path))
+    return [pattern] if pattern in known else []
+
+
+def build_payload(files, conf, parse_one):
+    """A crossplane payload for the files nginx loads, given their contents.
+
+    ``files``: [{'path', 'content'}] (nginx -T lists them). ``parse_one(text, path)`` parses one
+    file without following includes and returns (config entry {'file', 'status', 'errors',
+    'parsed'}, errors): crossplane's ``parse_string(..., single=True)`` on the controller. Include
+    directives are then resolved against the file list, the way crossplane does it when it reads
+    the files itself (glob patterns sorted, relative paths against the main file's directory).
+    """
+    contents = dict((item['path'], item['content']) for item in files)
+    known = list(contents)
+    conf_dir = conf.rsplit('/', 1)[0] or '/'
+    order, index = [conf], {conf: 0}
+    config, errors = [], []
+    position = 0
+    while position < len(order):
+        path = order[position]
+        position += 1
+        if path not in contents:
+            raise ValueError('nginx -T did not list %s' % path)
+        entry, file_errors = parse_one(contents[path], path)
+        errors.extend(file_errors)
+
+        def link(block):
+            for stmt in block:
+                if stmt.get('directive') == 'include' and stmt.get('args'):
+                    stmt['includes'] = []
+                    for name in resolve_include(stmt['args'][0], conf_dir, known):
+                        if name not in index:
+                            index[name] = len(order)
+                            order.append(name)
+                        stmt['includes'].append(index[name])
+                if stmt.get('block'):
+                    link(stmt['block'])
+
+        link(entry.get('parsed') or [])
+        config.append({'file': path, 'status': entry.get('status', 'ok'), 'errors': entry.get('errors', []),
+                       'parsed': entry.get('parsed') or []})
+    return {'status': 'failed' if errors else 'ok', 'errors': errors, 'config': config}
+
+
+# ---------------------------------------------------------------------------------------------
 # Walking the payload
 
 
@@ -288,8 +368,7 @@ def walk(payload, max_depth=32):
         if index in stack or len(stack) > max_depth or index >= len(config):
             return
         entry = config[index]
-        for item in _visit_block(entry.get('parsed') or [], entry.get('file'), ctx, stack + (index,)):
-            yield item
+        yield from _visit_block(entry.get('parsed') or [], entry.get('file'), ctx, stack + (index,))
 
     def _visit_block(parsed, fname, ctx, stack):
         for stmt in parsed:
@@ -298,16 +377,13 @@ def walk(payload, max_depth=32):
             yield fname, stmt, ctx, numbering.get(id(stmt), 0)
             if stmt.get('directive') == 'include':
                 for index in stmt.get('includes') or []:
-                    for item in visit(index, ctx, stack):
-                        yield item
+                    yield from visit(index, ctx, stack)
             if stmt.get('block') is not None:
                 inner = ctx + ((stmt['directive'], tuple(stmt.get('args') or ())),)
-                for item in _visit_block(stmt['block'], fname, inner, stack):
-                    yield item
+                yield from _visit_block(stmt['block'], fname, inner, stack)
 
     if config:
-        for item in visit(0, (), ()):
-            yield item
+        yield from visit(0, (), ())
 
 
 def describe_ctx(ctx):

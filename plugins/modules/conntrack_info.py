@@ -22,7 +22,7 @@ description:
   - On a kernel without nf_conntrack (or where it is not loaded) returns O(ignore:available=false) and does not fail.
   - Only reads; never changes anything.
 author:
-  - keeplocal.traffic contributors
+  - keeplocal.traffic contributors (@keeplocal)
 options:
   bytes_per_entry:
     description:
@@ -137,7 +137,9 @@ message:
   description: Why the limits cannot be written here, or why there is no table; null when writable.
   returned: always
   type: str
-  sample: "this is not the initial network namespace (a container or a netns): nf_conntrack_max and the hash size are read-only here and must be set on the host"
+  sample: >-
+    this is not the initial network namespace (a container or a netns): nf_conntrack_max and the hash size
+    are read-only here and must be set on the host
 """
 
 import os

@@ -20,15 +20,15 @@ description:
   - Runtime values are written to C(/proc/sys/net/netfilter) and C(/sys/module/nf_conntrack/parameters/hashsize),
     then read back; a value the kernel did not take (C(sysctl -w) exits 0 even then) fails the task and
     restores what was written before.
-  - Persistence (O(persist=true)) writes three files, with backups of files it replaces: a sysctl.d file
-    (C(nf_conntrack_max), timeouts, and C(nf_conntrack_buckets) where that sysctl is writable), a modprobe.d
-    file C(options nf_conntrack hashsize=N), and a modules-load.d file C(nf_conntrack), because
+  - Persistence (O(persist=true)) writes three files, with backups of files it replaces. A sysctl.d file holds
+    C(nf_conntrack_max), the timeouts, and C(nf_conntrack_buckets) where that sysctl is writable. A modprobe.d
+    file holds C(options nf_conntrack hashsize=N). A modules-load.d file holds C(nf_conntrack), because
     systemd-sysctl runs before nf_conntrack is loaded and would otherwise skip the sysctl lines at boot.
   - nf_conntrack_max and the hash size can only be set in the initial network namespace. Anywhere else
     (a container, an C(ip netns)) the module reports what it would set and that it must be applied on the
     host, changes nothing and does not fail. On a kernel without nf_conntrack it says so and does nothing.
 author:
-  - keeplocal.traffic contributors
+  - keeplocal.traffic contributors (@keeplocal)
 options:
   policy:
     description:
@@ -179,6 +179,11 @@ initial_netns:
   returned: always
   type: bool
   sample: true
+check_mode:
+  description: The module ran in check mode (nothing was written; after is a prediction).
+  returned: when available
+  type: bool
+  sample: false
 nf_conntrack_builtin:
   description: nf_conntrack is built into the kernel (modprobe.d options do not apply to it).
   returned: when available
@@ -467,7 +472,7 @@ def main():
 
     builtin = os.path.isdir(MODULE_DIR) and not os.path.exists(os.path.join(MODULE_DIR, 'initstate'))
     result = dict(available=True, writable=netns['writable'], initial_netns=netns['initial_netns'],
-                  nf_conntrack_builtin=builtin, before=before, target=plan, files={})
+                  nf_conntrack_builtin=builtin, before=before, target=plan, files={}, check_mode=module.check_mode)
 
     if not netns['writable']:
         if netns['initial_netns'] and not module.check_mode and 'permission' in netns['message']:
@@ -501,7 +506,9 @@ def main():
     changed = bool(plan['changes']) or bool(file_changes)
     summary = describe(plan) or 'runtime values already at target (%s)' % plan['max_reason']
     if file_changes:
-        summary += '; persisted in %s' % ', '.join(path for path, dummy, dummy2 in file_changes.values())
+        summary += '; %s %s' % ('would persist in' if module.check_mode else 'persisted in',
+                                ', '.join(path for path, dummy, dummy2 in sorted(file_changes.values())))
+    result['check_mode'] = module.check_mode
     if module.check_mode or not changed:
         if module.check_mode and changed:
             summary = 'check mode, would apply: ' + summary

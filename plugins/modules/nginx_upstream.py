@@ -18,14 +18,14 @@ description:
   - O(mode=switch) rewrites every place that names the backend at O(address) (and the sockets in
     O(replace_sockets)) to C(unix:O(socket)); O(mode=revert) rewrites O(socket) (and O(replace_sockets))
     back to O(address). Only the address argument of the affected directives changes (and
-    O(server_parameters) on C(server) lines): comments, blank lines, indentation and every other byte
+    O(server_parameters) on C(server) lines); comments, blank lines, indentation and every other byte
     stay as they were.
   - Edited files are backed up (O(backup)), then C(nginx -t) validates the whole configuration; when it
     fails, the previous files are put back and the task fails with nginx's message. nginx is not reloaded.
   - B(Where the parsing happens.) The configuration is parsed on the controller with crossplane
     (PyPI C(nginx-crossplane) or C(crossplane)), a real nginx parser, by this module's action plugin; the
-    managed host needs only Python's standard library and nginx. The action plugin runs this module twice
-    - once to read the files nginx loads (the list comes from C(nginx -T), so includes and globs are
+    managed host needs only Python's standard library and nginx. The action plugin runs this module twice,
+    once to read the files nginx loads (the list comes from C(nginx -T), so includes and globs are
     resolved by nginx itself) and the host's sockets, processes and units, and once to write the new
     file contents it computed (checked against the checksums read, so a file changed in between is not
     overwritten). A hand-written parser on the host was the alternative; crossplane is what the issue
@@ -184,7 +184,7 @@ pairs:
       C(no_listener), C(not_gunicorn), C(not_systemd), C(listener_shared), C(other_clients),
       C(reachable_remotely), C(non_http_use), C(https), C(mentioned), C(exec_start_unsupported),
       C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)).
-    - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write: the
+    - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write, the
       socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (binds
       replaced, umask set), the handover service's C(handover_exec_start) and C(unit_copy).
     - C(gunicorn.keeplocal) is the C([X-Keeplocal]) section of a unit already switched by this collection.
@@ -224,7 +224,7 @@ remote:
     - {target: 10.0.0.5:8000, file: /etc/nginx/conf.d/upstreams.conf, line: 4, context: http > upstream api,
        reason: "remote address: 10.0.0.5 is not this host"}
 nginx:
-  description: The configuration read: main file, the files nginx loads, the workers' C(user) directive.
+  description: The configuration read (main file, the files nginx loads, the workers' C(user) directive).
   returned: always
   type: dict
   sample: {conf: /etc/nginx/nginx.conf, files: [/etc/nginx/nginx.conf, /etc/nginx/sites-enabled/app], user: [www-data]}

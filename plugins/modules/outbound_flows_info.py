@@ -13,7 +13,7 @@ description:
     addresses, its TCP listeners, its connections to O(public_addresses) (hairpin clients, found
     without access to the gateway) and its connections to itself (loopback or an own address) that
     reach a local listener (Unix socket candidates).
-  - Process names come from C(/proc/PID/fd) (best effort; other users' processes need root).
+  - Process names come from C(/proc/PID/fd) (best effort; other users' processes need root with CAP_SYS_PTRACE, which containers often lack).
   - The host's addresses come from C(ip -j addr) when iproute2 is installed, else from
     C(/proc/net/fib_trie) and C(/proc/net/if_inet6).
 author:

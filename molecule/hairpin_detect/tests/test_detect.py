@@ -87,6 +87,7 @@ def test_detect_in_check_mode_changes_no_host(tmp_path):
 def test_audit_of_this_machine_without_inventory(tmp_path):
     run = subprocess.run(
         ["ansible-playbook", "keeplocal.traffic.detect", "-i", "localhost,", "-c", "local", "--check",
+         "-e", "ansible_python_interpreter=/usr/bin/python3",
          "-e", "hairpin_detect_report_dir=%s" % tmp_path],
         capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -13,7 +13,7 @@ from pathlib import Path
 from lab_fixtures import conntrack_lines
 
 SCENARIO = Path(__file__).resolve().parents[1]
-INVENTORY = SCENARIO.parents[1] / "resources" / "lab" / "inventory.yml"
+INVENTORY = SCENARIO.parent / "resources" / "lab" / "inventory.yml"
 OUT = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"))
 NFT_FILE = "/etc/nftables.d/keeplocal-shortcut.nft"
 IPT_FILE = "/etc/iptables/keeplocal-shortcut.rules"
@@ -28,12 +28,13 @@ def playbook(name, *args):
         capture_output=True, text=True, timeout=900, check=False)
     out = proc.stdout + proc.stderr
     changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)}
+    assert "svc-a" in changed, out  # the play ran on the lab
     return proc.returncode, out, changed
 
 
 def db_reply(host, port):
     """What svc-c answers to a connection to the public name from a fixed source port."""
-    return host.check_output("nc -w 3 -p %d db.example.test 5432 </dev/null", port)
+    return host.check_output("nc -w 3 -p %s db.example.test 5432 </dev/null", str(port))
 
 
 def db_entries(gw):

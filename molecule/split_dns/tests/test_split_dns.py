@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import tarfile
+import threading
 
 from lab_fixtures import conntrack_lines, http_get
 
@@ -128,11 +129,33 @@ def test_server_is_hardened(lab):
     assert gw.check_output('curl -s http://127.0.0.1:8181/ready') == 'OK'
 
 
-def test_changes_are_proven_before_they_go_live(lab, tmp_path):
+def test_changes_are_proven_before_they_go_live(lab, tmp_path, request):
     """Bad input fails with the checker's words and leaves the running server as it was; a real
     change bumps only the changed zone's serial and is served at once; the client side is reversible;
     check mode on a fresh host changes nothing; the release-archive install path works."""
     gw, svc_a, svc_c = lab('gw'), lab('svc-a'), lab('svc-c')
+    # svc-c, a host that never had the role, meanwhile (its playbooks touch no other host): check
+    # mode, then the release-archive install path with a wrong and with the right checksum.
+    archive = tmp_path / 'coredns_1.14.7_linux_amd64.tgz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(coredns_binary(), arcname='coredns')
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    fresh = {}
+
+    def svc_c_runs():
+        fresh['check'] = playbook('check_fresh.yml', '--check')
+        fresh['paths'] = [path for path in ('/etc/coredns', '/opt/coredns', '/etc/systemd/system/coredns.service',
+                                            '/usr/local/bin/coredns', '/home/coredns')
+                          if subprocess.run(['podman', 'exec', 'svc-c', 'test', '-e', path], check=False).returncode == 0]
+        fresh['user'] = subprocess.run(['podman', 'exec', 'svc-c', 'getent', 'passwd', 'coredns'], check=False).returncode
+        fresh['bad_sum'] = playbook('check_fresh.yml', '-e', json.dumps({'split_dns_coredns_local_archive': str(archive),
+                                                                         'split_dns_coredns_sha256': '0' * 64}))
+        fresh['install'] = playbook('check_fresh.yml', '-e', json.dumps({'split_dns_coredns_local_archive': str(archive),
+                                                                         'split_dns_coredns_sha256': digest}))
+    side = threading.Thread(target=svc_c_runs)
+    side.start()
+    request.addfinalizer(side.join)  # never leave a playbook running behind a failed assertion
+
     before = gw.check_output('cat /etc/coredns/Corefile %s/*', ZONE_DIR)
     serials = {f: serial(gw, f) for f in ('db.corp.example.test.internal', 'db.app.example.test.internal')}
 
@@ -178,23 +201,15 @@ def test_changes_are_proven_before_they_go_live(lab, tmp_path):
     rc, out = converge('--limit', 'svc-a')
     assert rc == 0 and svc_a.check_output('dig +short app.example.test') == '192.168.1.20', out[-3000:]
 
-    # Check mode on a host that never had the role: no failure, no change (and no download attempt).
-    rc, out = playbook('check_fresh.yml', '--check')
+    side.join()
+    # Check mode on the fresh host: no failure, nothing created, no download attempted.
+    rc, out = fresh['check']
     assert rc == 0 and 'Would download https://github.com/coredns/coredns/releases/download/v1.14.7/' in out, out[-3000:]
-    for path in ('/etc/coredns', '/opt/coredns', '/etc/systemd/system/coredns.service', '/usr/local/bin/coredns'):
-        assert not svc_c.file(path).exists, path
-    assert not svc_c.user('coredns').exists
-
-    # The release-archive path (as downloaded, here from the controller): a tgz holding the lab's build.
-    archive = tmp_path / 'coredns_1.14.7_linux_amd64.tgz'
-    with tarfile.open(archive, 'w:gz') as tar:
-        tar.add(coredns_binary(), arcname='coredns')
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    rc, out = playbook('check_fresh.yml', '-e', json.dumps({'split_dns_coredns_local_archive': str(archive),
-                                                            'split_dns_coredns_sha256': '0' * 64}))
+    assert fresh['paths'] == [] and fresh['user'] != 0
+    # The archive path: a wrong checksum is refused before anything is copied, the right one installs.
+    rc, out = fresh['bad_sum']
     assert rc != 0 and 'has sha256 %s, expected %s' % (digest, '0' * 64) in out, out[-3000:]
-    rc, out = playbook('check_fresh.yml', '-e', json.dumps({'split_dns_coredns_local_archive': str(archive),
-                                                            'split_dns_coredns_sha256': digest}))
+    rc, out = fresh['install']
     assert rc == 0, out[-3000:]
     assert svc_c.file('/opt/coredns/archives/coredns_1.14.7_linux_amd64.tgz').sha256sum == digest
     assert svc_c.file('/usr/local/bin/coredns').linked_to == '/opt/coredns/1.14.7/coredns'

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Continuous HTTP load against the lab's app, counted (the unix_sockets scenario's load client).
 
 Threads send GET requests back to back, each on a new connection (``Connection: close``), until

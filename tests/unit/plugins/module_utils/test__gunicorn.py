@@ -63,7 +63,7 @@ def test_effective_settings_follow_drop_ins():
 
 
 def test_continuation_lines_are_joined():
-    settings = g.effective_settings(CAT.split('# /etc/systemd/system/app.service.d/override.conf')[0])
+    settings = g.effective_settings(CAT.split('# /etc/systemd/system/app.service.d/override.conf', maxsplit=1)[0])
     assert settings['exec_start'] == '/srv/venv/bin/gunicorn --workers 3 --bind 127.0.0.1:8000 app.wsgi'
 
 

@@ -1,7 +1,7 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The nginx side of the Unix socket switch: real-world configuration shapes parsed with crossplane
-(as the action plugin does), then rewritten. Every test checks the whole file byte for byte: the
+(nginx-crossplane, as the action plugin does on the controller), then rewritten. Every test checks the whole file byte for byte: the
 intended lines change and nothing else does.
 
 fixtures/nginx_upstream/ holds Debian's stock nginx.conf, mime.types (shortened) and proxy_params.
@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-from ansible_collections.keeplocal.traffic.plugins.action.nginx_upstream import parse_files, resolve_include
+import crossplane
+
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'nginx_upstream')
@@ -37,8 +38,14 @@ def debian(sites, conf_d=None, snippets=None):
     return files
 
 
+def parse_one(text, path):
+    """crossplane on one file, as the action plugin calls it."""
+    parsed = crossplane.parse_string(text, filename=path, single=True, comments=False, check_ctx=False, check_args=False)
+    return parsed['config'][0], parsed['errors']
+
+
 def payload_of(files, conf='/etc/nginx/nginx.conf'):
-    payload = parse_files([{'path': path, 'content': text} for path, text in files.items()], conf)
+    payload = nu.build_payload([{'path': path, 'content': text} for path, text in files.items()], conf, parse_one)
     assert payload['errors'] == []
     return payload
 
@@ -98,28 +105,8 @@ def test_switch_then_revert_gives_the_original_bytes():
     assert back['texts']['/etc/nginx/sites-enabled/app'] == LAB_SITE
 
 
-UPSTREAM_SEVERAL = """\
-upstream backend {
-    # primary: the gunicorn on this host
-    server 127.0.0.1:8000 weight=5 max_fails=3 fail_timeout=30s;
-    server 127.0.0.1:8001 weight=1;        # another app on this host, not ours
-    server 10.0.0.5:8000 backup;
-    keepalive 16;
-}
-
-server {
-	listen 80;
-	listen [::]:80;
-	server_name shop.example.com;
-
-	location / {
-		include proxy_params;
-		proxy_http_version 1.1;
-		proxy_set_header Connection "";
-		proxy_pass http://backend;
-	}
-}
-"""
+# A site as found in the wild: tabs, an upstream with several servers and parameters, a comment.
+UPSTREAM_SEVERAL = fixture('shop')
 
 
 def test_upstream_with_several_servers_and_parameters():
@@ -317,9 +304,9 @@ def test_parse_proxy_url(url, target, uri):
 
 def test_resolve_include_glob_does_not_cross_directories():
     known = ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b', '/etc/nginx/sites-enabled/sub/c', '/etc/nginx/mime.types']
-    assert resolve_include('/etc/nginx/sites-enabled/*', '/etc/nginx', known) == ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b']
-    assert resolve_include('mime.types', '/etc/nginx', known) == ['/etc/nginx/mime.types']
-    assert resolve_include('/etc/nginx/conf.d/*.conf', '/etc/nginx', known) == []
+    assert nu.resolve_include('/etc/nginx/sites-enabled/*', '/etc/nginx', known) == ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b']
+    assert nu.resolve_include('mime.types', '/etc/nginx', known) == ['/etc/nginx/mime.types']
+    assert nu.resolve_include('/etc/nginx/conf.d/*.conf', '/etc/nginx', known) == []
 
 
 # ---------------------------------------------------------------------------------------------

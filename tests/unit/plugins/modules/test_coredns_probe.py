@@ -5,6 +5,7 @@ and stand-in "CoreDNS" executables (a script that serves, one that fails like Co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,8 +15,20 @@ import threading
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils import basic
 from ansible_collections.keeplocal.traffic.plugins.modules import coredns_probe
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core 2.18
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'module_utils', 'fixtures', 'dns')
 

@@ -1,0 +1,130 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nginx_upstream action plugin: parse on the controller, write through the module's second run.
+
+The module runs are replaced by a fake host (files, sockets, processes, units), so these tests cover
+the controller's part: argument checks, discovery, the unsafe refusal, check mode with its diff, the
+second run's edits (checksums, symlinks resolved) and a failed nginx -t coming back from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from unittest.mock import MagicMock
+
+import pytest
+
+from ansible.playbook.task import Task
+
+from ansible_collections.keeplocal.traffic.plugins.action.nginx_upstream import ActionModule
+
+MAIN = 'user www-data;\nevents {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n'
+SITE = ('upstream app {\n    server 127.0.0.1:8000;  # gunicorn\n}\n\n'
+        'server {\n    listen 80;\n    location / { proxy_pass http://app; }\n}\n')
+UNIT = ('# /etc/systemd/system/app.service\n[Service]\nUser=app\n'
+        'ExecStart=/usr/bin/gunicorn --chdir /srv/app --workers 2 --bind 127.0.0.1:8000 app:application\n')
+
+
+def host(other_client=False):
+    tcp = [{'local_ip': '127.0.0.1', 'local_port': 8000, 'remote_ip': '0.0.0.0', 'remote_port': 0, 'state': 'LISTEN', 'uid': 999, 'inode': 1},
+           {'local_ip': '127.0.0.1', 'local_port': 40000, 'remote_ip': '127.0.0.1', 'remote_port': 8000, 'state': 'ESTABLISHED', 'uid': 0, 'inode': 2}]
+    processes = {'10': {'pid': 10, 'ppid': 1, 'comm': 'gunicorn', 'cmdline': ['/usr/bin/python3', '/usr/bin/gunicorn'], 'unit': 'app.service',
+                        'cwd': '/srv/app', 'environment': {}},
+                 '20': {'pid': 20, 'ppid': 19, 'comm': 'curl' if other_client else 'nginx', 'cmdline': [], 'unit': None, 'cwd': None,
+                        'environment': {}}}
+    return {'addresses': ['192.168.1.20'], 'tcp': tcp, 'unix': [], 'owners': {'1': [10], '2': [20]}, 'processes': processes,
+            'units': {'app.service': {'cat': UNIT, 'socket_cat': None}}, 'config_files': {}}
+
+
+def collected(site=SITE, **kwargs):
+    files = [{'path': '/etc/nginx/nginx.conf', 'realpath': '/etc/nginx/nginx.conf', 'content': MAIN},
+             {'path': '/etc/nginx/sites-enabled/app', 'realpath': '/etc/nginx/sites-available/app', 'content': site}]
+    for item in files:
+        item['checksum'] = hashlib.sha256(item['content'].encode()).hexdigest()
+    return {'changed': False, 'files': files, 'host': host(**kwargs), 'conf': '/etc/nginx/nginx.conf'}
+
+
+def run(args, check_mode=False, apply_result=None, **kwargs):
+    task = MagicMock(Task)
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = True
+    task.async_val = 0
+    connection = MagicMock()
+    connection._shell.tmpdir = None
+    action = ActionModule(task, connection, MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    calls = []
+
+    def execute(module_name=None, module_args=None, task_vars=None, **dummy):
+        calls.append(module_args)
+        if module_args.get('edits'):
+            return apply_result or {'changed': True, 'backup_files': {'/etc/nginx/sites-available/app': '/etc/nginx/sites-available/app.1.bak~'},
+                                    'nginx_test': 'syntax is ok'}
+        return collected(**kwargs)
+
+    action._execute_module = execute
+    action._remove_tmp_path = MagicMock()
+    return action.run(task_vars={}), calls
+
+
+def test_discover_reports_the_pair():
+    result, calls = run({'mode': 'discover'})
+    assert not result.get('failed'), result
+    (pair,) = result['pairs']
+    assert (pair['address'], pair['safe'], pair['unit']) == ('127.0.0.1:8000', True, 'app.service')
+    assert result['unsafe'] == [] and result['changed'] is False
+    assert result['nginx']['files'] == ['/etc/nginx/nginx.conf', '/etc/nginx/sites-enabled/app']
+    assert result['nginx']['user'] == ['www-data']
+    assert len(calls) == 1 and 'edits' not in calls[0]
+
+
+def test_check_mode_returns_the_diff_and_does_not_write():
+    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, check_mode=True)
+    assert result['changed'] and result['socket'] == '/run/app/gunicorn.sock'
+    (diff,) = result['diff']
+    assert diff['before'] == SITE
+    assert diff['after'] == SITE.replace('server 127.0.0.1:8000;', 'server unix:/run/app/gunicorn.sock;')
+    assert len(calls) == 1
+
+
+def test_switch_writes_through_the_module_with_checksums():
+    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/g.sock'})
+    assert result['changed'] and result['backup_files'] == {'/etc/nginx/sites-available/app': '/etc/nginx/sites-available/app.1.bak~'}
+    (edit,) = calls[1]['edits']
+    assert edit['path'] == '/etc/nginx/sites-enabled/app' and edit['realpath'] == '/etc/nginx/sites-available/app'
+    assert edit['checksum'] == hashlib.sha256(SITE.encode()).hexdigest()
+    assert edit['content'] == SITE.replace('127.0.0.1:8000;', 'unix:/run/app/g.sock;')
+    assert result['changes'] == [{'file': '/etc/nginx/sites-enabled/app', 'line': 2, 'directive': 'server',
+                                  'before': '    server 127.0.0.1:8000;  # gunicorn', 'after': '    server unix:/run/app/g.sock;  # gunicorn'}]
+
+
+def test_unsafe_pair_is_refused_unless_forced():
+    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, other_client=True)
+    assert result['failed'] and 'clients other than nginx: curl (1)' in result['msg'] and len(calls) == 1
+    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'force': True}, other_client=True)
+    assert result['changed'] and len(calls) == 2
+
+
+def test_failed_nginx_test_comes_back_failed():
+    failure = {'failed': True, 'msg': 'nginx -t rejected the edited configuration, the previous files were restored: bad'}
+    result, dummy = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'server_parameters': ['bogus']}, apply_result=failure)
+    assert result['failed'] and 'restored' in result['msg'] and result['changes'][0]['after'].endswith('bogus;  # gunicorn')
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'mode': 'switch'}, 'address is required'),
+    ({'mode': 'switch', 'address': '127.0.0.1'}, 'is not host:port'),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': 'run/x.sock'}, 'must be absolute'),
+])
+def test_bad_arguments(args, message):
+    result, calls = run(args)
+    assert result['failed'] and message in result['msg'] and calls == []
+
+
+def test_revert_moves_the_socket_back_to_tcp():
+    switched = SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.sock')
+    result, calls = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'}, site=switched)
+    assert result['changed'] and calls[1]['edits'][0]['content'] == SITE
+    # The TCP configuration has nothing to revert.
+    result, calls = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'})
+    assert result['changed'] is False and len(calls) == 1
