@@ -746,6 +746,9 @@ def _clients(host, port, listener_pids):
     for sock in host.get('tcp', []):
         if sock['state'] in ('LISTEN', 'TIME_WAIT') or sock['remote_port'] != port:
             continue
+        if not sock.get('inode'):
+            # Closed by its process already (FIN_WAIT, LAST_ACK ...): no client left to ask about.
+            continue
         if not is_local_host(sock['remote_ip'], own):
             continue
         pids = _owners(host, sock['inode'])

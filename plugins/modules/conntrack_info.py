@@ -189,16 +189,20 @@ def read_netns_state():
 
 
 def read_kernel_log(module):
-    """(text, source) of the kernel log, or (None, None) when neither dmesg nor the journal answers."""
+    """(text, source) of the kernel log, or (None, None) when neither dmesg nor the journal answers.
+
+    An empty answer counts as none: a kernel log always holds the boot messages, while a container's
+    own journal answers `journalctl -k` with nothing (its journald cannot read /dev/kmsg).
+    """
     dmesg = module.get_bin_path('dmesg')
     if dmesg:
         rc, out, dummy = module.run_command([dmesg], environ_update={'LC_ALL': 'C'})
-        if rc == 0:
+        if rc == 0 and out.strip():
             return out, 'dmesg'
     journalctl = module.get_bin_path('journalctl')
     if journalctl:
         rc, out, err = module.run_command([journalctl, '-k', '-b', '-o', 'cat', '--no-pager', '-q'], environ_update={'LC_ALL': 'C'})
-        if rc == 0 and 'No journal files' not in err:
+        if rc == 0 and out.strip() and 'No journal files' not in err:
             return out, 'journal'
     return None, None
 

@@ -71,12 +71,12 @@ options:
   drop_tcp:
     description:
       - Whether the TCP listener goes away after the switch. With V(true) a gunicorn listening on an
-        address other hosts can reach is unsafe (they might be clients). Also used for RV(pairs[].proposed).
+        address other hosts can reach is unsafe (they might be clients). Also used for C(pairs[].proposed).
     type: bool
     default: true
   umask:
     description:
-      - The umask given to gunicorn in RV(pairs[].proposed.exec_start) (V(0117) makes a socket gunicorn
+      - The umask given to gunicorn in C(pairs[].proposed.exec_start) (V(0117) makes a socket gunicorn
         creates itself C(0660); gunicorn's default umask 0 makes it world-connectable).
     type: str
     default: '0117'

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Build the hairpin plan (version 1) from every host's ``keeplocal_detect`` facts.
+"""Build the hairpin plan (version 1) from every host's ``hairpin_detect_facts`` facts.
 
 Pure functions, controller side, stdlib only (``ipaddress``). The input is what the detect role
 gathered on each host; the output is the plan documented in docs/architecture.md. Nothing here
@@ -136,10 +136,10 @@ def _pct(value):
 def normalize_facts(data):
     """Accept the forms the filter documents and return ``{host: facts-or-None}``.
 
-    - ``{host: keeplocal_detect}``;
-    - ``{host: hostvars[host]}`` (a mapping holding a ``keeplocal_detect`` key), e.g.
+    - ``{host: hairpin_detect_facts}``;
+    - ``{host: hostvars[host]}`` (a mapping holding a ``hairpin_detect_facts`` key), e.g.
       ``dict(groups['all'] | zip(groups['all'] | map('extract', hostvars)))``;
-    - a list of ``keeplocal_detect`` dicts, each naming its ``host`` (e.g. read back from the
+    - a list of ``hairpin_detect_facts`` dicts, each naming its ``host`` (e.g. read back from the
       per-host JSON files that sliced jobs wrote).
     """
     if data is None:
@@ -151,22 +151,22 @@ def normalize_facts(data):
         pairs = []
         for index, item in enumerate(data):
             if not isinstance(item, Mapping):
-                raise PlanError('facts list item %d is a %s, not a dict: pass keeplocal_detect dicts (each with its "host")'
+                raise PlanError('facts list item %d is a %s, not a dict: pass hairpin_detect_facts dicts (each with its "host")'
                                 % (index, type(item).__name__))
-            facts = item.get('keeplocal_detect', item)
+            facts = item.get('hairpin_detect_facts', item)
             host = _mapping(facts).get('host') or item.get('inventory_hostname')
             if not host:
-                raise PlanError('facts list item %d has no "host": pass a dict {host: keeplocal_detect} instead, or add the host name'
+                raise PlanError('facts list item %d has no "host": pass a dict {host: hairpin_detect_facts} instead, or add the host name'
                                 % index)
             pairs.append((host, item))
     else:
-        raise PlanError('hairpin_plan expects a dict {host: keeplocal_detect} (or a list of keeplocal_detect dicts), got %s'
+        raise PlanError('hairpin_plan expects a dict {host: hairpin_detect_facts} (or a list of hairpin_detect_facts dicts), got %s'
                         % type(data).__name__)
     for host, value in pairs:
-        if isinstance(value, Mapping) and 'keeplocal_detect' in value:
-            value = value['keeplocal_detect']
+        if isinstance(value, Mapping) and 'hairpin_detect_facts' in value:
+            value = value['hairpin_detect_facts']
         if value is not None and not isinstance(value, Mapping):
-            raise PlanError('facts for host %s are a %s, not a dict: pass the keeplocal_detect fact as set by hairpin_detect'
+            raise PlanError('facts for host %s are a %s, not a dict: pass the hairpin_detect_facts fact as set by hairpin_detect'
                             % (host, type(value).__name__))
         result[str(host)] = value or None
     return result
@@ -910,7 +910,7 @@ def _not_observed(hosts):
     for host in sorted(hosts):
         facts = hosts[host]
         if not facts:
-            result.append({'host': host, 'source': 'all', 'reason': 'no keeplocal_detect facts: host unreachable or detection skipped'})
+            result.append({'host': host, 'source': 'all', 'reason': 'no hairpin_detect_facts facts: host unreachable or detection skipped'})
             continue
         for source in SOURCES:
             value = facts.get(source)

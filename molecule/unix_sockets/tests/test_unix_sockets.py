@@ -71,7 +71,7 @@ def test_requests_use_no_tcp_to_the_old_port(lab):
     svc_a, svc_b = lab('svc-a'), lab('svc-b')
     count = "ss -Htan '( dport = :8000 or sport = :8000 )' | wc -l"
     before = int(svc_b.check_output(count))
-    out = svc_a.check_output('for i in $(seq 200); do curl -s -o /dev/null -w "%%{http_code}\\n" http://192.168.1.20/n$i; done | sort | uniq -c')
+    out = svc_a.check_output('for i in $(seq 200); do curl -s -o /dev/null -w "%{http_code}\\n" http://192.168.1.20/n$i; done | sort | uniq -c')
     assert out.split() == ['200', '200']
     assert svc_b.check_output("ss -Htan '( dport = :8000 or sport = :8000 )' | grep -v TIME-WAIT || true") == ''
     assert int(svc_b.check_output(count)) <= before

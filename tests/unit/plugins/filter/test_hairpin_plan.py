@@ -46,7 +46,7 @@ def template(expression, **variables):
 def test_from_a_template_with_hostvars_shape():
     """What the detect playbook does: zip host names with their hostvars, give name_ports."""
     facts = lab_facts()
-    hostvars = {host: {'inventory_hostname': host, 'keeplocal_detect': value} for host, value in facts.items()}
+    hostvars = {host: {'inventory_hostname': host, 'hairpin_detect_facts': value} for host, value in facts.items()}
     plan = template("{{ dict(hosts | zip(hosts | map('extract', hostvars))) | keeplocal.traffic.hairpin_plan("
                     "name_ports={'app.example.test': 80, 'db.example.test': [5432]}, usage_threshold=0.5) }}",
                     hosts=sorted(hostvars), hostvars=hostvars)

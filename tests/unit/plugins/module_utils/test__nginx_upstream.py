@@ -449,6 +449,15 @@ def test_unsafe_pairs_say_why(host, kwargs, code):
     assert code in [reason['code'] for reason in pair['reasons']]
 
 
+def test_connections_already_closed_by_nginx_are_not_clients():
+    host = lab_host()
+    host['tcp'].append({'local_ip': '127.0.0.1', 'local_port': 41001, 'remote_ip': '127.0.0.1', 'remote_port': 8000,
+                        'state': 'FIN_WAIT2', 'uid': 0, 'inode': 0})
+    (pair,) = pairs_for(host)
+    assert pair['safe'], pair['reasons']
+    assert pair['clients'] == [{'process': 'nginx', 'connections': 1}]
+
+
 def test_reachable_listener_is_fine_when_tcp_stays():
     (pair,) = pairs_for(lab_host(listen_ip='0.0.0.0'), drop_tcp=False)
     assert pair['safe'], pair['reasons']

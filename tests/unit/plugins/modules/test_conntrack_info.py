@@ -94,6 +94,8 @@ def test_without_nf_conntrack(fake, monkeypatch, capsys):
     # neither: unknown, not zero
     ((1, '', 'denied'), (0, '', 'No journal files were found.'), ('dmesg', 'journalctl'), (None, None)),
     ((1, '', 'denied'), (0, '', ''), ('dmesg',), (None, None)),
+    # a container's own journal has no kernel messages: unknown, not zero
+    ((1, '', 'denied'), (0, '', ''), ('dmesg', 'journalctl'), (None, None)),
     ((0, '[ 1.0] Linux version 6.18\n', ''), (0, DMESG, ''), ('dmesg', 'journalctl'), (0, 'dmesg')),
 ])
 def test_kernel_log_sources(fake, monkeypatch, capsys, dmesg, journal, have, expected):

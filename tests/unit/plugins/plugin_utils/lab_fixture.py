@@ -1,6 +1,6 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lab's keeplocal_detect facts (fixtures/lab_facts.json), shared by the planner and report tests.
+"""The lab's hairpin_detect_facts facts (fixtures/lab_facts.json), shared by the planner and report tests.
 
 Modelled on the lab: gw 192.168.1.1 / 198.51.100.1 forwarding :80 -> svc-b 192.168.1.20:80 and
 :5432 -> svc-c 192.168.1.30:54321 with hairpin SNAT; svc-a 192.168.1.10 is the client; svc-b runs

@@ -165,7 +165,7 @@ def test_plan_is_deterministic_and_json_clean():
 def test_input_shapes(shape):
     facts = lab_facts()
     if shape == 'hostvars':
-        data = {host: {'inventory_hostname': host, 'keeplocal_detect': value} for host, value in facts.items()}
+        data = {host: {'inventory_hostname': host, 'hairpin_detect_facts': value} for host, value in facts.items()}
     else:
         data = list(facts.values())
     assert build_plan(data) == build_plan(facts)
@@ -382,7 +382,7 @@ def test_not_observed_sources():
     assert plan['not_observed'] == [
         {'host': 'gw', 'source': 'hairpin_flows', 'reason': 'permission denied reading /proc/net/nf_conntrack: run with become'},
         {'host': 'svc-a', 'source': 'conntrack', 'reason': 'nf_conntrack is not loaded: modprobe nf_conntrack'},
-        {'host': 'svc-c', 'source': 'all', 'reason': 'no keeplocal_detect facts: host unreachable or detection skipped'},
+        {'host': 'svc-c', 'source': 'all', 'reason': 'no hairpin_detect_facts facts: host unreachable or detection skipped'},
     ]
     # the rest still plans: svc-a's sockets and the forward map still find both pairs
     pairs = by_id(plan)
@@ -406,7 +406,7 @@ def test_empty_facts(facts):
 # --- bad input -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('kwargs, message', [
-    ({'facts': 'gw'}, 'expects a dict {host: keeplocal_detect}'),
+    ({'facts': 'gw'}, 'expects a dict {host: hairpin_detect_facts}'),
     ({'facts': {'gw': ['not', 'a', 'dict']}}, 'facts for host gw are a list'),
     ({'facts': [{'addresses': []}]}, 'has no "host"'),
     ({'facts': [42]}, 'facts list item 0 is a int'),
@@ -440,4 +440,4 @@ def test_garbage_entries_are_skipped():
 
 
 def test_normalize_facts_keeps_empty_hosts():
-    assert normalize_facts({'a': {}, 'b': None, 'c': {'keeplocal_detect': None}}) == {'a': None, 'b': None, 'c': None}
+    assert normalize_facts({'a': {}, 'b': None, 'c': {'hairpin_detect_facts': None}}) == {'a': None, 'b': None, 'c': None}
