@@ -28,7 +28,7 @@ description:
   - Percentiles use the nearest-rank method (the sample at rank ceil(p/100 x n) of the n sorted
     samples), so every reported percentile is a latency that was actually measured.
 author:
-  - keeplocal.traffic contributors
+  - keeplocal.traffic contributors (@keeplocal)
 options:
   targets:
     description:

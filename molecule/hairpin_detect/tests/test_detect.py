@@ -10,6 +10,8 @@ import pytest
 
 REPORT = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "report")
 REPO = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+# molecule forces colour for its own runs; the recap is parsed here.
+PLAIN_ENV = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
 INVENTORY = os.path.join(REPO, "molecule", "resources", "lab", "inventory.yml")
 
 
@@ -75,7 +77,7 @@ def test_detect_in_check_mode_changes_no_host(tmp_path):
     run = subprocess.run(
         ["ansible-playbook", "-i", INVENTORY, os.path.join(REPO, "playbooks", "detect.yml"), "--check", "--diff",
          "-e", "hairpin_detect_report_dir=%s" % tmp_path],
-        capture_output=True, text=True, check=False)
+        capture_output=True, text=True, check=False, env=PLAIN_ENV)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     recap = _recap(run.stdout)
     assert set(recap) >= {"gw", "svc-a", "svc-b", "svc-c", "ext"}
@@ -89,7 +91,7 @@ def test_audit_of_this_machine_without_inventory(tmp_path):
         ["ansible-playbook", "keeplocal.traffic.detect", "-i", "localhost,", "-c", "local", "--check",
          "-e", "ansible_python_interpreter=/usr/bin/python3",
          "-e", "hairpin_detect_report_dir=%s" % tmp_path],
-        capture_output=True, text=True, check=False)
+        capture_output=True, text=True, check=False, env=PLAIN_ENV)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["version"] == 1

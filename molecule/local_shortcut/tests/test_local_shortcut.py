@@ -56,7 +56,7 @@ def probe(gw, label, count=200):
     before = (db_entries(gw), app_entries(gw))
     assert before == (0, 0), before
     out_file = OUT / ("path_probe-%s.json" % label)
-    rc, out, _ = playbook("probe.yml", "-e", "probe_out=%s" % out_file, "-e", "probe_count=%d" % count)
+    rc, out, dummy = playbook("probe.yml", "-e", "probe_out=%s" % out_file, "-e", "probe_count=%d" % count)
     assert rc == 0, out
     after = (db_entries(gw), app_entries(gw))
     result = json.loads(out_file.read_text())
@@ -147,7 +147,7 @@ def test_failed_change_is_rolled_back(lab):
     svc_a = lab("svc-a")
     rules, unit = svc_a.file(NFT_FILE).content_string, svc_a.file(UNIT_FILE).content_string
     # A unit whose ExecStart fails: the role must restore the old unit and reload the old rules.
-    rc, out, _ = playbook("converge.yml", "--limit", "svc-a", "-e", "local_shortcut_nft_bin=/bin/false")
+    rc, out, dummy = playbook("converge.yml", "--limit", "svc-a", "-e", "local_shortcut_nft_bin=/bin/false")
     assert rc != 0
     assert "applying the shortcuts failed and was rolled back: the previous files were restored and reloaded" in out, out
     assert svc_a.file(UNIT_FILE).content_string == unit and svc_a.file(NFT_FILE).content_string == rules

@@ -131,8 +131,8 @@ def test_http_target(http_server):
     assert result["reachable"] is True and result["error"] is None
     assert result["address"] == "127.0.0.1" and result["addresses"] == ["127.0.0.1"]
     assert result["status"] == 200 and result["seen_client"] == "127.0.0.1"
-    assert json.loads(result["response"]) == {"backend": "test", "client": "127.0.0.1",
-                                               "host": "127.0.0.1:%d" % http_server, "path": "/probe?x=1"}
+    expected = {"backend": "test", "client": "127.0.0.1", "host": "127.0.0.1:%d" % http_server, "path": "/probe?x=1"}
+    assert json.loads(result["response"]) == expected
     assert result["connect"]["count"] == 25 and result["total"]["count"] == 25
     assert _ordered(result["connect"]) and _ordered(result["total"])
     # A request includes its connect.
