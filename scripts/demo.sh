@@ -11,7 +11,11 @@ coredns=$(scripts/coredns-build.sh | tail -n1)
 lab=molecule/resources/lab
 exec 9>/var/lock/keeplocal-lab.lock
 flock 9
-ansible-playbook -i $lab/inventory.yml $lab/up.yml
-ansible-playbook -i $lab/inventory.yml $lab/show.yml
 echo "demo: CoreDNS for the lab is $coredns"
+ansible-playbook -i $lab/inventory.yml $lab/up.yml
+# The hairpin as found: client, gateway conntrack, backend log.
+ansible-playbook -i $lab/inventory.yml $lab/show.yml
+# The main job: detect -> measure -> remediate -> measure -> report.
+ansible-playbook -i $lab/inventory.yml playbooks/site.yml -e "hairpin_detect_report_dir=$KEEPLOCAL_REPO/keeplocal-report"
+echo "demo: report in $KEEPLOCAL_REPO/keeplocal-report/ (report.html, report.md, plan.json, measurements.json)"
 echo "demo: the lab is still up (podman ps); remove it with: make lab-down"

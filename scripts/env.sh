@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source this: the project's shell environment (venv, podman config, collection tree).
 #   . scripts/env.sh
 # Caches live in $KEEPLOCAL_CACHE (default /var/cache/keeplocal), keyed by their inputs.

@@ -38,11 +38,11 @@ def db_reply(host, port):
 
 
 def db_entries(gw):
-    return len(conntrack_lines(gw, "-p tcp -s 192.168.1.0/24 -d 198.51.100.1 --dport 5432"))
+    return len(conntrack_lines(gw, "-p tcp -s 192.168.1.10 -d 198.51.100.1 --dport 5432"))
 
 
 def app_entries(gw):
-    return len(conntrack_lines(gw, "-p tcp -s 192.168.1.0/24 -d 198.51.100.1 --dport 80"))
+    return len(conntrack_lines(gw, "-p tcp -s 192.168.1.10 -d 198.51.100.1 --dport 80"))
 
 
 def probe(gw, label, count=200):
