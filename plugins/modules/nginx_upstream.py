@@ -419,14 +419,23 @@ def gunicorn_args(proc, unit_text):
     return []
 
 
+def read_tcp():
+    tcp = parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp')) or '')
+    tcp += parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp6')) or '')
+    return [sock for sock in tcp if sock['state'] != 'TIME_WAIT']
+
+
 def host_facts(module):
     addresses = parse_fib_trie(read_text(os.path.join(PROC, 'net/fib_trie')) or '')
     addresses += parse_if_inet6(read_text(os.path.join(PROC, 'net/if_inet6')) or '')
-    tcp = parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp')) or '')
-    tcp += parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp6')) or '')
-    tcp = [sock for sock in tcp if sock['state'] != 'TIME_WAIT']
+    tcp = read_tcp()
     unix = parse_proc_net_unix(read_text(os.path.join(PROC, 'net/unix')) or '')
     owners = socket_owners([sock['inode'] for sock in tcp if sock['inode']] + [sock['inode'] for sock in unix])
+    # Under load, short connections (nginx opens one per request) close between reading the table
+    # and walking /proc/PID/fd: a socket without an owner that is gone (or closed, inode 0) when the
+    # table is read again was one of those, not a client nobody can name.
+    still_open = set(sock['inode'] for sock in read_tcp() if sock['inode'])
+    tcp = [sock for sock in tcp if str(sock['inode']) in owners or sock['inode'] in still_open]
     listening_pids = set()
     for sock in tcp:
         if sock['state'] == 'LISTEN':
