@@ -84,6 +84,7 @@ run_release() {
     echo "release: galaxy-importer reported the warnings above" >&2; return 1
   fi
   echo "release: $artifact imports clean"
+  scripts/docs.sh
 }
 
 # The conntrack write path needs a real kernel's initial network namespace: this machine's own

@@ -11,7 +11,7 @@ version_added: 0.1.0
 author: keeplocal.traffic contributors (@keeplocal)
 description:
   - Builds the O(keeplocal.traffic.coredns_probe#module:probes) for the zone files of
-    M(keeplocal.traffic.split_dns_zone_files#filter).
+    P(keeplocal.traffic.split_dns_zone_files#filter).
   - From a listen address inside the internal CIDRs to itself, the internal view must answer each
     zone's SOA with the internal file's serial. From a listen address outside them, the public view
     must answer the public file's serial, or REFUSED for a private-only zone.

@@ -17,7 +17,7 @@ description:
 positional: _input
 options:
   _input:
-    description: The C(zones) of M(keeplocal.traffic.split_dns_config#filter)'s result.
+    description: The C(zones) of P(keeplocal.traffic.split_dns_config#filter)'s result.
     type: list
     elements: dict
     required: true
