@@ -23,10 +23,12 @@ DB = "198.51.100.1:5432"
 
 def playbook(name, *args):
     """Run a playbook of this scenario against the lab; returns (rc, output, {host: changed})."""
+    # Molecule forces colour for its own runs; these outputs are parsed.
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PY_COLORS="0")
     proc = subprocess.run(
         ["ansible-playbook", "-i", str(INVENTORY), str(SCENARIO / name)] + list(args),
-        capture_output=True, text=True, timeout=900, check=False)
-    out = proc.stdout + proc.stderr
+        capture_output=True, text=True, timeout=900, check=False, env=env)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
     changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)}
     assert "svc-a" in changed, out  # the play ran on the lab
     return proc.returncode, out, changed
