@@ -160,7 +160,7 @@ def aggregate(samples, response_limit=256):
 
     Each sample: {ok: bool, connect_ms: float or None (None when the connect failed),
     total_ms: float or None, error: str or None, response: str or None, status: int or None,
-    local_address: str or None}.
+    local_address: str or None, local_port: int or None}.
 
     Connect statistics cover every sample whose connect succeeded; total statistics cover the
     successful samples only. `reachable` is true when at least one sample succeeded; `error` is the
@@ -191,4 +191,6 @@ def aggregate(samples, response_limit=256):
         "response": response,
         "seen_client": seen_client(last.get("response")),
         "local_address": last.get("local_address"),
+        # Lets a caller attribute the gateway's conntrack entries to these requests only.
+        "local_ports": sorted(s["local_port"] for s in samples if s.get("local_port")),
     }

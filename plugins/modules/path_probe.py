@@ -183,6 +183,11 @@ probes:
       description: This host's source address on the last connection that was established.
       type: str
       sample: 192.168.1.10
+    local_ports:
+      description: The source ports of the connections that were established, sorted (to find their conntrack entries).
+      type: list
+      elements: int
+      sample: [40112, 40114]
     requests:
       description: Requests made (fewer than O(count) when O(max_failures) stopped the probe).
       type: int
@@ -271,7 +276,7 @@ def probe_http(address, target, timeout):
     try:
         conn.connect()
         sample["connect_ms"] = _ms(start, time.perf_counter())
-        sample["local_address"] = conn.sock.getsockname()[0]
+        sample["local_address"], sample["local_port"] = conn.sock.getsockname()[:2]
         conn.request("GET", target["path"], headers={
             "Host": target["host_header"], "User-Agent": "keeplocal-path-probe", "Connection": "close"})
         resp = conn.getresponse()
@@ -300,7 +305,7 @@ def probe_tcp(family, sockaddr, target, timeout):
     try:
         sock.connect(sockaddr)
         sample["connect_ms"] = _ms(start, time.perf_counter())
-        sample["local_address"] = sock.getsockname()[0]
+        sample["local_address"], sample["local_port"] = sock.getsockname()[:2]
         if target["send"]:
             sock.sendall(target["send"].encode("utf-8"))
         if not target["read_line"]:

@@ -189,3 +189,15 @@ def test_aggregate_unreachable_is_the_nat_loopback_verdict():
 def test_aggregate_nothing():
     result = aggregate([])
     assert result["requests"] == 0 and result["reachable"] is False and result["error"] is None
+
+
+def test_aggregate_lists_the_source_ports_used():
+    samples = [
+        {"ok": True, "connect_ms": 0.2, "total_ms": 0.5, "error": None, "response": "svc-c 192.168.1.10",
+         "status": None, "local_address": "192.168.1.10", "local_port": 40114},
+        {"ok": False, "connect_ms": None, "total_ms": None, "error": "refused", "response": None,
+         "status": None, "local_address": None, "local_port": None},
+        {"ok": True, "connect_ms": 0.3, "total_ms": 0.6, "error": None, "response": "svc-c 192.168.1.10",
+         "status": None, "local_address": "192.168.1.10", "local_port": 40112},
+    ]
+    assert aggregate(samples)["local_ports"] == [40112, 40114]
