@@ -37,6 +37,8 @@ def test_load_during_the_change_had_no_failure(lab, name):
         message = window['message']
         assert 'nginx -t rejected the edited configuration' in message, message
         assert 'keeplocal_forced_failure' in message and 'Rolled back' in message, message
+        # gunicorn listens on TCP again, no socket unit is left, nginx's line is the original one.
+        assert window['state_after'] == ['1', 'no-socket-unit', '1'], window['state_after']
     else:
         assert window['message'] == ''
 
