@@ -111,3 +111,27 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1280, 900)
     assert len(data) > 20000, "a blank page compresses to a few kB"
+
+
+def test_detect_through_ansible_runner_as_aap_runs_it(tmp_path):
+    """AAP runs job templates with ansible-runner: the job succeeds and set_stats reaches the
+    artifacts a workflow branches on."""
+    lab_dir = os.path.join(REPO, "molecule", "resources", "lab")
+    (tmp_path / "project").mkdir()
+    shutil.copy(os.path.join(REPO, "playbooks", "detect.yml"), tmp_path / "project")
+    shutil.copytree(lab_dir, tmp_path / "inventory", ignore=shutil.ignore_patterns("*.yml", "files"), dirs_exist_ok=True)
+    shutil.copy(os.path.join(lab_dir, "inventory.yml"), tmp_path / "inventory" / "hosts.yml")
+    (tmp_path / "env").mkdir()
+    envvars = {k: os.environ[k] for k in ("ANSIBLE_COLLECTIONS_PATH", "CONTAINERS_CONF", "KEEPLOCAL_CACHE", "ANSIBLE_CONFIG")}
+    (tmp_path / "env" / "envvars").write_text(json.dumps(envvars))
+    run = subprocess.run(
+        ["ansible-runner", "run", str(tmp_path), "-p", "detect.yml", "--ident", "job",
+         "--cmdline", "--check -e hairpin_detect_report_dir=%s" % (tmp_path / "report")],
+        capture_output=True, text=True, check=False, env=PLAIN_ENV)
+    artifacts = tmp_path / "artifacts" / "job"
+    assert run.returncode == 0, (artifacts / "stdout").read_text()[-3000:]
+    assert (artifacts / "status").read_text() == "successful"
+    stats = [json.loads(p.read_text()) for p in (artifacts / "job_events").glob("*.json")]
+    data = [e["event_data"]["artifact_data"] for e in stats if e.get("event") == "playbook_on_stats"][0]
+    assert data["keeplocal_detect_summary"]["by_fix"]["split_dns"] >= 1
+    assert data["keeplocal_detect_plan"]["version"] == 1
