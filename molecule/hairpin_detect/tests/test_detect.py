@@ -119,7 +119,7 @@ def test_detect_through_ansible_runner_as_aap_runs_it(tmp_path):
     lab_dir = os.path.join(REPO, "molecule", "resources", "lab")
     (tmp_path / "project").mkdir()
     shutil.copy(os.path.join(REPO, "playbooks", "detect.yml"), tmp_path / "project")
-    shutil.copytree(lab_dir, tmp_path / "inventory", ignore=shutil.ignore_patterns("*.yml", "files"), dirs_exist_ok=True)
+    shutil.copytree(os.path.join(lab_dir, "group_vars"), tmp_path / "inventory" / "group_vars")
     shutil.copy(os.path.join(lab_dir, "inventory.yml"), tmp_path / "inventory" / "hosts.yml")
     (tmp_path / "env").mkdir()
     envvars = {k: os.environ[k] for k in ("ANSIBLE_COLLECTIONS_PATH", "CONTAINERS_CONF", "KEEPLOCAL_CACHE", "ANSIBLE_CONFIG")}
