@@ -29,7 +29,7 @@ ansible_test_tree() {
 ansible_test() {
   local tree rc=0; tree=$(ansible_test_tree)
   for venv in "$KEEPLOCAL_VENV" "$KEEPLOCAL_VENV_PREVIOUS"; do
-    echo "=== ansible-test $* with $("$venv/bin/ansible" --version | head -n1)"
+    echo "=== ansible-test $* with $("$venv/bin/ansible" --version | sed -n 1p)"
     (cd "$tree" && "$venv/bin/ansible-test" "$@" --local --python 3.11 --color no) || rc=$?
     ((rc == 0)) || break
   done
@@ -41,14 +41,19 @@ run_sanity() { ansible_test sanity; }
 
 run_units() { ansible_test units; }
 
-# ansible-lint installs the checkout into ~/.ansible/collections, where the copy would shadow
-# later edits for molecule and ansible-playbook; remove it unless it was there before.
-run_lint() {
+# ansible-lint (also inside galaxy-importer) installs the checkout into ~/.ansible/collections,
+# where the copy would shadow later edits for molecule and ansible-playbook: remove it again
+# unless it was there before.
+without_shadow_copy() {
   local copy=$HOME/.ansible/collections/ansible_collections/keeplocal/traffic had_copy=false rc=0
   [ -e "$copy" ] && had_copy=true
-  ansible-lint --offline --profile production || rc=$?
+  "$@" || rc=$?
   $had_copy || rm -rf "$copy"
   return $rc
+}
+
+run_lint() {
+  without_shadow_copy ansible-lint --offline --profile production
 }
 
 # The lab's networks and names exist once per machine: scenarios take turns.
@@ -79,7 +84,9 @@ run_release() {
   if tar tzf "$artifact" | grep -E '(^|/)(molecule|bench|lab|scripts|tests/output|__pycache__)/|\.pyc$'; then
     echo "release: the artifact carries files it must not (above)" >&2; return 1
   fi
-  "$KEEPLOCAL_VENV_RELEASE/bin/python" -m galaxy_importer.main "$artifact" 2>&1 | tee "$out/importer.log"
+  without_shadow_copy "$KEEPLOCAL_VENV_RELEASE/bin/python" -m galaxy_importer.main "$artifact" > "$out/importer.log" 2>&1 || true
+  cat "$out/importer.log"
+  grep -q "Importer processing completed successfully" "$out/importer.log" || { echo "release: import failed" >&2; return 1; }
   if grep -E '^(WARNING|ERROR)|: (WARNING|ERROR)' "$out/importer.log"; then
     echo "release: galaxy-importer reported the warnings above" >&2; return 1
   fi
