@@ -24,8 +24,12 @@ LOCK = '/var/lock/keeplocal-lab.lock'
 TARGETS = {'tcp': 'http://192.168.1.20:8081/bench', 'unix': 'http://192.168.1.20:8082/bench'}
 
 
-def sh(cmd, **kwargs):
-    return subprocess.run(cmd, shell=True, check=True, text=True, capture_output=True, **kwargs).stdout
+def sh(cmd):
+    done = subprocess.run(cmd, shell=True, text=True, capture_output=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-6000:] + done.stderr[-3000:])
+        raise SystemExit('failed (rc %d): %s' % (done.returncode, cmd))
+    return done.stdout
 
 
 def ms(text):
@@ -57,7 +61,6 @@ def main():
     parser.add_argument('--duration', type=int, default=10)
     parser.add_argument('--connections', type=int, default=16)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--keep-lab', action='store_true', help='leave the lab up (only while you hold the lock)')
     args = parser.parse_args()
     if os.environ.get('KEEPLOCAL_LAB_LOCKED') != '1':
         env = dict(os.environ, KEEPLOCAL_LAB_LOCKED='1')
@@ -65,9 +68,9 @@ def main():
 
     env = 'cd %s && . scripts/env.sh && ' % REPO
     inventory = '-i molecule/resources/lab/inventory.yml'
-    print('lab up ...', flush=True)
-    sh(env + 'ansible-playbook %s molecule/resources/lab/up.yml' % inventory)
     try:
+        print('lab up ...', flush=True)
+        sh(env + 'ansible-playbook %s molecule/resources/lab/up.yml' % inventory)
         print('setup (unix_sockets role with TCP kept, bench servers) ...', flush=True)
         sh(env + 'ansible-playbook %s bench/unix_socket.yml' % inventory)
         versions = sh("podman exec svc-b bash -c 'nginx -v 2>&1; gunicorn --version; nproc; uname -r'").split('\n')
@@ -83,8 +86,7 @@ def main():
                       % (index + 1, name, row[name]['rps'], row[name]['p50'], row[name]['p99'], row[name]['errors']), flush=True)
             rounds.append(row)
     finally:
-        if not args.keep_lab:
-            sh(env + 'ansible-playbook molecule/resources/lab/destroy.yml')
+        sh(env + 'ansible-playbook molecule/resources/lab/destroy.yml')
 
     med = dict((name, dict((key, statistics.median(row[name][key] for row in rounds)) for key in ('rps', 'p50', 'p99')))
                for name in TARGETS)
