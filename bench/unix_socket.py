@@ -25,7 +25,7 @@ TARGETS = {'tcp': 'http://192.168.1.20:8081/bench', 'unix': 'http://192.168.1.20
 
 
 def sh(cmd):
-    done = subprocess.run(cmd, shell=True, text=True, capture_output=True, check=False)
+    done = subprocess.run(cmd, shell=True, executable='/bin/bash', text=True, capture_output=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-6000:] + done.stderr[-3000:])
         raise SystemExit('failed (rc %d): %s' % (done.returncode, cmd))

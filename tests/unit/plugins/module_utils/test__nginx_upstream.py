@@ -4,7 +4,8 @@
 (nginx-crossplane, as the action plugin does on the controller), then rewritten. Every test checks the whole file byte for byte: the
 intended lines change and nothing else does.
 
-fixtures/nginx_upstream/ holds Debian's stock nginx.conf, mime.types (shortened) and proxy_params.
+fixtures/nginx_upstream/ holds Debian's stock nginx.conf, mime.types and proxy_params as shipped by
+bookworm's nginx-common 1.22.1-9+deb12u9 (copied from the lab image), and "shop", a site in the wild's style.
 """
 
 from __future__ import annotations
