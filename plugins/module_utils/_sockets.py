@@ -95,15 +95,22 @@ def _most_common(names):
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
 
 
-def summarize(sockets, inodes=None, local_addresses=None, public_addresses=None):
+def summarize(sockets, inodes=None, local_addresses=None, public_addresses=None, internal=None):
     """listeners, to_public and same_host per docs/architecture.md (outbound_flows_info).
 
     ``inodes`` maps a socket inode (int or str) to (pid, process name); ``local_addresses`` are the
-    host's own addresses; ``public_addresses`` the fleet's public (NATed) addresses.
+    host's own addresses. A peer is public when it lies outside ``internal`` (InternalNetworks; None:
+    no peer is outside) or is one of ``public_addresses`` (public addresses inside the internal
+    ranges, such as carrier-grade NAT), as in the conntrack scan.
     """
     inodes = inodes or {}
     own = set(normalize_ip(a) for a in (local_addresses or []))
     public = set(normalize_ip(a) for a in (public_addresses or []))
+
+    def is_public(ip):
+        if ip in public:
+            return True
+        return internal is not None and ip not in _WILDCARDS and not _is_loopback(ip) and not internal.contains(ip)
 
     listeners = {}
     for sock in sockets:
@@ -130,7 +137,8 @@ def summarize(sockets, inodes=None, local_addresses=None, public_addresses=None)
             continue
         remote = (sock['remote_ip'], sock['remote_port'])
         pid, name = _owner(inodes, sock['inode'])
-        if sock['remote_ip'] in public:
+        # Only the connecting side: a connection accepted by a local listener comes from outside.
+        if is_public(sock['remote_ip']) and listener_for(sock['local_ip'], sock['local_port']) is None:
             entry = to_public.setdefault(remote, {'names': []})
             entry['names'].append(name)
         if sock['remote_ip'] in own or sock['remote_ip'] == sock['local_ip'] or _is_loopback(sock['remote_ip']):

@@ -35,17 +35,8 @@ options:
       - Count the kernel's C(table full, dropping packet) messages in C(dmesg) or C(journalctl -k).
     type: bool
     default: true
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - keeplocal.traffic.detect
 notes:
   - Values are per network namespace (the count and the statistics) except nf_conntrack_max and the
     hash size, which are global and set from the initial namespace.
@@ -142,91 +133,9 @@ message:
     are read-only here and must be set on the host
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import (
-    build_info,
-    count_table_full,
-    netns_state,
-    unavailable_result,
-)
-
-NETFILTER_SYSCTL = '/proc/sys/net/netfilter'
-STAT_FILE = '/proc/net/stat/nf_conntrack'
-
-
-def read_int(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def sysctl_path(name):
-    return os.path.join(NETFILTER_SYSCTL, name)
-
-
-def read_netns_state():
-    """netns_state() from the metadata of nf_conntrack_max."""
-    path = sysctl_path('nf_conntrack_max')
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return netns_state(None, False, False)
-    readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    return netns_state(mode, readonly, os.access(path, os.W_OK))
-
-
-def read_kernel_log(module):
-    """(text, source) of the kernel log, or (None, None) when neither dmesg nor the journal answers.
-
-    An empty answer counts as none: a kernel log always holds the boot messages, while a container's
-    own journal answers `journalctl -k` with nothing (its journald cannot read /dev/kmsg).
-    """
-    dmesg = module.get_bin_path('dmesg')
-    if dmesg:
-        rc, out, dummy = module.run_command([dmesg], environ_update={'LC_ALL': 'C'})
-        if rc == 0 and out.strip():
-            return out, 'dmesg'
-    journalctl = module.get_bin_path('journalctl')
-    if journalctl:
-        rc, out, err = module.run_command([journalctl, '-k', '-b', '-o', 'cat', '--no-pager', '-q'], environ_update={'LC_ALL': 'C'})
-        if rc == 0 and out.strip() and 'No journal files' not in err:
-            return out, 'journal'
-    return None, None
-
-
-def gather(module, bytes_per_entry, kernel_log=True):
-    """The conntrack_info result for this host and namespace."""
-    max_entries = read_int(sysctl_path('nf_conntrack_max'))
-    stat_text = read_text(STAT_FILE)
-    if max_entries is None and stat_text is None:
-        return unavailable_result()
-    log_text, log_source = read_kernel_log(module) if kernel_log else (None, None)
-    try:
-        return build_info(
-            count=read_int(sysctl_path('nf_conntrack_count')),
-            max_entries=max_entries,
-            buckets=read_int(sysctl_path('nf_conntrack_buckets')),
-            stat_text=stat_text,
-            netns=read_netns_state(),
-            table_full_messages=count_table_full(log_text),
-            kernel_log=log_source,
-            bytes_per_entry=bytes_per_entry,
-        )
-    except ValueError as e:
-        module.fail_json(msg='cannot parse %s: %s' % (STAT_FILE, e))
+from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import conntrack_health
 
 
 def main():
@@ -237,10 +146,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params['bytes_per_entry'] < 1:
-        module.fail_json(msg='bytes_per_entry must be a positive integer (320 is the documented estimate), got %d'
-                         % module.params['bytes_per_entry'])
-    result = gather(module, module.params['bytes_per_entry'], module.params['kernel_log'])
+    result = conntrack_health(module, module.params['bytes_per_entry'], module.params['kernel_log'])
     module.exit_json(changed=False, **result)
 
 

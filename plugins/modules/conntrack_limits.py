@@ -244,7 +244,11 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_sizin
     render_modules_load,
     render_sysctl,
 )
-from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import netns_state
+from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import (
+    read_int,
+    read_netns_state,
+    read_text,
+)
 
 NETFILTER_SYSCTL = '/proc/sys/net/netfilter'
 MODULE_DIR = '/sys/module/nf_conntrack'
@@ -257,22 +261,6 @@ def sysctl_path(name):
 
 def hashsize_param():
     return os.path.join(MODULE_DIR, 'parameters', 'hashsize')
-
-
-def read_int(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def read_text(path):
-    try:
-        with open(path, 'rb') as f:
-            return f.read().decode('utf-8', 'replace')
-    except OSError:
-        return None
 
 
 def mem_total_bytes():
@@ -295,16 +283,6 @@ def read_runtime():
         'buckets': buckets,
         'timeouts': dict((key, read_int(sysctl_path(name))) for key, name in TIMEOUT_SYSCTLS.items()),
     }
-
-
-def read_netns():
-    path = sysctl_path('nf_conntrack_max')
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return netns_state(None, False, False)
-    readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    return netns_state(mode, readonly, os.access(path, os.W_OK))
 
 
 def buckets_sysctl_writable():
@@ -451,7 +429,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    netns = read_netns()
+    netns = read_netns_state(sysctl_path('nf_conntrack_max'))
     if netns['initial_netns'] is None:
         module.exit_json(changed=False, available=False, applied=False, writable=False, initial_netns=None,
                          msg=netns['message'], message=netns['message'])

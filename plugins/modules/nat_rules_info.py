@@ -27,24 +27,9 @@ options:
     type: str
     choices: [auto, iptables, nft]
     default: auto
-  internal_cidrs:
-    description:
-      - Internal (private) address ranges, used to decide whether an SNAT rule's source covers
-        internal clients.
-    type: list
-    elements: str
-    default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', '::1/128', 'fc00::/7']
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode when in check mode).
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - keeplocal.traffic.detect
+  - keeplocal.traffic.detect.internal_cidrs
 notes:
   - Rules whose NAT target cannot be decoded (for example iptables-nft rules read through C(nft -j),
     which shows them as opaque C(xt) expressions) are reported as warnings, never guessed.
@@ -178,114 +163,23 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
-    DEFAULT_INTERNAL_CIDRS,
-    InternalNetworks,
+from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import (
+    NETWORK_OPTIONS,
+    nat_rules,
+    networks,
 )
-from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
-    merge,
-    parse_iptables_save,
-    parse_nft_json,
-)
-
-
-def _run(module, tool, args, problems):
-    path = module.get_bin_path(tool)
-    if path is None:
-        problems.append('%s: not installed' % tool)
-        return None
-    rc, out, err = module.run_command([path] + args)
-    if rc != 0:
-        text = (err or out).strip().splitlines()
-        detail = text[-1] if text else 'exit code %d' % rc
-        if any(word in detail for word in ('ermission denied', 'not permitted', 'must be root')):
-            detail += ' (run as root: become: true)'
-        problems.append('%s: %s' % (tool, detail))
-        return None
-    return out
-
-
-def _has_rules(result):
-    return bool(result and (result['forwards'] or result['snat_rules']))
-
-
-def _dedupe(result):
-    seen = set()
-    forwards = []
-    for forward in result['forwards']:
-        key = tuple((k, v) for k, v in sorted(forward.items()) if k != 'rule')
-        if key not in seen:
-            seen.add(key)
-            forwards.append(forward)
-    result['forwards'] = forwards
-    return result
-
-
-def read_iptables(module, internal, problems):
-    results = []
-    ran = False
-    for tool in ('iptables-save', 'ip6tables-save'):
-        if tool == 'ip6tables-save' and module.get_bin_path(tool) is None:
-            continue
-        out = _run(module, tool, ['-t', 'nat'], problems)
-        if out is not None:
-            ran = True
-            results.append(parse_iptables_save(out, internal))
-    return merge(results) if ran else None
-
-
-def read_nft(module, internal, problems):
-    out = _run(module, 'nft', ['-j', 'list', 'ruleset'], problems)
-    if out is None:
-        return None
-    try:
-        return parse_nft_json(out, internal)
-    except ValueError as exc:
-        problems.append('nft: unreadable JSON (%s)' % exc)
-        return None
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             source=dict(type='str', default='auto', choices=['auto', 'iptables', 'nft']),
-            internal_cidrs=dict(type='list', elements='str', default=list(DEFAULT_INTERNAL_CIDRS)),
+            internal_cidrs=NETWORK_OPTIONS['internal_cidrs'],
         ),
         supports_check_mode=True,
     )
-    try:
-        internal = InternalNetworks(module.params['internal_cidrs'])
-    except ValueError as exc:
-        module.fail_json(msg='internal_cidrs: %s. Give networks in CIDR notation.' % exc)
-
-    source = module.params['source']
-    problems = []
-    ipt = read_iptables(module, internal, problems) if source in ('auto', 'iptables') else None
-    nft = read_nft(module, internal, problems) if source in ('auto', 'nft') else None
-
-    if source == 'auto' and ipt is not None:
-        # iptables-nft rules appear in nft as opaque xt targets: iptables-save decoded them.
-        if nft is not None:
-            nft['unparsed'] = []
-        used = [r for r in (ipt, nft) if _has_rules(r)] or [ipt]
-        name = 'iptables' if _has_rules(ipt) or not _has_rules(nft) else 'nft'
-    elif ipt is not None:
-        used, name = [ipt], 'iptables'
-    elif nft is not None:
-        used, name = [nft], 'nft'
-    else:
-        used, name = [], 'none'
-
-    result = _dedupe(merge(used))
-    for text in result.pop('unparsed'):
-        module.warn('NAT rule not decoded, left out: %s' % text)
-    for problem in problems:
-        if name != 'none' and 'not installed' not in problem:
-            module.warn(problem)
-    output = dict(changed=False, source=name, **result)
-    if name == 'none':
-        output['msg'] = '; '.join(problems) + '. Install iptables or nftables, run as root, or skip this host.'
-    module.exit_json(**output)
+    internal, dummy = networks(module)
+    module.exit_json(changed=False, **nat_rules(module, internal, module.params['source']))
 
 
 if __name__ == '__main__':

@@ -210,6 +210,20 @@ def _check_name_ports(name_ports):
     return result
 
 
+def _check_public_addresses(value):
+    if value is None:
+        return set()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise PlanError('public_addresses must be a list of IP addresses such as [198.51.100.1], got %r' % (value,))
+    result = set()
+    for item in value:
+        ip = parse_ip(item)
+        if ip is None:
+            raise PlanError('public_addresses: %r is not an IP address (give addresses such as 198.51.100.1, no ports)' % (item,))
+        result.add(ip)
+    return result
+
+
 def _parse_cidrs(value, option, example):
     if value is None:
         return []
@@ -508,7 +522,7 @@ def _gateway_pairs(hosts, table):
             pair.conn_gateway += max(_int(item.get('connections'), 1), 0)
 
 
-def _client_pairs(hosts, table, forwards, networks):
+def _client_pairs(hosts, table, forwards, networks, listed_public):
     for host in sorted(hosts):
         facts = hosts[host]
         if not facts:
@@ -523,8 +537,10 @@ def _client_pairs(hosts, table, forwards, networks):
                 continue
             proto = str(item.get('proto') or 'tcp').lower()
             fwd = find_forward(forwards, remote_ip, remote_port, proto)
-            if fwd is None and ip_covered(forwards, remote_ip):
-                continue  # a known gateway address, but no forward on that port: not a hairpin
+            if fwd is None and (ip_covered(forwards, remote_ip) or remote_ip not in listed_public):
+                # A known gateway address without a forward on that port, or a public address no
+                # forward covers and nobody listed (the internet): not a hairpin.
+                continue
             if fwd is not None and fwd.gateway == host:
                 continue  # the gateway talking to its own forward is local DNAT, not a hairpin
             client_ip = parse_ip(item.get('local_ip'))
@@ -926,7 +942,7 @@ def _not_observed(hosts):
 
 
 def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, ipv4_prefix=DEFAULT_IPV4_PREFIX,
-               ipv6_prefix=DEFAULT_IPV6_PREFIX, name_ports=None, forwards=None):
+               ipv6_prefix=DEFAULT_IPV6_PREFIX, name_ports=None, forwards=None, public_addresses=None):
     """Return the plan (version 1) for ``facts`` (see :func:`normalize_facts` for the accepted forms)."""
     hosts = normalize_facts(facts)
     networks = Networks(internal_cidrs, networks, ipv4_prefix, ipv6_prefix)
@@ -934,10 +950,11 @@ def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, 
     ports = _check_name_ports(name_ports)
     index = build_address_index(hosts)
     fwds = build_forwards(hosts, forwards)
+    listed_public = _check_public_addresses(public_addresses)
 
     table = _PairTable(index)
     _gateway_pairs(hosts, table)
-    _client_pairs(hosts, table, fwds, networks)
+    _client_pairs(hosts, table, fwds, networks, listed_public)
     names = _collect_names(hosts, fwds, index)
     names_out = _names_out(names, fwds, ports, index)
     _dns_pairs(names, table, hosts, networks)

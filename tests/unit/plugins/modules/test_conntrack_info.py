@@ -8,6 +8,7 @@ import pytest
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import conntrack_info
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel, fixture, run_module
 
@@ -34,8 +35,8 @@ def kernel_log(monkeypatch, dmesg=(0, DMESG, ''), journal=(0, '', ''), have=('dm
 def fake(tmp_path, monkeypatch):
     def make(**kw):
         k = FakeKernel(str(tmp_path), **kw)
-        monkeypatch.setattr(conntrack_info, 'NETFILTER_SYSCTL', k.netfilter)
-        monkeypatch.setattr(conntrack_info, 'STAT_FILE', k.stat_file)
+        monkeypatch.setattr(_host_facts, 'NETFILTER_SYSCTL', k.netfilter)
+        monkeypatch.setattr(_host_facts, 'CONNTRACK_STAT', k.stat_file)
         return k
     return make
 

@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import dns_answers_info
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import run
 
@@ -30,14 +31,14 @@ ANSWERS = {
 def resolver(tmp_path, monkeypatch):
     resolv = tmp_path / 'resolv.conf'
     resolv.write_text('# written by the lab\nsearch example.test\nnameserver 198.51.100.53\nnameserver fd00:0::53\noptions ndots:1\n')
-    monkeypatch.setattr(dns_answers_info, 'RESOLV_CONF', str(resolv))
+    monkeypatch.setattr(_host_facts, 'RESOLV_CONF', str(resolv))
 
     def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         if host not in ANSWERS:
             raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')
         return ANSWERS[host]
 
-    monkeypatch.setattr(dns_answers_info.socket, 'getaddrinfo', getaddrinfo)
+    monkeypatch.setattr(_host_facts.socket, 'getaddrinfo', getaddrinfo)
     return resolv
 
 
@@ -68,13 +69,13 @@ def test_internal_cidrs(resolver, capsys):
 
 
 def test_no_resolv_conf(resolver, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(dns_answers_info, 'RESOLV_CONF', str(tmp_path / 'absent'))
+    monkeypatch.setattr(_host_facts, 'RESOLV_CONF', str(tmp_path / 'absent'))
     dummy, result = run(dns_answers_info.main, {'names': ['app.example.test']}, capsys)
     assert result['resolvers'] == []
 
 
 def test_real_resolver_for_localhost(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(dns_answers_info, 'RESOLV_CONF', str(tmp_path / 'absent'))
+    monkeypatch.setattr(_host_facts, 'RESOLV_CONF', str(tmp_path / 'absent'))
     dummy, result = run(dns_answers_info.main, {'names': ['localhost']}, capsys)
     answer = result['answers'][0]
     assert answer['error'] is None

@@ -12,6 +12,7 @@ import pytest
 
 from ansible.module_utils import basic
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import hairpin_flows_info
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import fixture_path, run
 
@@ -35,11 +36,10 @@ def kernel(tmp_path, monkeypatch):
     """Point the module at a fake table and sysctl; returns a function to set them up."""
     def setup(table='nf_conntrack.txt', loaded=True, conntrack_output=None, conntrack_rc=0, conntrack_err=''):
         proc_table = fixture_path(table) if table else str(tmp_path / 'missing-nf_conntrack')
-        conntrack_max = tmp_path / 'nf_conntrack_max'
         if loaded:
-            conntrack_max.write_text('262144\n')
-        monkeypatch.setattr(hairpin_flows_info, 'PROC_TABLE', proc_table)
-        monkeypatch.setattr(hairpin_flows_info, 'CONNTRACK_MAX', str(conntrack_max))
+            (tmp_path / 'nf_conntrack_max').write_text('262144\n')
+        monkeypatch.setattr(_host_facts, 'CONNTRACK_TABLE', proc_table)
+        monkeypatch.setattr(_host_facts, 'NETFILTER_SYSCTL', str(tmp_path))
         tool = None
         if conntrack_output is not None:
             tool = tmp_path / 'conntrack'
@@ -138,7 +138,7 @@ def test_bad_input(kernel, capsys, args, message):
 
 def test_unreadable_table(kernel, tmp_path, monkeypatch, capsys):
     kernel()
-    monkeypatch.setattr(hairpin_flows_info, 'PROC_TABLE', str(tmp_path))  # a directory: reading fails
+    monkeypatch.setattr(_host_facts, 'CONNTRACK_TABLE', str(tmp_path))  # a directory: reading fails
     failed, result = run(hairpin_flows_info.main, {'source': 'proc'}, capsys)
     assert not failed and result['available'] is False
     assert result['msg'].startswith(str(tmp_path) + ' could not be read')

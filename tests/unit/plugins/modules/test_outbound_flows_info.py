@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import outbound_flows_info
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import fake_tools, fixture, run, warnings
 
@@ -35,7 +36,7 @@ def proc(tmp_path, monkeypatch):
                 os.symlink('socket:[%s]' % inode, str(fd_dir / str(len(os.listdir(str(fd_dir))) + 3)))
                 if not (fd_dir / '0').exists():
                     os.symlink('/dev/null', str(fd_dir / '0'))
-        monkeypatch.setattr(outbound_flows_info, 'PROC', str(root))
+        monkeypatch.setattr(_host_facts, 'PROC', str(root))
         return root
     return build
 
@@ -86,13 +87,24 @@ def test_process_names_not_readable(proc, monkeypatch, capsys):
     assert result['same_host'][0]['client_process'] is None
 
 
-def test_public_address_inside_internal_ranges_warns(proc, monkeypatch, capsys):
+def test_public_means_outside_the_internal_ranges(proc, monkeypatch, capsys):
+    proc('cli')
+    fake_tools(monkeypatch, {})
+    dummy, result = run(outbound_flows_info.main, {}, capsys)
+    assert [(item['remote_ip'], item['remote_port']) for item in result['to_public']] == [
+        ('198.51.100.1', 80), ('2001:db8:77::1', 80), ('198.51.100.1', 5432)]
+    # Declared internal, the documentation range is no longer public.
+    dummy, result = run(outbound_flows_info.main, {'internal_cidrs': ['192.168.0.0/16', '198.51.100.0/24']}, capsys)
+    assert [item['remote_ip'] for item in result['to_public']] == ['2001:db8:77::1']
+
+
+def test_listed_address_inside_internal_ranges_counts_as_public(proc, monkeypatch, capsys):
     proc('cli')
     fake_tools(monkeypatch, {})
     failed, result = run(outbound_flows_info.main, {'public_addresses': ['192.168.77.20']}, capsys)
-    assert not failed
-    assert warnings(result) == ['public_addresses: 192.168.77.20 lies inside internal_cidrs; connections to it are still reported']
-    assert result['to_public'] == [{'remote_ip': '192.168.77.20', 'remote_port': 80, 'connections': 1, 'process': 'curl'}]
+    assert not failed and warnings(result) == []
+    assert {'remote_ip': '192.168.77.20', 'remote_port': 80, 'connections': 1, 'process': 'curl'} in result['to_public']
+    assert len(result['to_public']) == 4
 
 
 @pytest.mark.parametrize('args, message', [
@@ -107,7 +119,7 @@ def test_bad_input(proc, monkeypatch, capsys, args, message):
 
 
 def test_no_proc(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(outbound_flows_info, 'PROC', str(tmp_path / 'nothing'))
+    monkeypatch.setattr(_host_facts, 'PROC', str(tmp_path / 'nothing'))
     fake_tools(monkeypatch, {})
     failed, result = run(outbound_flows_info.main, {}, capsys)
     assert failed and 'net/tcp is not readable' in result['msg']

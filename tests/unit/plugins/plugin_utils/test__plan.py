@@ -252,9 +252,12 @@ def test_outside_clients_are_not_hairpins():
 def test_no_gateway_facts_client_sockets_and_dns_only():
     facts = lab_facts()
     del facts['gw']
-    plan = build_plan(facts)
+    # No forward map: a connection to a public address is only a pair when the address is listed.
+    unlisted = build_plan(facts)
+    assert not any('client_socket' in pair['seen_by'] for pair in unlisted['pairs'])
+    plan = build_plan(facts, public_addresses=['198.51.100.1'])
     pairs = by_id(plan)
-    # no forward map: every connection to a fleet public address is a pair with an unknown backend
+    # Listed: every connection to it is a pair with an unknown backend
     assert sorted(pairs) == ['svc-a->198.51.100.1:22/tcp', 'svc-a->198.51.100.1:5432/tcp', PAIR_80]
     pair = pairs[PAIR_80]
     assert pair['backend'] == {'host': None, 'ip': None, 'port': None}
@@ -300,10 +303,11 @@ def test_real_nat_rules_shapes():
         {'remote_ip': '198.51.100.2', 'remote_port': 6000, 'connections': 1, 'process': 'nc'},
         {'remote_ip': '198.51.100.20', 'remote_port': 5432, 'connections': 1, 'process': 'nc'},
     ]
-    plan = build_plan(facts)
+    assert 'svc-a->198.51.100.20:5432/tcp' not in by_id(build_plan(facts))  # no forward, not listed: the internet
+    plan = build_plan(facts, public_addresses=['198.51.100.20'])
     pairs = by_id(plan)
     # .2:6000 is outside the forwarded range of a covered address: not a hairpin;
-    # .20 is outside the /28: no forward map covers it, so the backend is unknown
+    # .20 is outside the /28 but listed as public: no forward map covers it, so the backend is unknown
     assert set(pairs) == {'svc-a->198.51.100.1:80/tcp', 'svc-a->198.51.100.2:5432/tcp', 'svc-a->198.51.100.20:5432/tcp'}
     assert pairs['svc-a->198.51.100.20:5432/tcp']['fix'] is None
     assert pairs['svc-a->198.51.100.2:5432/tcp']['backend'] == {'host': 'svc-c', 'ip': '192.168.1.30', 'port': 5432}
@@ -420,6 +424,8 @@ def test_empty_facts(facts):
     ({'name_ports': {'app.example.test': 'http'}}, "name_ports[app.example.test]: 'http' is not a port"),
     ({'forwards': {'public_ip': '203.0.113.7'}}, 'forwards must be a list'),
     ({'forwards': [{'public_ip': '203.0.113.7', 'public_port': 443}]}, 'forwards[0] needs public_ip, public_port and private_ip'),
+    ({'public_addresses': '198.51.100.1'}, 'public_addresses must be a list of IP addresses'),
+    ({'public_addresses': ['198.51.100.1:80']}, "public_addresses: '198.51.100.1:80' is not an IP address"),
 ])
 def test_bad_input_names_the_problem(kwargs, message):
     kwargs = dict(kwargs)

@@ -204,7 +204,7 @@ def test_html_empty_plan():
 def test_unknown_backend_pairs_are_drawn_without_a_direct_path():
     facts = lab_facts()
     del facts['gw']
-    tree = ET.fromstring(render_svg(build_plan(facts)))
+    tree = ET.fromstring(render_svg(build_plan(facts, public_addresses=['198.51.100.1'])))
     assert len(classes(tree, 'hairpin')) == 3
     assert classes(tree, 'direct') == []
     gateways = [''.join(el.find(SVG_NS + 'text').itertext()) for el in classes(tree, 'node-gateway')]

@@ -1,0 +1,401 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read one host's detection facts: the I/O half of the info modules (stdlib only).
+
+Each reader takes the running AnsibleModule (for get_bin_path, run_command, warn, fail_json and
+tmpdir) and returns that module's result, without ``changed``. The single-source modules
+(conntrack_info, nat_rules_info, hairpin_flows_info, outbound_flows_info, dns_answers_info) call one
+reader each; hairpin_facts calls them all in one process, so detection costs one module execution
+per host. The parsing lives in the pure helpers (_conntrack_stats, _nat_rules, _conntrack_table,
+_sockets); the path constants below are what the unit tests point at fake trees.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import tempfile
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
+    DEFAULT_INTERNAL_CIDRS,
+    InternalNetworks,
+    normalize_ip,
+)
+from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import (
+    build_info,
+    count_table_full,
+    unavailable_result,
+)
+from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_table import HairpinScanner
+from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
+    merge,
+    parse_iptables_save,
+    parse_nft_json,
+)
+from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import (
+    read_int,
+    read_netns_state,
+    read_text,
+)
+from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
+    parse_fib_trie,
+    parse_if_inet6,
+    parse_ip_addr_json,
+    parse_proc_net_tcp,
+    summarize,
+)
+
+PROC = '/proc'
+NETFILTER_SYSCTL = '/proc/sys/net/netfilter'
+CONNTRACK_STAT = '/proc/net/stat/nf_conntrack'
+CONNTRACK_TABLE = '/proc/net/nf_conntrack'
+RESOLV_CONF = '/etc/resolv.conf'
+
+# The options every detection module shares (documented in the keeplocal.traffic.detect doc fragment).
+NETWORK_OPTIONS = dict(
+    internal_cidrs=dict(type='list', elements='str', default=list(DEFAULT_INTERNAL_CIDRS)),
+    public_addresses=dict(type='list', elements='str', default=[]),
+)
+
+_NEEDS_ROOT = ('ermission denied', 'not permitted', 'must be root')
+
+
+def sysctl_path(name):
+    return os.path.join(NETFILTER_SYSCTL, name)
+
+
+def _tool_failure(err, out, rc):
+    text = (err or out or '').strip().splitlines()
+    detail = text[-1] if text else 'exit code %d' % rc
+    if any(word in detail for word in _NEEDS_ROOT):
+        detail += ' (run as root: become: true)'
+    return detail
+
+
+# --- options -----------------------------------------------------------------------------------
+
+def networks(module, params=None):
+    """(InternalNetworks, [public addresses]) from the module's options; a bad value fails the
+    module with the option named and the fix."""
+    params = module.params if params is None else params
+    try:
+        internal = InternalNetworks(params['internal_cidrs'])
+    except ValueError as exc:
+        module.fail_json(msg='internal_cidrs: %s. Give networks in CIDR notation.' % exc)
+    public = []
+    for addr in params.get('public_addresses') or []:
+        try:
+            public.append(normalize_ip(addr))
+        except ValueError:
+            module.fail_json(msg='public_addresses: %r is not an IP address (give addresses such as 198.51.100.1, no ports)' % addr)
+    return internal, public
+
+
+def check_names(module, names):
+    """The names stripped; an empty or spaced name fails the module."""
+    for name in names:
+        if not name or not name.strip() or ' ' in name.strip():
+            module.fail_json(msg='names: %r is not a host name' % name)
+    return [name.strip() for name in names]
+
+
+# --- conntrack health (conntrack_info) -----------------------------------------------------------
+
+def read_kernel_log(module):
+    """(text, source) of the kernel log, or (None, None) when neither dmesg nor the journal answers.
+
+    An empty answer counts as none: a kernel log always holds the boot messages, while a container's
+    own journal answers `journalctl -k` with nothing (its journald cannot read /dev/kmsg).
+    """
+    dmesg = module.get_bin_path('dmesg')
+    if dmesg:
+        rc, out, dummy = module.run_command([dmesg], environ_update={'LC_ALL': 'C'})
+        if rc == 0 and out.strip():
+            return out, 'dmesg'
+    journalctl = module.get_bin_path('journalctl')
+    if journalctl:
+        rc, out, err = module.run_command([journalctl, '-k', '-b', '-o', 'cat', '--no-pager', '-q'], environ_update={'LC_ALL': 'C'})
+        if rc == 0 and out.strip() and 'No journal files' not in err:
+            return out, 'journal'
+    return None, None
+
+
+def conntrack_health(module, bytes_per_entry=320, kernel_log=True):
+    """The conntrack_info result for this host and network namespace."""
+    if bytes_per_entry < 1:
+        module.fail_json(msg='bytes_per_entry must be a positive integer (320 is the documented estimate), got %d'
+                         % bytes_per_entry)
+    max_entries = read_int(sysctl_path('nf_conntrack_max'))
+    stat_text = read_text(CONNTRACK_STAT)
+    if max_entries is None and stat_text is None:
+        return unavailable_result()
+    log_text, log_source = read_kernel_log(module) if kernel_log else (None, None)
+    try:
+        return build_info(
+            count=read_int(sysctl_path('nf_conntrack_count')),
+            max_entries=max_entries,
+            buckets=read_int(sysctl_path('nf_conntrack_buckets')),
+            stat_text=stat_text,
+            netns=read_netns_state(sysctl_path('nf_conntrack_max')),
+            table_full_messages=count_table_full(log_text),
+            kernel_log=log_source,
+            bytes_per_entry=bytes_per_entry,
+        )
+    except ValueError as exc:
+        module.fail_json(msg='cannot parse %s: %s' % (CONNTRACK_STAT, exc))
+
+
+# --- NAT rules (nat_rules_info) ------------------------------------------------------------------
+
+def _run_tool(module, tool, args, problems):
+    path = module.get_bin_path(tool)
+    if path is None:
+        problems.append('%s: not installed' % tool)
+        return None
+    rc, out, err = module.run_command([path] + args)
+    if rc != 0:
+        problems.append('%s: %s' % (tool, _tool_failure(err, out, rc)))
+        return None
+    return out
+
+
+def _has_rules(result):
+    return bool(result and (result['forwards'] or result['snat_rules']))
+
+
+def _dedupe(result):
+    seen = set()
+    forwards = []
+    for forward in result['forwards']:
+        key = tuple((k, v) for k, v in sorted(forward.items()) if k != 'rule')
+        if key not in seen:
+            seen.add(key)
+            forwards.append(forward)
+    result['forwards'] = forwards
+    return result
+
+
+def _read_iptables(module, internal, problems):
+    results = []
+    for tool in ('iptables-save', 'ip6tables-save'):
+        if tool == 'ip6tables-save' and module.get_bin_path(tool) is None:
+            continue
+        out = _run_tool(module, tool, ['-t', 'nat'], problems)
+        if out is not None:
+            results.append(parse_iptables_save(out, internal))
+    return merge(results) if results else None
+
+
+def _read_nft(module, internal, problems):
+    out = _run_tool(module, 'nft', ['-j', 'list', 'ruleset'], problems)
+    if out is None:
+        return None
+    try:
+        return parse_nft_json(out, internal)
+    except ValueError as exc:
+        problems.append('nft: unreadable JSON (%s)' % exc)
+        return None
+
+
+def nat_rules(module, internal, source='auto'):
+    """The nat_rules_info result: forwards and SNAT rules from iptables-save and/or nft."""
+    problems = []
+    ipt = _read_iptables(module, internal, problems) if source in ('auto', 'iptables') else None
+    nft = _read_nft(module, internal, problems) if source in ('auto', 'nft') else None
+
+    if source == 'auto' and ipt is not None:
+        # iptables-nft rules appear in nft as opaque xt targets: iptables-save decoded them.
+        if nft is not None:
+            nft['unparsed'] = []
+        used = [r for r in (ipt, nft) if _has_rules(r)] or [ipt]
+        name = 'iptables' if _has_rules(ipt) or not _has_rules(nft) else 'nft'
+    elif ipt is not None:
+        used, name = [ipt], 'iptables'
+    elif nft is not None:
+        used, name = [nft], 'nft'
+    else:
+        used, name = [], 'none'
+
+    result = _dedupe(merge(used))
+    for text in result.pop('unparsed'):
+        module.warn('NAT rule not decoded, left out: %s' % text)
+    for problem in problems:
+        if name != 'none' and 'not installed' not in problem:
+            module.warn(problem)
+    result['source'] = name
+    if name == 'none':
+        result['msg'] = '; '.join(problems) + '. Install iptables or nftables, run as root, or skip this host.'
+    return result
+
+
+# --- hairpin flows (hairpin_flows_info) ----------------------------------------------------------
+
+class Unavailable(Exception):
+    pass
+
+
+def _scan_proc(scanner, path):
+    try:
+        with open(path, 'r') as table:
+            scanner.feed(table)
+    except PermissionError:
+        raise Unavailable('%s is not readable: run as root (become: true)' % path) from None
+    except FileNotFoundError:
+        raise Unavailable('%s does not exist (kernel without CONFIG_NF_CONNTRACK_PROCFS): use source=conntrack '
+                          'with the conntrack tool installed' % path) from None
+    except OSError as exc:
+        raise Unavailable('%s could not be read: %s' % (path, exc)) from None
+
+
+def _scan_conntrack_tool(module, scanner):
+    path = module.get_bin_path('conntrack')
+    if path is None:
+        raise Unavailable(
+            '%s is absent (kernel without CONFIG_NF_CONNTRACK_PROCFS) and the conntrack tool is not installed: '
+            'install the conntrack package (conntrack-tools)' % CONNTRACK_TABLE)
+    # The dump goes to a file in the module's temporary directory and is read back line by line,
+    # so memory stays bounded by the hairpin flows (run_command would hold the whole dump).
+    handle, dump = tempfile.mkstemp(prefix='conntrack-', suffix='.txt', dir=module.tmpdir)
+    os.close(handle)
+    try:
+        command = '%s -L -o extended > %s' % (shlex.quote(path), shlex.quote(dump))
+        rc, out, err = module.run_command(command, use_unsafe_shell=True, environ_update={'LC_ALL': 'C'})
+        if rc != 0:
+            raise Unavailable('conntrack -L failed: %s' % _tool_failure(err, out, rc))
+        with open(dump, 'r') as table:
+            scanner.feed(table)
+    finally:
+        os.unlink(dump)
+
+
+def hairpin_flows(module, internal, public, source='auto', limit=100):
+    """The hairpin_flows_info result: the hairpin flows in this namespace's conntrack table."""
+    if limit < 0:
+        module.fail_json(msg='limit must be 0 or more, got %d' % limit)
+    result = dict(available=False, source=None, total_entries=0, hairpin_entries=0, flows=[], pairs=[])
+    if source == 'auto':
+        source = 'proc' if os.access(CONNTRACK_TABLE, os.R_OK) else 'conntrack'
+    if not os.path.exists(CONNTRACK_TABLE) and not os.path.exists(sysctl_path('nf_conntrack_max')):
+        result['msg'] = ('nf_conntrack is not loaded in this kernel/network namespace, so there is no table to read '
+                         '(no NAT or stateful firewall rule uses it here); not a gateway, or load it with modprobe nf_conntrack')
+        return result
+    scanner = HairpinScanner(internal, public, limit)
+    try:
+        if source == 'proc':
+            _scan_proc(scanner, CONNTRACK_TABLE)
+        else:
+            _scan_conntrack_tool(module, scanner)
+    except Unavailable as exc:
+        result['msg'] = str(exc)
+        return result
+    result.update(scanner.result())
+    result.update(available=True, source=source)
+    return result
+
+
+# --- outbound connections (outbound_flows_info) --------------------------------------------------
+
+def local_addresses(module):
+    """The host's own addresses: `ip -j addr` when iproute2 is there, else /proc."""
+    ip = module.get_bin_path('ip')
+    if ip is not None:
+        rc, out, dummy = module.run_command([ip, '-j', 'addr'])
+        if rc == 0:
+            try:
+                return parse_ip_addr_json(out)
+            except ValueError:
+                pass
+    found = parse_fib_trie(read_text(os.path.join(PROC, 'net/fib_trie')) or '')
+    return found + parse_if_inet6(read_text(os.path.join(PROC, 'net/if_inet6')) or '')
+
+
+def socket_owners(wanted):
+    """inode -> (pid, comm) for the wanted socket inodes, by walking /proc/PID/fd (best effort)."""
+    owners = {}
+    wanted = set(wanted)
+    try:
+        pids = [name for name in os.listdir(PROC) if name.isdigit()]
+    except OSError:
+        return owners
+    for pid in pids:
+        if not wanted:
+            break
+        fd_dir = os.path.join(PROC, pid, 'fd')
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        comm = None
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if not target.startswith('socket:['):
+                continue
+            inode = int(target[8:-1])
+            if inode in wanted:
+                if comm is None:
+                    comm = (read_text(os.path.join(PROC, pid, 'comm')) or '').strip() or None
+                owners[inode] = (int(pid), comm)
+                wanted.discard(inode)
+    return owners
+
+
+def outbound_flows(module, internal, public):
+    """The outbound_flows_info result: own addresses, listeners, connections to public addresses
+    (outside ``internal`` or listed in ``public``) and same-host connections to a local listener."""
+    tcp = read_text(os.path.join(PROC, 'net/tcp'))
+    if tcp is None:
+        module.fail_json(msg='%s/net/tcp is not readable: is /proc mounted?' % PROC)
+    sockets = parse_proc_net_tcp(tcp) + parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp6')) or '')
+    owners = socket_owners(sock['inode'] for sock in sockets if sock['inode'])
+    addresses = local_addresses(module)
+    result = summarize(sockets, owners, addresses, public, internal)
+    result['local_addresses'] = addresses
+    return result
+
+
+# --- DNS answers (dns_answers_info) --------------------------------------------------------------
+
+def read_resolvers(path):
+    servers = []
+    for line in (read_text(path) or '').splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == 'nameserver':
+            try:
+                servers.append(normalize_ip(fields[1]))
+            except ValueError:
+                servers.append(fields[1])
+    return servers
+
+
+def resolve(name):
+    """(addresses, error) for one name through getaddrinfo."""
+    try:
+        infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return [], str(exc)
+    addresses = []
+    for info in infos:
+        addr = normalize_ip(info[4][0])
+        if addr not in addresses:
+            addresses.append(addr)
+    return addresses, None
+
+
+def dns_answers(names, internal, public):
+    """The dns_answers_info result: what this host's resolver answers for ``names``."""
+    public = set(public)
+    answers = []
+    for name in names:
+        addresses, error = resolve(name)
+        answers.append({
+            'name': name,
+            'addresses': addresses,
+            'public_match': any(addr in public for addr in addresses),
+            'private': bool(addresses) and all(internal.contains(addr) for addr in addresses),
+            'error': error,
+        })
+    return {'resolvers': read_resolvers(RESOLV_CONF), 'answers': answers}
