@@ -1,28 +1,12 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A fake /proc + /sys conntrack tree for the module tests, and a runner for AnsibleModule mains."""
+"""A fake /proc + /sys conntrack tree for the conntrack module tests."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-from unittest import mock
 
-import pytest
-
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core 2.18: the module reads its arguments from basic._ANSIBLE_ARGS
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}))):
-            yield
-
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures')
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture
 
 # Kernel defaults on this machine's kernel (6.18, 24 GiB RAM).
 DEFAULTS = {
@@ -33,11 +17,6 @@ DEFAULTS = {
     'nf_conntrack_tcp_timeout_time_wait': 120,
     'nf_conntrack_tcp_timeout_close_wait': 60,
 }
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return f.read()
 
 
 class FakeKernel(object):
@@ -102,18 +81,3 @@ class FakeKernel(object):
                 with open(os.path.join(top, name), 'rb') as f:
                     out[os.path.join(top, name)] = f.read()
         return out
-
-
-def run_module(main, args, capsys, check_mode=False, diff=False):
-    """Run an AnsibleModule main(); returns (failed, result dict)."""
-    args = dict(args)
-    if check_mode:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as e:
-            main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    return bool(e.value.code), result

@@ -10,7 +10,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import conntrack_info
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel, fixture, run_module
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture, run
 
 DMESG = """\
 [  812.100001] nf_conntrack: nf_conntrack: table full, dropping packet
@@ -44,7 +45,7 @@ def fake(tmp_path, monkeypatch):
 def test_host_namespace(fake, monkeypatch, capsys):
     fake(stat='conntrack-stat-host.txt')
     kernel_log(monkeypatch)
-    failed, r = run_module(conntrack_info.main, {}, capsys)
+    failed, r = run(conntrack_info.main, {}, capsys)
     assert not failed and r['changed'] is False
     assert r['available'] is True
     assert (r['count'], r['max'], r['buckets']) == (21, 262144, 262144)
@@ -61,7 +62,7 @@ def test_host_namespace(fake, monkeypatch, capsys):
 def test_container_namespace_is_read_only(fake, monkeypatch, capsys):
     fake(initial_netns=False, stat='conntrack-stat-invalid.txt')
     kernel_log(monkeypatch)
-    failed, r = run_module(conntrack_info.main, {'bytes_per_entry': 400}, capsys, check_mode=True)
+    failed, r = run(conntrack_info.main, {'bytes_per_entry': 400}, capsys, check_mode=True)
     assert not failed and r['changed'] is False
     assert r['initial_netns'] is False and r['writable'] is False
     assert 'must be set on the host' in r['message']
@@ -72,7 +73,7 @@ def test_container_namespace_is_read_only(fake, monkeypatch, capsys):
 def test_full_table_counters(fake, monkeypatch, capsys):
     fake(stat='conntrack-stat-full.txt')
     kernel_log(monkeypatch)
-    dummy, r = run_module(conntrack_info.main, {}, capsys)
+    dummy, r = run(conntrack_info.main, {}, capsys)
     assert r['stats']['early_drop'] == 0x17e31 and r['stats']['drop'] == 0
 
 
@@ -80,7 +81,7 @@ def test_without_nf_conntrack(fake, monkeypatch, capsys):
     k = fake(loaded=False)
     calls = kernel_log(monkeypatch)
     before = k.snapshot()
-    failed, r = run_module(conntrack_info.main, {}, capsys)
+    failed, r = run(conntrack_info.main, {}, capsys)
     assert not failed and r['changed'] is False
     assert r['available'] is False
     assert r['count'] is None and r['stats'] == {} and r['per_cpu'] == []
@@ -102,21 +103,21 @@ def test_without_nf_conntrack(fake, monkeypatch, capsys):
 def test_kernel_log_sources(fake, monkeypatch, capsys, dmesg, journal, have, expected):
     fake()
     kernel_log(monkeypatch, dmesg=dmesg, journal=journal, have=have)
-    dummy, r = run_module(conntrack_info.main, {}, capsys)
+    dummy, r = run(conntrack_info.main, {}, capsys)
     assert (r['table_full_messages'], r['kernel_log']) == expected
 
 
 def test_kernel_log_off(fake, monkeypatch, capsys):
     fake()
     calls = kernel_log(monkeypatch)
-    dummy, r = run_module(conntrack_info.main, {'kernel_log': False}, capsys)
+    dummy, r = run(conntrack_info.main, {'kernel_log': False}, capsys)
     assert calls == [] and r['table_full_messages'] is None and r['kernel_log'] is None
 
 
 def test_bad_bytes_per_entry(fake, monkeypatch, capsys):
     fake()
     kernel_log(monkeypatch)
-    failed, r = run_module(conntrack_info.main, {'bytes_per_entry': 0}, capsys)
+    failed, r = run(conntrack_info.main, {'bytes_per_entry': 0}, capsys)
     assert failed and 'bytes_per_entry' in r['msg']
 
 
@@ -125,5 +126,5 @@ def test_garbage_stat_file_fails_clearly(fake, monkeypatch, capsys):
     with open(k.stat_file, 'w') as f:
         f.write('this is not a stat file\n')
     kernel_log(monkeypatch)
-    failed, r = run_module(conntrack_info.main, {}, capsys)
+    failed, r = run(conntrack_info.main, {}, capsys)
     assert failed and 'cannot parse' in r['msg']

@@ -12,7 +12,8 @@ import struct
 import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.modules import conntrack_limits
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel, run_module
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import run
 
 GRANULE = os.sysconf('SC_PAGE_SIZE') // struct.calcsize('P')
 
@@ -53,7 +54,7 @@ RAISE = {'policy': 'fixed', 'max': 524288, 'hashsize': 300000, 'timeouts': {'est
 def test_raise_apply_persist_and_rerun(fake, capsys):
     k = fake()
     args = files_args(k, **RAISE)
-    failed, r = run_module(conntrack_limits.main, args, capsys, diff=True)
+    failed, r = run(conntrack_limits.main, args, capsys, diff=True)
     assert not failed, r['msg']
     assert r['changed'] is True and r['applied'] is True
     # runtime values, read back
@@ -79,7 +80,7 @@ def test_raise_apply_persist_and_rerun(fake, capsys):
 
     # idempotent
     snap = k.snapshot()
-    failed, r = run_module(conntrack_limits.main, args, capsys)
+    failed, r = run(conntrack_limits.main, args, capsys)
     assert not failed and r['changed'] is False
     assert k.snapshot() == snap
     assert not any(f['changed'] for f in r['files'].values())
@@ -89,7 +90,7 @@ def test_check_mode_writes_nothing(fake, capsys):
     k = fake()
     args = files_args(k, **RAISE)
     snap = k.snapshot()
-    failed, r = run_module(conntrack_limits.main, args, capsys, check_mode=True, diff=True)
+    failed, r = run(conntrack_limits.main, args, capsys, check_mode=True, diff=True)
     assert not failed and r['changed'] is True
     assert r['after']['max'] == 524288  # predicted
     assert k.snapshot() == snap
@@ -99,7 +100,7 @@ def test_check_mode_writes_nothing(fake, capsys):
 def test_kube_proxy_on_many_cpus(fake, capsys, monkeypatch):
     k = fake()
     monkeypatch.setattr(conntrack_limits.os, 'cpu_count', lambda: 16)
-    failed, r = run_module(conntrack_limits.main, files_args(k, persist=False), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, persist=False), capsys)
     assert not failed
     assert k.get('nf_conntrack_max') == 524288
     assert k.hashsize() == 262144  # max/4 is below the running size: kept
@@ -110,7 +111,7 @@ def test_kube_proxy_on_many_cpus(fake, capsys, monkeypatch):
 
 def test_not_lowered_without_allow_lower(fake, capsys):
     k = fake()
-    failed, r = run_module(conntrack_limits.main, files_args(k, policy='fixed', max=200000, persist=False), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, policy='fixed', max=200000, persist=False), capsys)
     assert not failed and r['changed'] is False
     assert k.get('nf_conntrack_max') == 262144
     assert 'kept' in r['target']['max_reason']
@@ -118,7 +119,7 @@ def test_not_lowered_without_allow_lower(fake, capsys):
 
 def test_lowered_with_allow_lower(fake, capsys):
     k = fake()
-    failed, r = run_module(conntrack_limits.main, files_args(k, policy='fixed', max=200000, allow_lower=True, persist=False), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, policy='fixed', max=200000, allow_lower=True, persist=False), capsys)
     assert not failed and r['changed'] is True
     assert k.get('nf_conntrack_max') == 200000 and k.hashsize() == rounded(50000)
 
@@ -134,7 +135,7 @@ def test_lowered_with_allow_lower(fake, capsys):
 def test_refusals_name_the_field_and_change_nothing(fake, capsys, args, field):
     k = fake()
     snap = k.snapshot()
-    failed, r = run_module(conntrack_limits.main, files_args(k, **args), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, **args), capsys)
     assert failed
     assert r['field'] == field
     assert field.split('.')[0] in r['msg']
@@ -148,7 +149,7 @@ def test_refusals_name_the_field_and_change_nothing(fake, capsys, args, field):
 def test_type_errors_name_the_option(fake, capsys, args, words):
     k = fake()
     snap = k.snapshot()
-    failed, r = run_module(conntrack_limits.main, files_args(k, **args), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, **args), capsys)
     assert failed and words in r['msg']
     assert k.snapshot() == snap
 
@@ -157,7 +158,7 @@ def test_container_reports_what_to_set_on_the_host(fake, capsys):
     k = fake(initial_netns=False)
     args = files_args(k, **RAISE)
     snap = k.snapshot()
-    failed, r = run_module(conntrack_limits.main, args, capsys)
+    failed, r = run(conntrack_limits.main, args, capsys)
     assert not failed and r['changed'] is False
     assert r['applied'] is False and r['writable'] is False and r['initial_netns'] is False
     assert r['would_set'] == {'nf_conntrack_max': 524288, 'hashsize': rounded(300000), 'timeouts': {'established': 86400}}
@@ -168,7 +169,7 @@ def test_container_reports_what_to_set_on_the_host(fake, capsys):
 def test_without_nf_conntrack(fake, capsys):
     k = fake(loaded=False)
     snap = k.snapshot()
-    failed, r = run_module(conntrack_limits.main, files_args(k, **RAISE), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, **RAISE), capsys)
     assert not failed and r['changed'] is False
     assert r['available'] is False and r['applied'] is False
     assert 'not loaded' in r['msg']
@@ -187,7 +188,7 @@ def test_value_not_taken_is_rolled_back(fake, capsys, monkeypatch):
 
     monkeypatch.setattr(conntrack_limits, 'write_int', kernel)
     args = files_args(k, **RAISE)
-    failed, r = run_module(conntrack_limits.main, args, capsys)
+    failed, r = run(conntrack_limits.main, args, capsys)
     assert failed
     assert 'nf_conntrack_max reads back 262144 after writing 524288' in r['msg']
     assert k.hashsize() == 262144  # the hash size written before was restored
@@ -205,7 +206,7 @@ def test_kernel_refusal_rolls_back_earlier_writes(fake, capsys, monkeypatch):
         real_write(path, value)
 
     monkeypatch.setattr(conntrack_limits, 'write_int', kernel)
-    failed, r = run_module(conntrack_limits.main, files_args(k, **RAISE), capsys)
+    failed, r = run(conntrack_limits.main, files_args(k, **RAISE), capsys)
     assert failed and 'refused nf_conntrack_tcp_timeout_established = 86400' in r['msg']
     assert 'Invalid argument' in r['msg']
     assert (k.get('nf_conntrack_max'), k.hashsize()) == (262144, 262144)
@@ -218,7 +219,7 @@ def test_replaced_file_is_backed_up(fake, capsys):
     os.makedirs(os.path.dirname(args['sysctl_file']))
     with open(args['sysctl_file'], 'w') as f:
         f.write('net.netfilter.nf_conntrack_max = 1\n')
-    failed, r = run_module(conntrack_limits.main, args, capsys)
+    failed, r = run(conntrack_limits.main, args, capsys)
     assert not failed
     backup = r['files']['sysctl']['backup_file']
     assert not backup.endswith('.conf')  # sysctl.d only reads *.conf
@@ -231,7 +232,7 @@ def test_buckets_line_only_where_the_sysctl_is_writable(fake, capsys):
     k = fake(builtin=False)
     os.chmod(k.path('nf_conntrack_buckets'), 0o444)
     args = files_args(k, **RAISE)
-    failed, r = run_module(conntrack_limits.main, args, capsys)
+    failed, r = run(conntrack_limits.main, args, capsys)
     assert not failed
     assert r['nf_conntrack_builtin'] is False
     assert not any('buckets' in line for line in content(args['sysctl_file']))
@@ -240,5 +241,5 @@ def test_buckets_line_only_where_the_sysctl_is_writable(fake, capsys):
 
 def test_builtin_detected(fake, capsys):
     k = fake(builtin=True)
-    dummy, r = run_module(conntrack_limits.main, files_args(k, persist=False), capsys, check_mode=True)
+    dummy, r = run(conntrack_limits.main, files_args(k, persist=False), capsys, check_mode=True)
     assert r['nf_conntrack_builtin'] is True

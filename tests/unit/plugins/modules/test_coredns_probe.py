@@ -5,8 +5,6 @@ and stand-in "CoreDNS" executables (a script that serves, one that fails like Co
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import socket
 import stat
@@ -15,22 +13,10 @@ import threading
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.keeplocal.traffic.plugins.modules import coredns_probe
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture_path, run
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core 2.18
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'module_utils', 'fixtures', 'dns')
+FIXTURES = fixture_path('dns')
 
 
 def captured(name):
@@ -92,10 +78,7 @@ def fake_coredns(tmp_path, body):
 
 
 def run_module(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            coredns_probe.main()
-    return json.loads(capsys.readouterr().out)
+    return run(coredns_probe.main, args, capsys)[1]
 
 
 def soa_probe(port, serial=2026112301):

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import dns_answers_info
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import run
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import run
 
 # getaddrinfo(name, None, 0, SOCK_STREAM) answers in its own tuple format.
 ANSWERS = {

@@ -20,7 +20,7 @@ from ansible_collections.keeplocal.traffic.plugins.modules import (
     outbound_flows_info,
 )
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import (
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import (
     fake_tools,
     fixture,
     fixture_path,

@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import hairpin_flows_info
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import fixture_path, run
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture_path, run
 
 PAIRS = [
     ('192.168.77.10', 'tcp', '198.51.100.1', 80, '192.168.77.20', 80, True, 5),

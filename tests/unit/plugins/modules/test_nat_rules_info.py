@@ -9,7 +9,7 @@ import re
 import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.modules import nat_rules_info
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import fake_tools, fixture, run, warnings
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fake_tools, fixture, run, warnings
 
 # An empty nat table as iptables-save prints it (the -A lines of the captured file removed).
 EMPTY_NAT = '\n'.join(line for line in fixture('iptables-save-nat.txt').splitlines()

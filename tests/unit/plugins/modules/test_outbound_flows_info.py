@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import outbound_flows_info
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.detect_harness import fake_tools, fixture, run, warnings
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fake_tools, fixture, run, warnings
 
 PUBLIC = ['198.51.100.1', '2001:db8:77::1']
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import socketserver
@@ -15,20 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.keeplocal.traffic.plugins.modules import path_probe
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))):
-            yield
-
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import run
 
 class _AppHandler(BaseHTTPRequestHandler):
     """Like the lab's web app: JSON with the client address it sees; /fail answers 500."""
@@ -214,28 +201,8 @@ def test_resolver_error(monkeypatch):
     assert result["error"] == "resolve: gaierror: [Errno -2] Name or service not known"
 
 
-class _Exit(Exception):
-    pass
-
-
-class _Fail(Exception):
-    pass
-
-
-@pytest.fixture
-def module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise _Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise _Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_main_probes_every_target(module_exits, http_server, tcp_server, closed_port, check_mode):
+def test_main_probes_every_target(http_server, tcp_server, closed_port, check_mode, capsys):
     args = {
         "targets": [
             {"name": "app", "url": "http://127.0.0.1:%d/" % http_server},
@@ -245,11 +212,9 @@ def test_main_probes_every_target(module_exits, http_server, tcp_server, closed_
         "count": 5,
         "timeout": 1,
         "max_failures": 2,
-        "_ansible_check_mode": check_mode,
     }
-    with patch_module_args(args), pytest.raises(_Exit) as exc:
-        path_probe.main()
-    result = exc.value.args[0]
+    failed, result = run(path_probe.main, args, capsys, check_mode=check_mode)
+    assert not failed
     assert result["changed"] is False and result["count"] == 5 and result["percentile_method"] == "nearest-rank"
     assert [p["name"] for p in result["probes"]] == ["app", "peers", "down"]
     assert [p["successes"] for p in result["probes"]] == [5, 5, 0]
@@ -266,7 +231,6 @@ def test_main_probes_every_target(module_exits, http_server, tcp_server, closed_
     ({"targets": [{"name": "x", "tcp": "a:1", "url": "http://a/"}]}, "mutually exclusive"),
     ({"targets": [{"name": "x"}]}, "one of the following is required"),
 ])
-def test_main_rejects(module_exits, args, message):
-    with patch_module_args(args), pytest.raises(_Fail) as exc:
-        path_probe.main()
-    assert message in exc.value.args[0]["msg"]
+def test_main_rejects(args, message, capsys):
+    failed, result = run(path_probe.main, args, capsys)
+    assert failed and message in result["msg"]

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run the detection modules' main() with given arguments and capture their JSON result.
+"""Run a module's main() with given arguments and capture its JSON result (every module test uses it).
 
 Works with ansible-core 2.19 (ansible.module_utils.testing.patch_module_args) and 2.18 (which
 reads the arguments from ansible.module_utils.basic._ANSIBLE_ARGS)."""
@@ -51,12 +51,14 @@ def warnings(result):
     return [w if isinstance(w, str) else w['event']['msg'] for w in result.get('warnings', [])]
 
 
-def run(main, args, capsys, check_mode=False):
+def run(main, args, capsys, check_mode=False, diff=False):
     """(failed, result) of one module run."""
     _clear_warnings()
     args = dict(args)
     if check_mode:
         args['_ansible_check_mode'] = True
+    if diff:
+        args['_ansible_diff'] = True
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exc:
             main()
