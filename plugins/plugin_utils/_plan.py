@@ -108,6 +108,15 @@ def _failed(source):
     return isinstance(source, Mapping) and bool(source.get('failed'))
 
 
+def _sources(hosts, source):
+    """(host, facts, result) for every host whose ``source`` result is usable, in host order."""
+    for host in sorted(hosts):
+        facts = hosts[host]
+        result = facts.get(source) if facts else None
+        if isinstance(result, Mapping) and not _failed(result):
+            yield host, facts, result
+
+
 def _sorted_seen_by(seen):
     return [kind for kind in SEEN_BY_ORDER if kind in seen]
 
@@ -116,9 +125,10 @@ def _ratio(value):
     return round(value, 6) if value is not None else None
 
 
-def _pct(value):
+def format_percent(value, missing='?'):
+    """A share (0.123) as text for people: 12%, 1.2%, 0.012%; ``missing`` for None."""
     if value is None:
-        return '?'
+        return missing
     pct = value * 100
     if pct == 0:
         return '0%'
@@ -390,13 +400,7 @@ def ip_covered(forwards, ip):
 
 def build_forwards(hosts, extra_forwards=None):
     forwards = []
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
-            continue
-        nat = facts.get('nat_rules')
-        if not isinstance(nat, Mapping) or _failed(nat):
-            continue
+    for host, facts, nat in _sources(hosts, 'nat_rules'):
         gateway_ips = frozenset(ip for ip in host_addresses(facts) if _usable_host_ip(ip))
         for item in _items(nat.get('forwards')):
             fwd = Forward(host, item, gateway_ips)
@@ -493,13 +497,7 @@ def _choose_client_ip(facts, remote_ip, backend_ip, networks):
 
 
 def _gateway_pairs(hosts, table):
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
-            continue
-        flows = facts.get('hairpin_flows')
-        if not isinstance(flows, Mapping) or _failed(flows):
-            continue
+    for host, dummy, flows in _sources(hosts, 'hairpin_flows'):
         if 'pairs' in flows:
             entries = _items(flows.get('pairs'))
         else:  # a result without the aggregate: count the (capped) flows themselves
@@ -523,13 +521,7 @@ def _gateway_pairs(hosts, table):
 
 
 def _client_pairs(hosts, table, forwards, networks, listed_public):
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
-            continue
-        outbound = facts.get('outbound_flows')
-        if not isinstance(outbound, Mapping) or _failed(outbound):
-            continue
+    for host, facts, outbound in _sources(hosts, 'outbound_flows'):
         for item in _items(outbound.get('to_public')):
             remote_ip = parse_ip(item.get('remote_ip'))
             remote_port = _int(item.get('remote_port'))
@@ -572,13 +564,7 @@ class _Name:
 
 def _collect_names(hosts, forwards, index):
     names = {}
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
-            continue
-        dns = facts.get('dns_answers')
-        if not isinstance(dns, Mapping) or _failed(dns):
-            continue
+    for host, dummy, dns in _sources(hosts, 'dns_answers'):
         for item in _items(dns.get('answers')):
             name = str(item.get('name') or '').rstrip('.').lower()
             if not name:
@@ -805,13 +791,7 @@ def _names_out(names, forwards, name_ports, index):
 
 def _same_host(hosts):
     result = []
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
-            continue
-        outbound = facts.get('outbound_flows')
-        if not isinstance(outbound, Mapping) or _failed(outbound):
-            continue
+    for host, dummy, outbound in _sources(hosts, 'outbound_flows'):
         for item in _items(outbound.get('same_host')):
             ip = parse_ip(item.get('remote_ip'))
             port = _int(item.get('remote_port'))
@@ -902,13 +882,13 @@ def _gateways(hosts, usage_threshold):
             continue
         problems = []
         if usage is not None and usage >= usage_threshold:
-            problems.append('table %s full (%s of %s, threshold %s)' % (_pct(usage), count, maximum, _pct(usage_threshold)))
+            problems.append('table %s full (%s of %s, threshold %s)' % (format_percent(usage), count, maximum, format_percent(usage_threshold)))
         for key in ('drop', 'insert_failed', 'early_drop'):
             if counters[key]:
                 problems.append('%s %d' % (key, counters[key]))
         hairpin = ''
         if hairpin_entries is not None:
-            hairpin = '; hairpin flows hold %d entr%s (%s of the table)' % (hairpin_entries, 'y' if hairpin_entries == 1 else 'ies', _pct(share))
+            hairpin = '; hairpin flows hold %d entr%s (%s of the table)' % (hairpin_entries, 'y' if hairpin_entries == 1 else 'ies', format_percent(share))
         if problems:
             entry['fix'] = 'conntrack_headroom'
             text = 'at risk: %s: raise nf_conntrack_max and the hash buckets' % ', '.join(problems)
@@ -916,7 +896,7 @@ def _gateways(hosts, usage_threshold):
                 text += ' (read-only in this network namespace: set them on the host or in the initial namespace)'
             entry['reason'] = text + hairpin
         else:
-            entry['reason'] = 'healthy: %s of max %s used, no drops or insert failures%s' % (_pct(usage), maximum, hairpin)
+            entry['reason'] = 'healthy: %s of max %s used, no drops or insert failures%s' % (format_percent(usage), maximum, hairpin)
         result.append(entry)
     return result
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
+from ansible_collections.keeplocal.traffic.plugins.plugin_utils._plan import format_percent
+
 REPORT_TITLE = 'Hairpin traffic report'
 MEASURE_KEYS = ('p50_ms', 'p99_ms', 'gw_entries_per_1000', 'backend_saw')
 OPTIONAL_MEASURE_KEYS = ('requests', 'errors', 'rps', 'path')
@@ -25,6 +27,10 @@ class ReportError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # input checks
+
+
+def _percent(value):
+    return format_percent(value, missing='-')
 
 
 def check_plan(plan):
@@ -86,19 +92,6 @@ def _fmt_num(value, unit=''):
     else:
         text = str(value)
     return text + unit
-
-
-def _fmt_pct(value):
-    if value is None:
-        return '-'
-    pct = value * 100
-    if pct == 0:
-        return '0%'
-    if pct < 0.1:
-        return '%.3f%%' % pct
-    if pct < 10:
-        return '%.1f%%' % pct
-    return '%.0f%%' % pct
 
 
 def _endpoint(ip, port):
@@ -263,8 +256,8 @@ def render_markdown(plan, measurements=None):
     gateways = plan.get('gateways') or []
     if gateways:
         rows = [[_md(gw.get('host')), _md(gw.get('is_gateway')), _md(gw.get('count')), _md(gw.get('max')), _md(gw.get('buckets')),
-                 _md(_fmt_pct(gw.get('usage'))), _md(gw.get('drop')), _md(gw.get('insert_failed')), _md(gw.get('early_drop')),
-                 _md('%s (%s)' % (_text(gw.get('hairpin_entries')), _fmt_pct(gw.get('hairpin_share')))),
+                 _md(_percent(gw.get('usage'))), _md(gw.get('drop')), _md(gw.get('insert_failed')), _md(gw.get('early_drop')),
+                 _md('%s (%s)' % (_text(gw.get('hairpin_entries')), _percent(gw.get('hairpin_share')))),
                  _md(gw.get('writable')), _code(gw.get('fix')), _md(gw.get('reason'))] for gw in gateways]
         out += _md_table(['Host', 'Gateway', 'Count', 'Max', 'Buckets', 'Usage', 'Drop', 'Insert failed', 'Early drop',
                           'Hairpin entries (share)', 'Writable', 'Fix', 'Reason'], rows)
@@ -391,7 +384,7 @@ def render_svg(plan, measurements=None):
         gkey = _gateway_key(pair)
         info = gw_info.get(pair.get('gateway')) or {}
         if info.get('available'):
-            health = 'conntrack %s/%s (%s)' % (_text(info.get('count')), _text(info.get('max')), _fmt_pct(info.get('usage')))
+            health = 'conntrack %s/%s (%s)' % (_text(info.get('count')), _text(info.get('max')), _percent(info.get('usage')))
         else:
             health = 'conntrack not observed'
         columns['gateway'].add(gkey, [gkey, health, 'AT RISK: %s' % info['fix'] if info.get('fix') else ''])
@@ -645,8 +638,8 @@ def render_html(plan, measurements=None):
     gateways = plan.get('gateways') or []
     if gateways:
         rows = [[_h(gw.get('host')), _h(gw.get('is_gateway')), _h(gw.get('count')), _h(gw.get('max')), _h(gw.get('buckets')),
-                 _h(_fmt_pct(gw.get('usage'))), _h(gw.get('drop')), _h(gw.get('insert_failed')), _h(gw.get('early_drop')),
-                 _h('%s (%s)' % (_text(gw.get('hairpin_entries')), _fmt_pct(gw.get('hairpin_share')))), _h(gw.get('writable')),
+                 _h(_percent(gw.get('usage'))), _h(gw.get('drop')), _h(gw.get('insert_failed')), _h(gw.get('early_drop')),
+                 _h('%s (%s)' % (_text(gw.get('hairpin_entries')), _percent(gw.get('hairpin_share')))), _h(gw.get('writable')),
                  _fix_badge(gw.get('fix')), _h(gw.get('reason'))] for gw in gateways]
         out += _html_table(['Host', 'Gateway', 'Count', 'Max', 'Buckets', 'Usage', 'Drop', 'Insert failed', 'Early drop',
                             'Hairpin entries (share)', 'Writable', 'Fix', 'Reason'], rows, 'gateways')
