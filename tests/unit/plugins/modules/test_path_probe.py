@@ -17,6 +17,7 @@ import pytest
 from ansible_collections.keeplocal.traffic.plugins.modules import path_probe
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import run
 
+
 class _AppHandler(BaseHTTPRequestHandler):
     """Like the lab's web app: JSON with the client address it sees; /fail answers 500."""
 
