@@ -94,10 +94,12 @@ run_release() {
   scripts/docs.sh
 }
 
-# The conntrack write path needs a real kernel's initial network namespace: this machine's own
-# (disposable in CI). The runner records the original values and always restores them.
+# Integration targets that run on this machine: the conntrack write path needs a real kernel's
+# initial network namespace, this machine's own (disposable in CI; the runner records the original
+# values and always restores them); measure_pair runs measure.yml's counting on localhost.
 run_host() {
   tests/integration/targets/conntrack_tuning_host/runme.sh
+  tests/integration/targets/measure_pair/runme.sh
 }
 
 prepare() {
@@ -121,7 +123,7 @@ case $what in
     run_sanity;   echo "=== sanity: $((SECONDS - start)) s"; start=$SECONDS
     run_units;    echo "=== units: $((SECONDS - start)) s"; start=$SECONDS
     run_lint;     echo "=== lint: $((SECONDS - start)) s"; start=$SECONDS
-    run_host;     echo "=== host (conntrack write path): $((SECONDS - start)) s"; start=$SECONDS
+    run_host;     echo "=== host (conntrack write path, measure counting): $((SECONDS - start)) s"; start=$SECONDS
     run_release;  echo "=== release: $((SECONDS - start)) s"; start=$SECONDS
     run_molecule; echo "=== molecule: $((SECONDS - start)) s"
     echo "=== all tests passed"
