@@ -84,7 +84,8 @@ run_release() {
   if tar tzf "$artifact" | grep -E '(^|/)(molecule|bench|lab|scripts|tests/output|__pycache__)/|\.pyc$'; then
     echo "release: the artifact carries files it must not (above)" >&2; return 1
   fi
-  without_shadow_copy "$KEEPLOCAL_VENV_RELEASE/bin/python" -m galaxy_importer.main "$artifact" > "$out/importer.log" 2>&1 || true
+  # Run from the build directory: the importer writes importer_result.json into the working directory.
+  (cd "$out" && without_shadow_copy "$KEEPLOCAL_VENV_RELEASE/bin/python" -m galaxy_importer.main "$artifact" > "$out/importer.log" 2>&1) || true
   cat "$out/importer.log"
   grep -q "Importer processing completed successfully" "$out/importer.log" || { echo "release: import failed" >&2; return 1; }
   if grep -E '^(WARNING|ERROR)|: (WARNING|ERROR)' "$out/importer.log"; then
