@@ -75,10 +75,10 @@ def _tool_failure(err, out, rc):
 
 # --- options -----------------------------------------------------------------------------------
 
-def networks(module, params=None):
+def networks(module):
     """(InternalNetworks, [public addresses]) from the module's options; a bad value fails the
     module with the option named and the fix."""
-    params = module.params if params is None else params
+    params = module.params
     try:
         internal = InternalNetworks(params['internal_cidrs'])
     except ValueError as exc:

@@ -601,3 +601,16 @@ def merge(results):
         merged['unparsed'].extend(result['unparsed'])
         merged['hairpin_capable'] = merged['hairpin_capable'] or result['hairpin_capable']
     return merged
+
+
+def forwarded_addresses(forwards):
+    """The single public addresses of port forwards (a forward may name a network, or none)."""
+    found = []
+    for forward in forwards:
+        try:
+            net = parse_network(forward.get('public_ip'))
+        except ValueError:
+            continue
+        if net.num_addresses == 1:
+            found.append(normalize_ip(str(net.network_address)))
+    return found

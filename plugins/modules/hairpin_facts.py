@@ -104,7 +104,6 @@ dns_answers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import normalize_ip
 from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import (
     NETWORK_OPTIONS,
     check_names,
@@ -115,20 +114,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts impo
     networks,
     outbound_flows,
 )
-
-
-def forwarded_addresses(forwards):
-    """The single public addresses of the host's port forwards (a forward may name a network)."""
-    found = []
-    for forward in forwards:
-        address, slash, prefix = str(forward.get('public_ip') or '').partition('/')
-        if slash and prefix not in ('32', '128'):
-            continue
-        try:
-            found.append(normalize_ip(address))
-        except ValueError:
-            continue
-    return found
+from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import forwarded_addresses
 
 
 def main():
