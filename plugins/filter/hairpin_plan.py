@@ -19,12 +19,12 @@ from ansible_collections.keeplocal.traffic.plugins.plugin_utils._plan import (
 
 def hairpin_plan(facts, internal_cidrs=None, networks=None, usage_threshold=DEFAULT_USAGE_THRESHOLD,
                  ipv4_prefix=DEFAULT_IPV4_PREFIX, ipv6_prefix=DEFAULT_IPV6_PREFIX, name_ports=None, forwards=None,
-                 public_addresses=None):
-    """Join every host's hairpin_detect_facts facts into the hairpin plan (version 1)."""
+                 public_addresses=None, act_on_latent=False):
+    """Join every host's hairpin_detect_facts facts into the hairpin plan (version 2)."""
     try:
         return build_plan(facts, internal_cidrs=internal_cidrs, networks=networks, usage_threshold=usage_threshold,
                           ipv4_prefix=ipv4_prefix, ipv6_prefix=ipv6_prefix, name_ports=name_ports, forwards=forwards,
-                          public_addresses=public_addresses)
+                          public_addresses=public_addresses, act_on_latent=act_on_latent)
     except PlanError as exc:
         raise AnsibleFilterError('keeplocal.traffic.hairpin_plan: %s' % to_native(exc)) from exc
 

@@ -1,21 +1,21 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The split_dns_config filter: validate the split_dns role's variables and merge the plan."""
+"""The split_dns_config filter: validate the split_dns role's variables and merge the private names."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r'''
 name: split_dns_config
-short_description: Validate split-horizon DNS zones and merge the hairpin plan into them
+short_description: Validate split-horizon DNS zones and merge the names answered privately into them
 version_added: 0.1.0
 author: keeplocal.traffic contributors (@keeplocal)
 description:
   - Checks zone names, records (A, AAAA, CNAME, SRV), TTLs, internal CIDRs, listen addresses and
     upstream resolvers, and reports every problem with the variable path that holds it.
-  - Adds the plan's C(split_dns) pairs as records. A public name inside a zone of the input becomes
+  - Adds the C(names) as records. A public name inside a zone of the input becomes
     a record of that zone; any other name gets a zone of its own holding just that name, so the
     private resolver never shadows names it does not know.
-  - Explicit records win over the plan. One name cannot get two different private answers.
+  - Explicit records win over C(names). One name cannot get two different private answers.
   - Used by the C(keeplocal.traffic.split_dns) role; its preflight fails on C(errors).
 positional: _input
 options:
@@ -31,9 +31,12 @@ options:
     type: list
     elements: dict
     required: true
-  plan:
-    description: The planner's plan (version 1, see docs/architecture.md); only pairs with C(fix=split_dns) are used.
-    type: dict
+  names:
+    description:
+      - Names to answer privately, C([{name, private, public}]) (C(split_dns_names)); C(public) is optional.
+      - The plan reader (C(keeplocal.traffic.plan_assignments)) computes them from the plan's automatic split_dns recommendations.
+    type: list
+    elements: dict
   internal_cidrs:
     description: Networks of the internal clients (network addresses, no host bits).
     type: list
@@ -50,8 +53,8 @@ options:
     description: The DNS port, used to recognise an upstream that is this server itself.
     type: int
     default: 53
-  plan_public_view:
-    description: Give zones made from the plan a public view answering the public address (else outside queries are refused).
+  names_public_view:
+    description: Give zones made for C(names) a public view answering the public address (else outside queries are refused).
     type: bool
     default: true
   zone_defaults:
@@ -68,10 +71,11 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Validate the zones and merge the plan
+- name: Validate the zones and merge the private names
   ansible.builtin.set_fact:
     split_dns_checked: >-
-      {{ split_dns_zones | keeplocal.traffic.split_dns_config(plan=plan, internal_cidrs=['192.168.1.0/24'],
+      {{ split_dns_zones | keeplocal.traffic.split_dns_config(names=[{'name': 'app.example.test', 'private': '192.168.1.20'}],
+         internal_cidrs=['192.168.1.0/24'],
          upstreams=['198.51.100.53']) }}
 
 - name: Fail on any problem
@@ -113,12 +117,12 @@ _value:
       description: The upstreams as CoreDNS C(forward) takes them.
       type: list
       elements: str
-    plan_applied:
-      description: One entry per plan name turned into records (C(pair), C(name), C(zone), C(private), C(public)).
+    names_applied:
+      description: One entry per name turned into records (C(name), C(zone), C(private), C(public)).
       type: list
       elements: dict
-    plan_skipped:
-      description: Plan pairs or names left out, with the reason.
+    names_skipped:
+      description: Names left out (an explicit record wins), with the reason.
       type: list
       elements: dict
     errors:
@@ -130,10 +134,10 @@ _value:
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._zones import build_config
 
 
-def split_dns_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, upstreams=None, listen_port=53,
-                     plan_public_view=True, zone_defaults=None, client_nameservers=None, client_domains=None):
-    return build_config(zones, plan=plan, internal_cidrs=internal_cidrs, listen_addresses=listen_addresses,
-                        upstreams=upstreams, listen_port=int(listen_port), plan_public_view=bool(plan_public_view),
+def split_dns_config(zones, names=None, internal_cidrs=None, listen_addresses=None, upstreams=None, listen_port=53,
+                     names_public_view=True, zone_defaults=None, client_nameservers=None, client_domains=None):
+    return build_config(zones, names=names, internal_cidrs=internal_cidrs, listen_addresses=listen_addresses,
+                        upstreams=upstreams, listen_port=int(listen_port), names_public_view=bool(names_public_view),
                         zone_defaults=zone_defaults, client_nameservers=client_nameservers, client_domains=client_domains)
 
 

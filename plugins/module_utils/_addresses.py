@@ -1,9 +1,10 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Address helpers shared by the detection module_utils (stdlib only, no I/O).
+"""The one home for addresses: IP, CIDR and host:port parsing and formatting, and the default
+internal networks (stdlib only, no I/O).
 
-Kept small and stable: other helpers import ``DEFAULT_INTERNAL_CIDRS``, ``InternalNetworks`` and
-``normalize_ip``.
+Imported by the modules on managed hosts and by the controller plugins alike, so that detection,
+the planner, the plan reader and the roles' checks agree on what an address is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,58 @@ def _address(value):
     if addr.version == 6 and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def parse_ip(value):
+    """The ``ipaddress`` object for ``value`` (IPv4-mapped IPv6 folded to IPv4), or None when it is not an address."""
+    if not isinstance(value, str):
+        if value is None or isinstance(value, bool) or not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            return None
+        value = str(value)
+    try:
+        return _address(value)
+    except ValueError:
+        return None
+
+
+def ip_sort_key(ip):
+    """Sort key for an address object or None (None last)."""
+    if ip is None:
+        return (9, 0, '')
+    return (ip.version, int(ip), str(ip))
+
+
+def endpoint(ip, port):
+    """``ip:port`` with IPv6 addresses in brackets; ``?`` stands for an unknown address."""
+    if ip is None:
+        return '?:%s' % port if port is not None else '?'
+    text = str(ip)
+    if ':' in text:
+        text = '[%s]' % text
+    return text if port is None else '%s:%s' % (text, port)
+
+
+def parse_port(value, field='port'):
+    """A port number 1-65535 from an int or its decimal text; ValueError naming ``field`` otherwise."""
+    text = str(value).strip() if not isinstance(value, bool) else ''
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError('%s: %r is not a port number (1-65535)' % (field, value))
+    return int(text)
+
+
+def parse_endpoint(value, field='address'):
+    """``(ip, port)`` from ``192.0.2.1:80`` or ``[2001:db8::1]:80``; ValueError naming ``field`` and the form otherwise."""
+    text = value.strip() if isinstance(value, str) else ''
+    host, sep, port = text.rpartition(':')
+    if not sep or not host or (':' in host and not (host.startswith('[') and host.endswith(']'))):
+        raise ValueError('%s: %r is not an address with a port; write it as 127.0.0.1:8000 or [::1]:8000' % (field, value))
+    ip = parse_ip(host)
+    if ip is None:
+        raise ValueError('%s: %r is not an IP address (in %r); write it as 127.0.0.1:8000 or [::1]:8000' % (field, host, value))
+    try:
+        return ip, parse_port(port)
+    except ValueError:
+        raise ValueError('%s: the port of %r is not a port number (1-65535)' % (field, value)) from None
 
 
 def normalize_ip(value):

@@ -1,24 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Build the hairpin plan (version 1) from every host's ``hairpin_detect_facts`` facts.
+"""Build the hairpin plan (version 2) from every host's ``hairpin_detect_facts`` facts.
 
 Pure functions, controller side, stdlib only (``ipaddress``). The input is what the detect role
 gathered on each host; the output is the plan documented in docs/architecture.md. Nothing here
 does I/O, and the output is deterministic: same facts, same plan (sorted lists, fixed keys).
 
-Decision table (one fix per pair):
+Decision table (one fix per pair; what applies it is decided in ``_recommend.py``):
 
 ================  ===============  ==================  ==================================================
 relation          port translated  fix                 why
 ================  ===============  ==================  ==================================================
-same_host         any              ``unix_socket``     both ends on one machine: no network path needed
+same_host         any              ``local_shortcut``  the host reaches itself through the gateway: send the
+                                                       public endpoint to its own backend address locally
 same_network      no               ``split_dns``       a private DNS answer sends the client straight there
 same_network      yes              ``local_shortcut``  DNS has no ports: the client would dial the public port
 routed            no               ``split_dns``       a private answer works when the subnet is routable
 routed            yes              ``local_shortcut``  as above
 unknown backend   unknown          ``null``            no forward map and no gateway entry: nothing to aim at
 ================  ===============  ==================  ==================================================
+
+A ``split_dns`` pair without a name that answers for its backend alone (the client dials the
+address, or the name reaches other forwards too) gets ``local_shortcut``: DNS cannot carry it.
+Same-host TCP to an app server (``same_host[]``) gets ``unix_socket``.
 """
 
 from __future__ import annotations
@@ -26,15 +31,28 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-PLAN_VERSION = 1
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
+    DEFAULT_INTERNAL_CIDRS,
+    endpoint,
+    ip_sort_key,
+    parse_ip,
+)
+from ansible_collections.keeplocal.traffic.plugins.plugin_utils._recommend import (
+    gateway_recommendation,
+    pair_recommendation,
+    same_host_candidate,
+)
+
+PLAN_VERSION = 2
 FIX_KINDS = ('unix_socket', 'split_dns', 'local_shortcut', 'conntrack_headroom')
 SEEN_BY_ORDER = ('gateway_conntrack', 'client_socket', 'dns_answer')
+# Sightings of traffic; a pair seen only in DNS answers is latent: it hairpins once it is used.
+ACTIVE_SIGHTINGS = frozenset(('gateway_conntrack', 'client_socket'))
 RELATIONS = ('same_host', 'same_network', 'routed')
 SOURCES = ('nat_rules', 'conntrack', 'hairpin_flows', 'outbound_flows', 'dns_answers')
 DEFAULT_USAGE_THRESHOLD = 0.7
 DEFAULT_IPV4_PREFIX = 24
 DEFAULT_IPV6_PREFIX = 64
-DEFAULT_INTERNAL_CIDRS = ('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7')
 
 
 class PlanError(ValueError):
@@ -43,36 +61,6 @@ class PlanError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # small helpers
-
-
-def parse_ip(value):
-    """Return an ``ipaddress`` object (IPv4-mapped IPv6 folded to IPv4), or None when not an address."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        ip = ipaddress.ip_address(str(value).strip().strip('[]'))
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def ip_sort_key(ip):
-    """Sort key for an address object or None (None last)."""
-    if ip is None:
-        return (9, 0, '')
-    return (ip.version, int(ip), str(ip))
-
-
-def endpoint(ip, port):
-    """``ip:port`` with IPv6 addresses in brackets."""
-    if ip is None:
-        return '?:%s' % port if port is not None else '?'
-    text = str(ip)
-    if ':' in text:
-        text = '[%s]' % text
-    return text if port is None else '%s:%s' % (text, port)
 
 
 def _int(value, default=None):
@@ -659,9 +647,9 @@ def _split_names(pair, backend_key, fix, names):
 
 
 def decide(relation, port_translated):
-    """The fix for one pair (the decision table in the module docstring)."""
+    """The fix for one pair (the decision table in the module docstring), before names are known."""
     if relation == 'same_host':
-        return 'unix_socket'
+        return 'local_shortcut'
     if relation not in ('same_network', 'routed'):
         return None
     return 'local_shortcut' if port_translated else 'split_dns'
@@ -689,13 +677,20 @@ def _pair_reason(pair, relation, fix, networks, names, known_forward):
                     'run detection on the gateway or pass its forward map to the planner (forwards=)' % (public, pair.proto))
         return 'client address unknown: cannot tell whether client and backend share a network'
     backend = endpoint(pair.backend_ip, pair.backend_port)
-    if fix == 'unix_socket':
+    if relation == 'same_host':
         return ('client and backend are the same host (%s): it reaches itself through %s and the gateway; '
-                'talk over a Unix socket instead' % (pair.client_host or pair.client_ip, public))
-    if fix == 'local_shortcut':
+                'send %s straight to its own %s' % (pair.client_host or pair.client_ip, public, public, backend))
+    if fix == 'local_shortcut' and pair.backend_port != pair.public_port:
         return ('public port %s is translated to %s: a private DNS answer alone would make the client dial %s, '
                 'so send %s straight to %s on the client' % (pair.public_port, pair.backend_port,
                                                              endpoint(pair.backend_ip, pair.public_port), public, backend))
+    if fix == 'local_shortcut':
+        text = ('no DNS name answers for this backend alone (the client dials %s itself, or its names reach other '
+                'forwards too): send %s straight to %s on the client' % (public, public, backend))
+        if names[1]:
+            text += ('; %s also reach other forwards: tell the planner which ports each name serves (name_ports) '
+                     'to fix this with split DNS instead' % ', '.join(names[1]))
+        return text
     # split_dns
     if relation == 'same_network':
         text = ('client and backend share %s and the port is not translated: private DNS answers remove the hairpin'
@@ -709,7 +704,7 @@ def _pair_reason(pair, relation, fix, networks, names, known_forward):
     return text + _names_note(names[0], names[1], pair.backend_ip)
 
 
-def _finish_pair(pair, forwards, index, networks, names):
+def _finish_pair(pair, forwards, index, networks, names, act_on_latent):
     fwd = find_forward(forwards, pair.public_ip, pair.public_port, pair.proto)
     if fwd is not None:
         pair.forward_gateway = fwd.gateway
@@ -733,7 +728,11 @@ def _finish_pair(pair, forwards, index, networks, names):
     gateway = sorted(pair.gateways)[0] if pair.gateways else pair.forward_gateway
     backend_key = (backend_host or str(pair.backend_ip)) if pair.backend_ip is not None else None
     own, other = _split_names(pair, backend_key, fix, names)
-    return {
+    if fix == 'split_dns' and not own:
+        # No name answers for this backend alone: DNS cannot carry the fix, a local path can.
+        fix = 'local_shortcut'
+        own, other = _split_names(pair, backend_key, fix, names)
+    finding = {
         'id': pair.pair_id(),
         'client': {'host': pair.client_host, 'ip': str(pair.client_ip) if pair.client_ip is not None else None,
                    'process': pair.client_process},
@@ -747,7 +746,10 @@ def _finish_pair(pair, forwards, index, networks, names):
         'port_translated': translated,
         'fix': fix,
         'reason': _pair_reason(pair, relation, fix, networks, (own, other), fwd is not None),
+        'status': 'active' if pair.seen & ACTIVE_SIGHTINGS else 'latent',
     }
+    finding['recommendation'] = pair_recommendation(finding, act_on_latent)
+    return finding
 
 
 def _names_out(names, forwards, name_ports, index):
@@ -790,18 +792,18 @@ def _names_out(names, forwards, name_ports, index):
 
 
 def _same_host(hosts):
+    """Same-host TCP an app server answers: Unix-socket findings (a front end's own listener is none)."""
     result = []
     for host, dummy, outbound in _sources(hosts, 'outbound_flows'):
         for item in _items(outbound.get('same_host')):
             ip = parse_ip(item.get('remote_ip'))
             port = _int(item.get('remote_port'))
-            if ip is None or port is None:
+            listener = item.get('listener_process')
+            if ip is None or port is None or not same_host_candidate(listener):
                 continue
             client = item.get('client_process')
-            listener = item.get('listener_process')
             connections = max(_int(item.get('connections'), 1), 0)
-            who = '%s reaches %s' % (client or 'a local client', listener or 'a local listener')
-            result.append({
+            entry = {
                 'id': '%s->%s/tcp' % (host, endpoint(ip, port)),
                 'host': host,
                 'ip': str(ip),
@@ -809,11 +811,14 @@ def _same_host(hosts):
                 'client_process': client,
                 'listener_process': listener,
                 'connections': connections,
+                'status': 'active',
                 'fix': 'unix_socket',
-                'reason': '%s over TCP %s on the same host (%d connection%s, each a conntrack entry and a TCP stack '
-                          'round trip): serve and connect over a Unix socket' % (who, endpoint(ip, port), connections,
-                                                                                 '' if connections == 1 else 's'),
-            })
+                'reason': '%s reaches %s over TCP %s on the same host (%d connection%s, each a conntrack entry and a TCP '
+                          'stack round trip): serve and connect over a Unix socket'
+                          % (client or 'a local client', listener, endpoint(ip, port), connections, '' if connections == 1 else 's'),
+            }
+            entry['recommendation'] = pair_recommendation(entry, act_on_latent=False)
+            result.append(entry)
     result.sort(key=lambda item: (item['host'], ip_sort_key(parse_ip(item['ip'])), item['port'],
                                   item['client_process'] or '', item['listener_process'] or ''))
     return result
@@ -870,6 +875,7 @@ def _gateways(hosts, usage_threshold):
             'writable': None if writable is None else bool(writable),
             'fix': None,
             'reason': '',
+            'recommendation': None,
         }
         if not available:
             if _failed(conntrack):
@@ -895,6 +901,7 @@ def _gateways(hosts, usage_threshold):
             if writable is False:
                 text += ' (read-only in this network namespace: set them on the host or in the initial namespace)'
             entry['reason'] = text + hairpin
+            entry['recommendation'] = gateway_recommendation(entry)
         else:
             entry['reason'] = 'healthy: %s of max %s used, no drops or insert failures%s' % (format_percent(usage), maximum, hairpin)
         result.append(entry)
@@ -922,8 +929,14 @@ def _not_observed(hosts):
 
 
 def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, ipv4_prefix=DEFAULT_IPV4_PREFIX,
-               ipv6_prefix=DEFAULT_IPV6_PREFIX, name_ports=None, forwards=None, public_addresses=None):
-    """Return the plan (version 1) for ``facts`` (see :func:`normalize_facts` for the accepted forms)."""
+               ipv6_prefix=DEFAULT_IPV6_PREFIX, name_ports=None, forwards=None, public_addresses=None, act_on_latent=False):
+    """Return the plan (version 2) for ``facts`` (see :func:`normalize_facts` for the accepted forms).
+
+    ``act_on_latent``: latent pairs (seen in DNS answers only) get automatic recommendations too;
+    by default a person decides on them (manual), since nothing uses that path yet.
+    """
+    if not isinstance(act_on_latent, bool):
+        raise PlanError('act_on_latent must be true or false, got %r' % (act_on_latent,))
     hosts = normalize_facts(facts)
     networks = Networks(internal_cidrs, networks, ipv4_prefix, ipv6_prefix)
     threshold = _check_threshold(usage_threshold)
@@ -939,7 +952,7 @@ def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, 
     names_out = _names_out(names, fwds, ports, index)
     _dns_pairs(names, table, hosts, networks)
     _attach_names(names, table, ports)
-    pairs = [_finish_pair(pair, fwds, index, networks, names) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
+    pairs = [_finish_pair(pair, fwds, index, networks, names, act_on_latent) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
     for name, entry in names.items():
         names_out[name]['pairs'] = sorted(entry.pair_ids)
     same_host = _same_host(hosts)
@@ -950,9 +963,14 @@ def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, 
     for item in pairs + same_host + gateways:
         if item['fix'] in by_fix:
             by_fix[item['fix']] += 1
+    recommendations = [item['recommendation'] for item in pairs + same_host + gateways if item['recommendation']]
     summary = {
         'hosts': len(hosts),
         'pairs': len(pairs),
+        'active_pairs': sum(1 for pair in pairs if pair['status'] == 'active'),
+        'latent_pairs': sum(1 for pair in pairs if pair['status'] == 'latent'),
+        'automatic': sum(1 for item in recommendations if item['mode'] == 'automatic'),
+        'manual': sum(1 for item in recommendations if item['mode'] == 'manual'),
         'same_host': len(same_host),
         'hairpin_connections': sum(pair['connections'] for pair in pairs),
         'by_fix': by_fix,

@@ -3,7 +3,7 @@
 """Split-horizon DNS data for the split_dns role (controller side, stdlib only, no I/O).
 
 - ``build_config``: validate the role's variables (zones, internal CIDRs, listen addresses,
-  upstreams) and merge the planner's ``split_dns`` pairs into zones. Every problem is reported
+  upstreams) and merge the names to answer privately (``split_dns_names``) into zones. Every problem is reported
   with the variable path that holds it (``split_dns_zones[0].records[2].value: ...``).
 - ``render_zone_files``: zone file text per zone and view, with an SOA serial that changes only
   when the content changes (the content hash is kept in the file, the previous file is the input).
@@ -265,7 +265,7 @@ def normalize_zone(zone, path, defaults=None):
     return out, errors
 
 
-# --- the plan ----------------------------------------------------------------------------------
+# --- names answered privately (split_dns_names) --------------------------------------------------
 
 def _ip_record(ip):
     addr = ipaddress.ip_address(str(ip))
@@ -281,94 +281,87 @@ def _find_zone(zones, fqdn):
     return best
 
 
-def _add_plan_record(records, owner, rtype, value, pair_id):
+def _add_name_record(records, owner, rtype, value):
     """Explicit records win: a name that already has records is left alone."""
     if any(rec['name'] == owner for rec in records):
         return False
-    records.append({'name': owner, 'type': rtype, 'ttl': None, 'value': value, 'pair': pair_id})
+    records.append({'name': owner, 'type': rtype, 'ttl': None, 'value': value})
     return True
 
 
-def merge_plan(zones, plan, public_view=True, defaults=None):
-    """Add the plan's split_dns pairs to ``zones`` (modified in place).
+def _pinpoint_zone(fqdn, public_view, defaults):
+    return {
+        'name': fqdn, 'source': 'names', 'ttl': defaults['ttl'], 'refresh': defaults['refresh'],
+        'retry': defaults['retry'], 'expire': defaults['expire'], 'negative_ttl': defaults['negative_ttl'],
+        'nameserver': check_domain(defaults['nameserver']) + '.',
+        'hostmaster': check_domain(defaults['hostmaster'] or 'hostmaster.%s' % fqdn) + '.',
+        'records': [], 'public_records': [] if public_view else None, 'extra_lines': [],
+    }
 
-    A public name inside an explicit zone becomes a record of that zone (its public view gets the
-    public address when the zone has one). Any other name gets a zone of its own holding just that
-    name ("pinpoint" zone), so the private resolver never shadows sibling names it does not know.
-    Returns (errors, skipped, applied) where applied lists {pair, name, zone, private, public}.
+
+def merge_names(zones, names, public_view=True, defaults=None):
+    """Add ``split_dns_names`` (``[{name, private, public}]``) to ``zones`` (modified in place).
+
+    A name inside an explicit zone becomes a record of that zone (its public view gets the public
+    address when the zone has one). Any other name gets a zone of its own holding just that name
+    ("pinpoint" zone), so the private resolver never shadows sibling names it does not know.
+    Returns (errors, skipped, applied) where applied lists {name, zone, private, public}.
     """
     errors, skipped, applied = [], [], []
-    if not plan:
+    if names is None:
         return errors, skipped, applied
-    if not isinstance(plan, dict):
-        return ['split_dns_plan: must be the planner\'s plan (a dict with version and pairs), got %r' % type(plan).__name__], [], []
-    if plan.get('version') != 1:
-        return ['split_dns_plan.version: only plan version 1 is understood, got %r' % plan.get('version')], [], []
-    pairs = plan.get('pairs') or []
-    if not isinstance(pairs, list):
-        return ['split_dns_plan.pairs: must be a list'], [], []
+    if not isinstance(names, list):
+        return ['split_dns_names: must be a list of {name, private, public}, got %s' % type(names).__name__], [], []
     defaults = dict(ZONE_DEFAULTS, **(defaults or {}))
     chosen = {}
-    for idx, pair in enumerate(pairs):
-        path = 'split_dns_plan.pairs[%d]' % idx
-        if not isinstance(pair, dict) or pair.get('fix') != 'split_dns':
+    for idx, item in enumerate(names):
+        path = 'split_dns_names[%d]' % idx
+        if not isinstance(item, dict):
+            errors.append('%s: must be a dict {name: app.example.test, private: 10.0.0.20, public: 203.0.113.1}, got %r' % (path, item))
             continue
-        pair_id = pair.get('id') or path
-        backend = (pair.get('backend') or {}).get('ip')
-        public = pair.get('public') or {}
-        names = public.get('names') or []
+        unknown = sorted(set(item) - {'name', 'private', 'public'})
+        if unknown:
+            errors.append('%s: unknown keys %s (allowed: name, private, public)' % (path, ', '.join(unknown)))
+            continue
         try:
-            private_type, private_ip = _ip_record(backend)
+            fqdn = check_domain(item.get('name'))
+        except ZoneError as exc:
+            errors.append('%s.name: %s' % (path, exc))
+            continue
+        try:
+            private_type, private_ip = _ip_record(item.get('private'))
         except ValueError:
-            errors.append('%s.backend.ip: %r is not an IP address (pair %s)' % (path, backend, pair_id))
+            errors.append('%s.private: %r is not an IP address (the backend address answered inside)' % (path, item.get('private')))
             continue
         public_ip = None
-        if public.get('ip') is not None:
+        if item.get('public') is not None:
             try:
-                public_type, public_ip = _ip_record(public['ip'])
+                public_type, public_ip = _ip_record(item['public'])
             except ValueError:
-                errors.append('%s.public.ip: %r is not an IP address (pair %s)' % (path, public.get('ip'), pair_id))
+                errors.append('%s.public: %r is not an IP address (the address answered outside)' % (path, item.get('public')))
                 continue
-        if not names:
-            skipped.append({'pair': pair_id, 'reason': 'no DNS name is known for %s: split DNS needs the name clients use'
-                            % (public_ip or 'the public address')})
+        previous = chosen.get(fqdn)
+        if previous and previous[0] != private_ip:
+            errors.append('%s: %s would answer %s (%s) and %s; split DNS gives one private answer per name: keep one'
+                          % (path, fqdn, previous[0], previous[1], private_ip))
             continue
-        for name in names:
-            try:
-                fqdn = check_domain(name)
-            except ZoneError as exc:
-                errors.append('%s.public.names: %s (pair %s)' % (path, exc, pair_id))
-                continue
-            previous = chosen.get(fqdn)
-            if previous and previous[0] != private_ip:
-                errors.append('%s: %s would answer %s for pair %s and %s for pair %s; split DNS gives one private '
-                              'answer per name: fix the plan or give this name an explicit record in split_dns_zones'
-                              % (path, fqdn, previous[0], previous[1], private_ip, pair_id))
-                continue
-            if previous:
-                continue
-            chosen[fqdn] = (private_ip, pair_id)
-            zone = _find_zone(zones, fqdn)
-            if zone is None:
-                zone = {
-                    'name': fqdn, 'source': 'plan', 'ttl': defaults['ttl'], 'refresh': defaults['refresh'],
-                    'retry': defaults['retry'], 'expire': defaults['expire'], 'negative_ttl': defaults['negative_ttl'],
-                    'nameserver': check_domain(defaults['nameserver']) + '.',
-                    'hostmaster': check_domain(defaults['hostmaster'] or 'hostmaster.%s' % fqdn) + '.',
-                    'records': [], 'public_records': [] if public_view else None, 'extra_lines': [],
-                }
-                zones.append(zone)
-            owner = '@' if fqdn == zone['name'] else fqdn[:-len(zone['name']) - 1]
-            added = _add_plan_record(zone['records'], owner, private_type, private_ip, pair_id)
-            if not added:
-                skipped.append({'pair': pair_id, 'reason': '%s already has records in split_dns_zones (%s): explicit records win'
-                                % (fqdn, zone['name'])})
-                continue
-            public_added = None
-            if zone['public_records'] is not None and public_ip is not None:
-                if _add_plan_record(zone['public_records'], owner, public_type, public_ip, pair_id):
-                    public_added = public_ip
-            applied.append({'pair': pair_id, 'name': fqdn, 'zone': zone['name'], 'private': private_ip, 'public': public_added})
+        if previous:
+            continue
+        chosen[fqdn] = (private_ip, path)
+        zone = _find_zone(zones, fqdn)
+        if zone is None:
+            zone = _pinpoint_zone(fqdn, public_view, defaults)
+            zones.append(zone)
+        owner = '@' if fqdn == zone['name'] else fqdn[:-len(zone['name']) - 1]
+        if not _add_name_record(zone['records'], owner, private_type, private_ip):
+            skipped.append({'name': fqdn, 'reason': '%s already has records in split_dns_zones (%s): explicit records win'
+                            % (fqdn, zone['name'])})
+            continue
+        public_added = None
+        if zone['public_records'] is not None and public_ip is not None:
+            if _add_name_record(zone['public_records'], owner, public_type, public_ip):
+                public_added = public_ip
+        applied.append({'name': fqdn, 'zone': zone['name'], 'private': private_ip, 'public': public_added})
     return errors, skipped, applied
 
 
@@ -424,13 +417,13 @@ def parse_upstream(value):
     return str(ip), port
 
 
-def build_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, upstreams=None, listen_port=53,
-                 plan_public_view=True, zone_defaults=None, client_nameservers=None, client_domains=None):
-    """Validate the role's variables and merge the plan. Returns a dict:
+def build_config(zones, names=None, internal_cidrs=None, listen_addresses=None, upstreams=None, listen_port=53,
+                 names_public_view=True, zone_defaults=None, client_nameservers=None, client_domains=None):
+    """Validate the role's variables and merge the names. Returns a dict:
 
     zones (sorted by name, each with records/public_records sorted), internal_cidrs, listen_addresses,
     upstreams, domains (zone names), client_nameservers, client_domains (the client side's routing
-    domains: ``client_domains``, else the zone names), plan_applied, plan_skipped, errors (one message
+    domains: ``client_domains``, else the zone names), names_applied, names_skipped, errors (one message
     per problem, each naming its variable).
     """
     errors = []
@@ -458,8 +451,8 @@ def build_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, u
             continue
         seen[norm['name']] = path
         out_zones.append(norm)
-    plan_errors, skipped, applied = merge_plan(out_zones, plan, public_view=plan_public_view, defaults=defaults)
-    errors.extend(plan_errors)
+    name_errors, skipped, applied = merge_names(out_zones, names, public_view=names_public_view, defaults=defaults)
+    errors.extend(name_errors)
     cidrs = _check_cidrs(internal_cidrs if internal_cidrs is not None else [], 'split_dns_internal_cidrs', errors)
     listen = _check_addresses(listen_addresses if listen_addresses is not None else [], 'split_dns_listen_addresses', errors)
     ups = []
@@ -512,8 +505,8 @@ def build_config(zones, plan=None, internal_cidrs=None, listen_addresses=None, u
         'internal_cidrs': cidrs,
         'listen_addresses': listen,
         'upstreams': ups,
-        'plan_applied': applied,
-        'plan_skipped': skipped,
+        'names_applied': applied,
+        'names_skipped': skipped,
         'errors': errors,
     }
 

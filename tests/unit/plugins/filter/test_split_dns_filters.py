@@ -21,8 +21,8 @@ def test_filters_are_registered():
 
 
 def test_role_pipeline():
-    cfg = split_dns_config.split_dns_config(ZONES, plan={}, internal_cidrs=['192.168.1.0/24'], listen_addresses=['192.168.1.1'],
-                                            upstreams=['198.51.100.53'], listen_port='53', plan_public_view=True,
+    cfg = split_dns_config.split_dns_config(ZONES, names=[], internal_cidrs=['192.168.1.0/24'], listen_addresses=['192.168.1.1'],
+                                            upstreams=['198.51.100.53'], listen_port='53', names_public_view=True,
                                             zone_defaults={'ttl': 300, 'negative_ttl': 60, 'nameserver': 'ns.invalid.', 'hostmaster': ''},
                                             client_nameservers=[], client_domains=[])
     assert cfg['errors'] == []

@@ -23,7 +23,8 @@ from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_f
     lab_facts,
 )
 
-PAIR_KEYS = ['id', 'client', 'public', 'backend', 'gateway', 'seen_by', 'connections', 'relation', 'port_translated', 'fix', 'reason']
+PAIR_KEYS = ['id', 'client', 'public', 'backend', 'gateway', 'seen_by', 'connections', 'relation', 'port_translated', 'fix', 'reason',
+             'status', 'recommendation']
 ALL_SOURCES = ['gateway_conntrack', 'client_socket', 'dns_answer']
 
 
@@ -101,7 +102,8 @@ def test_lab_names_without_name_ports_stay_unattributed():
         assert pairs[pair_id]['public']['names'] == []
         assert pairs[pair_id]['public']['other_names'] == ['app.example.test', 'db.example.test']
         assert pairs[pair_id]['seen_by'] == ALL_SOURCES
-    assert pairs[PAIR_80]['fix'] == 'split_dns'
+    # no name answers for one backend alone: DNS cannot carry the fix, a local path can
+    assert pairs[PAIR_80]['fix'] == 'local_shortcut'
     assert 'name_ports' in pairs[PAIR_80]['reason']
     for item in plan['names']:
         assert item['private_answers'] == []
@@ -113,8 +115,11 @@ def test_lab_same_host():
     plan = build_plan(lab_facts())
     assert plan['same_host'] == [{
         'id': SAME_HOST_B, 'host': 'svc-b', 'ip': '127.0.0.1', 'port': 8000, 'client_process': 'nginx',
-        'listener_process': 'gunicorn', 'connections': 4, 'fix': 'unix_socket',
+        'listener_process': 'gunicorn', 'connections': 4, 'status': 'active', 'fix': 'unix_socket',
         'reason': plan['same_host'][0]['reason'],
+        'recommendation': {'mode': 'automatic', 'role': 'keeplocal.traffic.unix_sockets', 'host': 'svc-b',
+                           'input': {'unix_sockets_pairs': [{'address': '127.0.0.1:8000'}]},
+                           'change': plan['same_host'][0]['recommendation']['change']},
     }]
     assert 'nginx reaches gunicorn over TCP 127.0.0.1:8000' in plan['same_host'][0]['reason']
 
@@ -137,11 +142,12 @@ def test_lab_gateways():
 
 def test_lab_summary():
     plan = build_plan(lab_facts(), name_ports=LAB_NAME_PORTS)
-    assert plan['version'] == 1
+    assert plan['version'] == 2
     assert list(plan) == ['version', 'pairs', 'names', 'same_host', 'gateways', 'not_observed', 'summary']
     assert plan['not_observed'] == []
     assert plan['summary'] == {
-        'hosts': 5, 'pairs': 2, 'same_host': 1, 'hairpin_connections': 5,
+        'hosts': 5, 'pairs': 2, 'active_pairs': 2, 'latent_pairs': 0, 'automatic': 3, 'manual': 0,
+        'same_host': 1, 'hairpin_connections': 5,
         'by_fix': {'unix_socket': 1, 'split_dns': 1, 'local_shortcut': 1, 'conntrack_headroom': 0},
         'unplanned_pairs': 0, 'gateways': 1, 'gateways_at_risk': 0, 'not_observed': 0,
     }
@@ -174,8 +180,8 @@ def test_input_shapes(shape):
 # --- the decision table --------------------------------------------------------------------------
 
 @pytest.mark.parametrize('relation, translated, fix', [
-    ('same_host', False, 'unix_socket'),
-    ('same_host', True, 'unix_socket'),
+    ('same_host', False, 'local_shortcut'),
+    ('same_host', True, 'local_shortcut'),
     ('same_network', False, 'split_dns'),
     ('same_network', True, 'local_shortcut'),
     ('routed', False, 'split_dns'),
@@ -196,7 +202,10 @@ def test_routed_client_and_networks_option():
         'local_addresses': ['192.168.2.40'], 'listeners': [], 'same_host': [],
         'to_public': [{'remote_ip': '198.51.100.1', 'remote_port': 80, 'connections': 7, 'process': 'wrk'}]})
     pair = by_id(build_plan(facts))['svc-d->198.51.100.1:80/tcp']
-    assert (pair['relation'], pair['fix'], pair['seen_by'], pair['connections']) == ('routed', 'split_dns', ['client_socket'], 7)
+    # app and db share 198.51.100.1 without name_ports: no name is svc-d's alone, so a local path
+    assert (pair['relation'], pair['fix'], pair['seen_by'], pair['connections']) == ('routed', 'local_shortcut', ['client_socket'], 7)
+    pair = by_id(build_plan(facts, name_ports=LAB_NAME_PORTS))['svc-d->198.51.100.1:80/tcp']
+    assert (pair['relation'], pair['fix']) == ('routed', 'split_dns')
     assert 'routable' in pair['reason']
     pair = by_id(build_plan(facts, networks=['192.168.0.0/16']))['svc-d->198.51.100.1:80/tcp']
     assert pair['relation'] == 'same_network'
@@ -214,8 +223,14 @@ def test_same_host_hairpin_through_gateway():
         {'client_ip': '192.168.1.20', 'proto': 'tcp', 'public_ip': '198.51.100.1', 'public_port': 80,
          'backend_ip': '192.168.1.20', 'backend_port': 80, 'snat': True, 'connections': 9})
     pair = by_id(build_plan(facts))['svc-b->198.51.100.1:80/tcp']
-    assert (pair['relation'], pair['fix'], pair['connections']) == ('same_host', 'unix_socket', 9)
+    assert (pair['relation'], pair['fix'], pair['connections'], pair['status']) == ('same_host', 'local_shortcut', 9, 'active')
     assert pair['backend']['host'] == 'svc-b'
+    assert pair['recommendation'] == {
+        'mode': 'automatic', 'role': 'keeplocal.traffic.local_shortcut', 'host': 'svc-b',
+        'input': {'local_shortcut_rules': [{'public_ip': '198.51.100.1', 'public_port': 80, 'proto': 'tcp',
+                                            'private_ip': '192.168.1.20', 'private_port': 80,
+                                            'comment': 'svc-b->198.51.100.1:80/tcp'}]},
+        'change': 'on svc-b, send 198.51.100.1:80/tcp straight to 192.168.1.20:80 (a local DNAT, no gateway)'}
 
 
 def test_dns_only_sightings_yield_pairs_with_zero_connections():
@@ -228,8 +243,16 @@ def test_dns_only_sightings_yield_pairs_with_zero_connections():
     plan = build_plan(facts, name_ports=LAB_NAME_PORTS)
     pairs = by_id(plan)
     own = pairs['svc-c->198.51.100.1:5432/tcp']
-    assert (own['seen_by'], own['connections'], own['relation'], own['fix']) == (['dns_answer'], 0, 'same_host', 'unix_socket')
+    assert (own['seen_by'], own['connections'], own['relation'], own['fix']) == (['dns_answer'], 0, 'same_host', 'local_shortcut')
     assert own['public']['names'] == ['db.example.test']
+    # latent: nothing is changed for it, a person gets the concrete change
+    assert own['status'] == 'latent'
+    assert own['recommendation']['mode'] == 'manual'
+    assert own['recommendation']['change'] == (
+        'svc-c resolves db.example.test to 198.51.100.1 but sent no traffic there yet, so nothing is changed for it; '
+        'when it does: on svc-c, send 198.51.100.1:5432/tcp straight to 192.168.1.30:54321 (a local DNAT, no gateway)')
+    acted = by_id(build_plan(facts, name_ports=LAB_NAME_PORTS, act_on_latent=True))['svc-c->198.51.100.1:5432/tcp']
+    assert (acted['status'], acted['recommendation']['mode'], acted['recommendation']['host']) == ('latent', 'automatic', 'svc-c')
     routed = pairs['svc-d->198.51.100.1:80/tcp']
     assert (routed['seen_by'], routed['connections'], routed['relation'], routed['fix']) == (['dns_answer'], 0, 'routed', 'split_dns')
     assert routed['client']['ip'] == '192.168.2.40'
@@ -311,7 +334,8 @@ def test_real_nat_rules_shapes():
     assert set(pairs) == {'svc-a->198.51.100.1:80/tcp', 'svc-a->198.51.100.2:5432/tcp', 'svc-a->198.51.100.20:5432/tcp'}
     assert pairs['svc-a->198.51.100.20:5432/tcp']['fix'] is None
     assert pairs['svc-a->198.51.100.2:5432/tcp']['backend'] == {'host': 'svc-c', 'ip': '192.168.1.30', 'port': 5432}
-    assert pairs['svc-a->198.51.100.2:5432/tcp']['fix'] == 'split_dns'
+    # no name answers with 198.51.100.2: the client dials the address, so the fix is a local path
+    assert pairs['svc-a->198.51.100.2:5432/tcp']['fix'] == 'local_shortcut'
     assert names_by_name(plan)['app.example.test']['forwards'] == [
         '198.51.100.1:80/any -> 192.168.1.20:80', '198.51.100.1:5400-5500/tcp -> 192.168.1.30']
 

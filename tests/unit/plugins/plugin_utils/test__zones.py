@@ -1,6 +1,6 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Zone data for the split_dns role: validation with named fields, plan merging, serials, resolv.conf."""
+"""Zone data for the split_dns role: validation with named fields, private names, serials, resolv.conf."""
 
 from __future__ import annotations
 
@@ -9,23 +9,9 @@ import pytest
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._zones import (
     ZoneError, build_config, build_probes, next_serial, normalize_record, parse_previous, parse_upstream,
     render_resolv_conf, render_zone_file, render_zone_files)
-from ansible_collections.keeplocal.traffic.plugins.plugin_utils._plan import build_plan
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_fixture import LAB_NAME_PORTS, lab_facts
 
-# The plan as docs/architecture.md shows it (and as the lab's detect run produces it).
-PLAN = {
-    'version': 1,
-    'pairs': [
-        {'id': 'svc-a->198.51.100.1:80/tcp', 'client': {'host': 'svc-a', 'ip': '192.168.1.10'},
-         'public': {'ip': '198.51.100.1', 'port': 80, 'proto': 'tcp', 'names': ['app.example.test']},
-         'backend': {'host': 'svc-b', 'ip': '192.168.1.20', 'port': 80}, 'gateway': 'gw',
-         'relation': 'same_network', 'port_translated': False, 'fix': 'split_dns'},
-        {'id': 'svc-a->198.51.100.1:5432/tcp', 'client': {'host': 'svc-a', 'ip': '192.168.1.10'},
-         'public': {'ip': '198.51.100.1', 'port': 5432, 'proto': 'tcp', 'names': ['db.example.test']},
-         'backend': {'host': 'svc-c', 'ip': '192.168.1.30', 'port': 54321}, 'gateway': 'gw',
-         'relation': 'same_network', 'port_translated': True, 'fix': 'local_shortcut'},
-    ],
-}
+# What the plan reader hands the server for the lab (the automatic split_dns recommendation).
+NAMES = [{'name': 'app.example.test', 'private': '192.168.1.20', 'public': '198.51.100.1'}]
 
 CORP = {
     'name': 'Corp.Example.Test.',
@@ -58,15 +44,15 @@ www              IN CNAME db.corp.example.test.
 """
 
 
-def _config(zones=None, plan=None, **kwargs):
+def _config(zones=None, names=None, **kwargs):
     kwargs.setdefault('internal_cidrs', ['192.168.1.0/24'])
     kwargs.setdefault('listen_addresses', ['192.168.1.1', '198.51.100.1'])
     kwargs.setdefault('upstreams', ['198.51.100.53'])
-    return build_config([CORP] if zones is None else zones, plan=plan, **kwargs)
+    return build_config([CORP] if zones is None else zones, names=names, **kwargs)
 
 
 def test_lab_config_is_valid_and_normalised():
-    cfg = _config(plan=PLAN)
+    cfg = _config(names=NAMES)
     assert cfg['errors'] == []
     assert [z['name'] for z in cfg['zones']] == ['app.example.test', 'corp.example.test']
     assert cfg['domains'] == cfg['client_domains'] == ['app.example.test', 'corp.example.test']
@@ -81,74 +67,59 @@ def test_lab_config_is_valid_and_normalised():
     assert cfg['upstreams'] == ['198.51.100.53']
 
 
-def test_plan_pair_becomes_a_pinpoint_zone_with_a_public_view():
-    cfg = _config(zones=[], plan=PLAN)
+def test_name_becomes_a_pinpoint_zone_with_a_public_view():
+    cfg = _config(zones=[], names=NAMES)
     (app,) = cfg['zones']
-    assert app['name'] == 'app.example.test' and app['source'] == 'plan'
+    assert app['name'] == 'app.example.test' and app['source'] == 'names'
     assert [(r['name'], r['type'], r['value']) for r in app['records']] == [('@', 'A', '192.168.1.20')]
     assert [(r['name'], r['type'], r['value']) for r in app['public_records']] == [('@', 'A', '198.51.100.1')]
-    assert cfg['plan_applied'] == [{'pair': 'svc-a->198.51.100.1:80/tcp', 'name': 'app.example.test',
-                                    'zone': 'app.example.test', 'private': '192.168.1.20', 'public': '198.51.100.1'}]
-    # The local_shortcut pair (port translated) is not split DNS's business.
-    assert 'db.example.test' not in cfg['domains']
+    assert cfg['names_applied'] == [{'name': 'app.example.test', 'zone': 'app.example.test',
+                                     'private': '192.168.1.20', 'public': '198.51.100.1'}]
 
 
-def test_plan_without_public_view_is_private_only():
-    (app,) = _config(zones=[], plan=PLAN, plan_public_view=False)['zones']
+def test_names_without_public_view_are_private_only():
+    (app,) = _config(zones=[], names=NAMES, names_public_view=False)['zones']
     assert app['public_records'] is None
 
 
-def test_plan_name_inside_an_explicit_zone_joins_it_and_explicit_records_win():
+def test_name_without_public_address_has_no_public_record():
+    (app,) = _config(zones=[], names=[{'name': 'app.example.test', 'private': 'fd00::20'}])['zones']
+    assert [(r['type'], r['value']) for r in app['records']] == [('AAAA', 'fd00::20')]
+    assert app['public_records'] == []
+
+
+def test_name_inside_an_explicit_zone_joins_it_and_explicit_records_win():
     zone = {'name': 'example.test', 'records': [{'name': 'www', 'type': 'A', 'value': '192.168.1.99'}], 'public_records': []}
-    plan = {'version': 1, 'pairs': [dict(PLAN['pairs'][0]),
-                                    dict(PLAN['pairs'][0], id='other', public={'ip': '198.51.100.1', 'names': ['www.example.test']})]}
-    cfg = _config(zones=[zone], plan=plan)
+    names = NAMES + [{'name': 'www.example.test', 'private': '192.168.1.20', 'public': '198.51.100.1'}]
+    cfg = _config(zones=[zone], names=names)
     assert cfg['errors'] == []
     (example,) = cfg['zones']
     assert [(r['name'], r['value']) for r in example['records']] == [('app', '192.168.1.20'), ('www', '192.168.1.99')]
     assert [(r['name'], r['value']) for r in example['public_records']] == [('app', '198.51.100.1')]
     reason = 'www.example.test already has records in split_dns_zones (example.test): explicit records win'
-    assert cfg['plan_skipped'] == [{'pair': 'other', 'reason': reason}]
+    assert cfg['names_skipped'] == [{'name': 'www.example.test', 'reason': reason}]
 
 
-def test_plan_conflicting_private_answers_are_an_error():
-    second = dict(PLAN['pairs'][0], id='svc-a->198.51.100.2:80/tcp', backend={'ip': '192.168.1.21'})
-    cfg = _config(zones=[], plan={'version': 1, 'pairs': [PLAN['pairs'][0], second]})
+def test_conflicting_private_answers_are_an_error():
+    cfg = _config(zones=[], names=NAMES + [{'name': 'App.Example.Test.', 'private': '192.168.1.21'}])
     assert cfg['errors'] == [
-        'split_dns_plan.pairs[1]: app.example.test would answer 192.168.1.20 for pair svc-a->198.51.100.1:80/tcp and '
-        '192.168.1.21 for pair svc-a->198.51.100.2:80/tcp; split DNS gives one private answer per name: fix the plan '
-        'or give this name an explicit record in split_dns_zones']
+        'split_dns_names[1]: app.example.test would answer 192.168.1.20 (split_dns_names[0]) and 192.168.1.21; '
+        'split DNS gives one private answer per name: keep one']
 
 
-def test_plan_pair_without_name_is_skipped_with_reason():
-    pair = dict(PLAN['pairs'][0], public={'ip': '198.51.100.1', 'port': 80, 'names': []})
-    cfg = _config(zones=[], plan={'version': 1, 'pairs': [pair]})
-    assert cfg['zones'] == [] and cfg['errors'] == []
-    assert cfg['plan_skipped'][0]['reason'].startswith('no DNS name is known for 198.51.100.1')
-
-
-@pytest.mark.parametrize('plan, error', [
-    ({'version': 2, 'pairs': []}, 'split_dns_plan.version: only plan version 1 is understood, got 2'),
-    ({'version': 1, 'pairs': [dict(PLAN['pairs'][0], backend={'ip': 'svc-b'})]},
-     "split_dns_plan.pairs[0].backend.ip: 'svc-b' is not an IP address (pair svc-a->198.51.100.1:80/tcp)"),
+@pytest.mark.parametrize('names, error', [
+    ({'name': 'app.example.test'}, 'split_dns_names: must be a list of {name, private, public}, got dict'),
+    (['app.example.test'], "split_dns_names[0]: must be a dict {name: app.example.test, private: 10.0.0.20, "
+                           "public: 203.0.113.1}, got 'app.example.test'"),
+    ([{'name': 'app.example.test', 'private': 'svc-b'}],
+     "split_dns_names[0].private: 'svc-b' is not an IP address (the backend address answered inside)"),
+    ([{'name': 'app.example.test', 'private': '192.168.1.20', 'public': '198.51.100.300'}],
+     "split_dns_names[0].public: '198.51.100.300' is not an IP address (the address answered outside)"),
+    ([{'name': 'app.example.test', 'address': '192.168.1.20'}],
+     'split_dns_names[0]: unknown keys address (allowed: name, private, public)'),
 ])
-def test_bad_plans(plan, error):
-    assert _config(zones=[], plan=plan)['errors'] == [error]
-
-
-def test_real_planner_output_on_the_lab_facts():
-    """The contract with the planner: its split_dns pairs for the lab become the lab's records."""
-    plan = build_plan(lab_facts(), name_ports=LAB_NAME_PORTS)
-    cfg = _config(zones=[], plan=plan)
-    assert cfg['errors'] == []
-    split = [p for p in plan['pairs'] if p['fix'] == 'split_dns']
-    assert split, plan['pairs']
-    for pair in split:
-        for name in pair['public']['names']:
-            zone = [z for z in cfg['zones'] if z['name'] == name][0]
-            assert [r['value'] for r in zone['records']] == [pair['backend']['ip']]
-            assert [r['value'] for r in zone['public_records']] == [pair['public']['ip']]
-    assert 'app.example.test' in cfg['domains']
+def test_bad_names(names, error):
+    assert _config(zones=[], names=names)['errors'] == [error]
 
 
 @pytest.mark.parametrize('zones, errors', [
@@ -264,7 +235,7 @@ def test_serial_moves_only_with_content_and_only_up():
 
 
 def test_render_zone_files_public_view_and_extra_lines():
-    zones = _config(zones=[dict(CORP, extra_lines=['mail IN MX 10 db'])], plan=PLAN)['zones']
+    zones = _config(zones=[dict(CORP, extra_lines=['mail IN MX 10 db'])], names=NAMES)['zones']
     files = render_zone_files(zones, previous={}, today='20261123')
     assert [(f['file'], f['zone'], f['view'], f['serial']) for f in files] == [
         ('db.app.example.test.internal', 'app.example.test', 'internal', 2026112300),
@@ -280,7 +251,7 @@ def test_render_zone_files_public_view_and_extra_lines():
 
 def test_rendered_zones_parse_with_dnspython():
     dns_zone = pytest.importorskip('dns.zone')
-    zones = _config(plan=PLAN)['zones']
+    zones = _config(names=NAMES)['zones']
     for item in render_zone_files(zones, today='20261123'):
         parsed = dns_zone.from_text(item['content'], origin=item['zone'], relativize=False, check_origin=True)
         soa = parsed.find_rdataset(item['zone'] + '.', 'SOA')[0]
@@ -292,7 +263,7 @@ def test_rendered_zones_parse_with_dnspython():
 
 
 def test_probes_from_internal_and_public_addresses():
-    files = render_zone_files(_config(plan=PLAN)['zones'], today='20261123')
+    files = render_zone_files(_config(names=NAMES)['zones'], today='20261123')
     probes = build_probes(files, ['192.168.1.1', '198.51.100.1'], ['192.168.1.0/24'], 15353)
     assert probes == [
         {'server': '192.168.1.1', 'source': '192.168.1.1', 'port': 15353, 'name': 'app.example.test', 'type': 'SOA',
