@@ -144,11 +144,29 @@ class HairpinScanner:
         self._kinds[addr] = kind
         return kind
 
+    def _hairpin(self, src, dst, rsrc):
+        """The hairpin test on an entry's original source and destination and its reply source."""
+        # The source must be internal (even when it is also listed as public).
+        if not self.internal.contains(src):
+            return False
+        kind = self._kinds.get(dst)
+        if kind is None:
+            kind = self._kind(dst)
+        return kind == 2 and rsrc != dst and self.internal.contains(rsrc)
+
+    def feed_entries(self, entries):
+        """Scan entries already parsed into parse_line's dicts (e.g. decoded from a netlink dump)."""
+        hairpin = self._hairpin
+        for entry in entries:
+            self.total_entries += 1
+            if hairpin(entry['orig']['src'], entry['orig']['dst'], entry['reply']['src']):
+                self._add(entry)
+
     def feed(self, lines):
         """Scan an iterable of lines (a file object streams)."""
         kinds = self._kinds
         kind_of = self._kind
-        internal = self.internal.contains
+        hairpin = self._hairpin
         total = 0
         for line in lines:
             # Hot loop: locate the three addresses without splitting the whole line.
@@ -168,17 +186,7 @@ class HairpinScanner:
             if kind == 0:
                 continue
             total += 1
-            # The source must be internal (even when it is also listed as public).
-            if not internal(src):
-                continue
-            dst = line[dst_start:dst_end]
-            kind = kinds.get(dst)
-            if kind is None:
-                kind = kind_of(dst)
-            if kind != 2:
-                continue
-            rsrc = line[rsrc_start:rsrc_end]
-            if rsrc == dst or not internal(rsrc):
+            if not hairpin(src, line[dst_start:dst_end], line[rsrc_start:rsrc_end]):
                 continue
             entry = parse_line(line, self._normalize)
             if entry is None:

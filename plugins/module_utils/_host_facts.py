@@ -7,11 +7,13 @@ tmpdir) and returns that module's result, without ``changed``. The single-source
 (conntrack_info, nat_rules_info, hairpin_flows_info, outbound_flows_info, dns_answers_info) call one
 reader each; hairpin_facts calls them all in one process, so detection costs one module execution
 per host. The parsing lives in the pure helpers (_conntrack_stats, _nat_rules, _conntrack_table,
-_sockets); the path constants below are what the unit tests point at fake trees.
+_ctnetlink, _sockets); the path constants below are what the unit tests point at fake trees, and
+netlink_socket what they replace with captured kernel answers.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import socket
@@ -28,6 +30,14 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats
     unavailable_result,
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_table import HairpinScanner
+from ansible_collections.keeplocal.traffic.plugins.module_utils._ctnetlink import (
+    NETLINK_NETFILTER,
+    Dump,
+    NetlinkError,
+    dump_request,
+    global_entries,
+    stats_request,
+)
 from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
     merge,
     parse_iptables_save,
@@ -50,6 +60,7 @@ PROC = '/proc'
 NETFILTER_SYSCTL = '/proc/sys/net/netfilter'
 CONNTRACK_STAT = '/proc/net/stat/nf_conntrack'
 CONNTRACK_TABLE = '/proc/net/nf_conntrack'
+IPVS_TABLE = '/proc/net/ip_vs'
 RESOLV_CONF = '/etc/resolv.conf'
 
 # The options every detection module shares (documented in the keeplocal.traffic.detect doc fragment).
@@ -235,6 +246,47 @@ class Unavailable(Exception):
     pass
 
 
+NETLINK_TIMEOUT = 30    # seconds of silence before a dump counts as failed
+_DATAGRAM = 65536       # a dump datagram is at most 32 KiB
+
+
+def netlink_socket():
+    """A bound NETLINK_NETFILTER socket for ctnetlink requests."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    try:
+        sock.settimeout(NETLINK_TIMEOUT)
+        sock.bind((0, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _scan_netlink(scanner):
+    """Stream the kernel's DNATed entries into ``scanner``: (entries in the table, whether the kernel
+    did the filtering)."""
+    try:
+        sock = netlink_socket()
+    except OSError as exc:
+        raise Unavailable('netlink: no NETLINK_NETFILTER socket: %s' % exc) from None
+    dump = Dump(1)
+    try:
+        with sock:
+            sock.send(dump_request(1))
+            while not dump.done:
+                scanner.feed_entries(dump.feed(sock.recv(_DATAGRAM)))
+            sock.send(stats_request(2))
+            count = global_entries(sock.recv(_DATAGRAM), 2)
+    except NetlinkError as exc:
+        detail = os.strerror(exc.errno)
+        if exc.errno == errno.EPERM:
+            detail += ' (ctnetlink needs CAP_NET_ADMIN: run as root, become: true)'
+        raise Unavailable('netlink: the kernel refused the conntrack dump: %s' % detail) from None
+    except (OSError, ValueError) as exc:
+        raise Unavailable('netlink: conntrack dump failed: %s' % exc) from None
+    return count, dump.kernel_filter
+
+
 def _scan_proc(scanner, path):
     try:
         with open(path, 'r') as table:
@@ -270,27 +322,45 @@ def _scan_conntrack_tool(module, scanner):
 
 
 def hairpin_flows(module, internal, public, source='auto', limit=100):
-    """The hairpin_flows_info result: the hairpin flows in this namespace's conntrack table."""
+    """The hairpin_flows_info result: the hairpin flows in this namespace's conntrack table.
+
+    ``source='auto'`` tries netlink, then /proc/net/nf_conntrack, then conntrack -L, and reports the
+    first that answers (the messages of all of them when none does).
+    """
     if limit < 0:
         module.fail_json(msg='limit must be 0 or more, got %d' % limit)
-    result = dict(available=False, source=None, total_entries=0, hairpin_entries=0, flows=[], pairs=[])
-    if source == 'auto':
-        source = 'proc' if os.access(CONNTRACK_TABLE, os.R_OK) else 'conntrack'
+    result = dict(available=False, source=None, kernel_filter=False, total_entries=0, hairpin_entries=0, flows=[],
+                  pairs=[])
     if not os.path.exists(CONNTRACK_TABLE) and not os.path.exists(sysctl_path('nf_conntrack_max')):
         result['msg'] = ('nf_conntrack is not loaded in this kernel/network namespace, so there is no table to read '
                          '(no NAT or stateful firewall rule uses it here); not a gateway, or load it with modprobe nf_conntrack')
         return result
-    scanner = HairpinScanner(internal, public, limit)
-    try:
-        if source == 'proc':
-            _scan_proc(scanner, CONNTRACK_TABLE)
-        else:
-            _scan_conntrack_tool(module, scanner)
-    except Unavailable as exc:
-        result['msg'] = str(exc)
+    if source != 'auto':
+        sources = [source]
+    elif os.path.exists(IPVS_TABLE):
+        # IPVS rewrites destinations without the conntrack NAT status the netlink dump asks for.
+        sources = ['proc', 'conntrack']
+    else:
+        sources = ['netlink', 'proc', 'conntrack']
+    problems = []
+    for name in sources:
+        scanner = HairpinScanner(internal, public, limit)
+        try:
+            if name == 'netlink':
+                count, kernel_filter = _scan_netlink(scanner)
+            elif name == 'proc':
+                _scan_proc(scanner, CONNTRACK_TABLE)
+            else:
+                _scan_conntrack_tool(module, scanner)
+        except Unavailable as exc:
+            problems.append(str(exc))
+            continue
+        result.update(scanner.result())
+        if name == 'netlink':
+            result.update(total_entries=count, kernel_filter=kernel_filter)
+        result.update(available=True, source=name)
         return result
-    result.update(scanner.result())
-    result.update(available=True, source=source)
+    result['msg'] = '; '.join(problems)
     return result
 
 

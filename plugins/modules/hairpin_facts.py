@@ -46,6 +46,9 @@ extends_documentation_fragment:
   - keeplocal.traffic.detect.internal_cidrs
   - keeplocal.traffic.detect.public_addresses
 notes:
+  - The conntrack table is read as M(keeplocal.traffic.hairpin_flows_info) reads it with its default
+    source, over netlink first, then from C(/proc/net/nf_conntrack), then with C(conntrack -L);
+    C(hairpin_flows.source) says which one answered.
   - The conntrack table is scanned with the host's own forwarded addresses added to
     O(public_addresses), so a gateway whose public side lies inside O(internal_cidrs) (carrier-grade
     NAT) still finds its hairpin flows. Clients only know such addresses when they are listed in

@@ -9,23 +9,29 @@ module: hairpin_flows_info
 short_description: Find hairpin flows in a gateway's connection tracking table
 version_added: 0.1.0
 description:
-  - Reads the conntrack table of the host's network namespace, from C(/proc/net/nf_conntrack) when
-    the kernel provides it, else from C(conntrack -L -o extended) (same text format), and returns the
-    flows that hairpin through this gateway.
+  - Reads the conntrack table of the host's network namespace and returns the flows that hairpin
+    through this gateway. It asks the kernel over netlink (ctnetlink) for the DNATed entries only,
+    the only ones that can be hairpin, so the cost follows the NATed flows rather than the table
+    size; where netlink is not allowed it reads C(/proc/net/nf_conntrack), else
+    C(conntrack -L -o extended) (same text format). RV(source) says which one answered.
   - A flow is hairpin when its original source is internal, its original destination is not
     internal (or is one of O(public_addresses)), and its reply source is internal, that is the
     destination was NATed to an internal backend.
-  - The table is streamed; memory grows with the hairpin flows, not with the table size.
+  - The table is streamed from every source; memory grows with the hairpin flows, not with the table size.
   - A host without a readable table returns RV(available=false) with a message; the module does not fail.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 options:
   source:
     description:
-      - Where to read the table. V(auto) uses V(proc) when C(/proc/net/nf_conntrack) exists and is
-        readable, else V(conntrack).
+      - Where to read the table. V(netlink) dumps the DNATed entries over a ctnetlink socket (the
+        kernel filters them on Linux 5.19 and later; older kernels send every entry and the module
+        filters, see RV(kernel_filter)). V(proc) reads C(/proc/net/nf_conntrack). V(conntrack) runs
+        C(conntrack -L -o extended).
+      - V(auto) tries V(netlink), then V(proc), then V(conntrack), and uses the first that answers.
+        On a host with IPVS (C(/proc/net/ip_vs) exists) it starts with V(proc).
     type: str
-    choices: [auto, proc, conntrack]
+    choices: [auto, netlink, proc, conntrack]
     default: auto
   limit:
     description:
@@ -37,7 +43,11 @@ extends_documentation_fragment:
   - keeplocal.traffic.detect.internal_cidrs
   - keeplocal.traffic.detect.public_addresses
 notes:
-  - Needs root to read the table. Shows the table of the network namespace the module runs in.
+  - Needs root to read the table (netlink needs CAP_NET_ADMIN). Shows the table of the network namespace
+    the module runs in.
+  - V(netlink) sees the entries whose destination the kernel's NAT rewrote (status IPS_DST_NAT, what
+    iptables and nftables DNAT rules set). Entries rewritten otherwise, by IPVS or inserted with
+    C(conntrack -I), lack that status; read those tables with V(proc) or V(conntrack).
   - With O(source=conntrack) the dump is written to the module's temporary directory (about 230 bytes per entry)
     and read back line by line; the file is removed at the end.
 seealso:
@@ -69,12 +79,22 @@ msg:
   type: str
   sample: nf_conntrack is not loaded in this kernel/network namespace, so there is no table to read.
 source:
-  description: V(proc) (C(/proc/net/nf_conntrack)) or V(conntrack) (C(conntrack -L -o extended)); null when unavailable.
+  description: >-
+    Where the table was read: V(netlink) (a ctnetlink dump), V(proc) (C(/proc/net/nf_conntrack)) or
+    V(conntrack) (C(conntrack -L -o extended)); null when unavailable.
   returned: always
   type: str
-  sample: proc
+  sample: netlink
+kernel_filter:
+  description: >-
+    Whether the kernel sent only the DNATed entries (V(source=netlink) on Linux 5.19 and later). False
+    when the module read every entry and filtered it itself (V(proc), V(conntrack), or a kernel that
+    ignores the netlink status filter).
+  returned: always
+  type: bool
+  sample: true
 total_entries:
-  description: Entries in the table.
+  description: Entries in the table (with V(source=netlink), the kernel's count for this network namespace).
   returned: always
   type: int
   sample: 57
@@ -127,7 +147,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts impo
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            source=dict(type='str', default='auto', choices=['auto', 'proc', 'conntrack']),
+            source=dict(type='str', default='auto', choices=['auto', 'netlink', 'proc', 'conntrack']),
             limit=dict(type='int', default=100),
             **NETWORK_OPTIONS
         ),

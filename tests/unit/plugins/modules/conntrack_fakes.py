@@ -1,11 +1,13 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A fake /proc + /sys conntrack tree for the conntrack module tests."""
+"""A fake /proc + /sys conntrack tree and a replayed ctnetlink socket for the conntrack module tests."""
 
 from __future__ import annotations
 
 import os
+import struct
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _ctnetlink
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture
 
 # Kernel defaults on this machine's kernel (6.18, 24 GiB RAM).
@@ -81,3 +83,47 @@ class FakeKernel(object):
                 with open(os.path.join(top, name), 'rb') as f:
                     out[os.path.join(top, name)] = f.read()
         return out
+
+
+def ctnetlink_exchange(name):
+    """(request, [datagrams]) of a ctnetlink exchange captured by fixtures/ctnetlink-capture.sh."""
+    request = None
+    datagrams = []
+    for line in fixture(name).splitlines():
+        direction, data = line.split()
+        if direction == '>':
+            request = bytes.fromhex(data)
+        else:
+            datagrams.append(bytes.fromhex(data))
+    return request, datagrams
+
+
+class FakeNetlink(object):
+    """A ctnetlink socket answering dump and stats requests with the kernel's captured datagrams;
+    ``requests`` keeps what the module sent."""
+
+    def __init__(self, dump='ctnetlink-dump-dnat.txt', stats='ctnetlink-stats.txt'):
+        self.answers = {
+            _ctnetlink.IPCTNL_MSG_CT_GET: ctnetlink_exchange(dump)[1],
+            _ctnetlink.IPCTNL_MSG_CT_GET_STATS: ctnetlink_exchange(stats)[1],
+        }
+        self.requests = []
+        self.pending = []
+        self.closed = False
+
+    def send(self, request):
+        self.requests.append(request)
+        msg_type = struct.unpack_from('=H', request, 4)[0]
+        self.pending.extend(self.answers[msg_type & 0xff])
+        return len(request)
+
+    def recv(self, size):
+        data = self.pending.pop(0)
+        assert len(data) <= size
+        return data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.closed = True

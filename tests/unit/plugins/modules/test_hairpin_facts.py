@@ -19,7 +19,7 @@ from ansible_collections.keeplocal.traffic.plugins.modules import (
     nat_rules_info,
     outbound_flows_info,
 )
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import FakeKernel, FakeNetlink
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import (
     fake_tools,
     fixture,
@@ -35,9 +35,13 @@ NOISE = ('changed', 'failed', 'invocation', 'warnings')
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
-    """A fake host: 'gw' has the captured NAT rules and conntrack table, 'cli' an empty nat table."""
-    def build(kind):
+    """A fake host: 'gw' has the captured NAT rules and conntrack table, 'cli' an empty nat table.
+    Netlink answers EPERM unless a captured ``netlink`` dump is given (the table is then read from it)."""
+    def build(kind, netlink='ctnetlink-eperm.txt'):
         kernel = FakeKernel(str(tmp_path / 'kernel'))
+        sock = FakeNetlink(dump=netlink)
+        monkeypatch.setattr(_host_facts, 'netlink_socket', lambda: sock)
+        monkeypatch.setattr(_host_facts, 'IPVS_TABLE', str(tmp_path / 'no-ip_vs'))
         monkeypatch.setattr(_host_facts, 'NETFILTER_SYSCTL', kernel.netfilter)
         monkeypatch.setattr(_host_facts, 'CONNTRACK_STAT', kernel.stat_file)
         monkeypatch.setattr(_host_facts, 'CONNTRACK_TABLE', fixture_path('nf_conntrack.txt'))
@@ -79,6 +83,16 @@ def test_gateway_in_one_run_equals_the_single_modules(host, capsys):
     assert result['addresses'] == result['outbound_flows']['local_addresses'] == ['192.168.77.10', 'fd77::10']
     assert result['hairpin_flows']['hairpin_entries'] == 8
     assert [item['remote_ip'] for item in result['outbound_flows']['to_public']] == ['198.51.100.1', '2001:db8:77::1', '198.51.100.1']
+
+
+def test_gateway_reads_its_table_over_netlink(host, capsys):
+    host('gw', netlink='ctnetlink-dump-dnat.txt')
+    failed, result = run(hairpin_facts.main, {}, capsys)
+    assert not failed
+    flows = result['hairpin_flows']
+    assert flows['source'] == 'netlink' and flows['kernel_filter'] is True
+    assert flows['total_entries'] == 16 and flows['hairpin_entries'] == 11
+    assert flows == single(hairpin_flows_info.main, {'public_addresses': ['198.51.100.1']}, capsys)
 
 
 def test_client_skips_the_conntrack_scan_and_dns_without_names(host, capsys):
