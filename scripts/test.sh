@@ -13,6 +13,9 @@ ansible_test_tree() {
   local root; root=$(mktemp -d "$KEEPLOCAL_CACHE/ansible-test.XXXXXX")
   local tree=$root/ansible_collections/keeplocal/traffic
   mkdir -p "$tree"
+  # Test inputs kept next to the checkout (shared/realworld: other projects' files, never copied
+  # into the repository); the tests look for them from their own directory upwards.
+  if [ -d "$KEEPLOCAL_REPO/../shared" ]; then ln -s "$(cd "$KEEPLOCAL_REPO/../shared" && pwd)" "$root/shared"; fi
   git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$tree" -xf -
   # ansible-test bootstraps pip from a download host this machine cannot reach; it takes a
   # cached script instead, named after the pip version it wants.
@@ -92,7 +95,26 @@ run_release() {
     echo "release: galaxy-importer reported the warnings above" >&2; return 1
   fi
   echo "release: $artifact imports clean"
+  run_installed "$artifact"
   scripts/docs.sh
+}
+
+# The artifact as a user installs it (README): ansible-core and requirements.txt only, no other
+# collection on the path; detect.yml must run against localhost and write a current plan.
+run_installed() {
+  local artifact=$1 root rc=0
+  root=$(mktemp -d "$KEEPLOCAL_CACHE/installed.XXXXXX")
+  "$KEEPLOCAL_VENV_INSTALL/bin/ansible-galaxy" collection install --offline -p "$root/collections" "$artifact" >/dev/null
+  (cd "$root" && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$root/collections" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+    "$KEEPLOCAL_VENV_INSTALL/bin/ansible-playbook" keeplocal.traffic.detect -i localhost, -c local --check \
+    -e ansible_python_interpreter=/usr/bin/python3 -e hairpin_detect_report_dir="$root/report" >"$root/detect.log" 2>&1) || rc=$?
+  if ((rc != 0)) || ! "$KEEPLOCAL_VENV_INSTALL/bin/python" -c 'import json, sys; assert json.load(open(sys.argv[1]))["version"] == 2' \
+      "$root/report/plan.json"; then
+    cat "$root/detect.log"; rm -rf "$root"
+    echo "release: detect.yml failed with only ansible-core and requirements.txt installed" >&2; return 1
+  fi
+  rm -rf "$root"
+  echo "release: the installed artifact runs detect.yml with ansible-core and requirements.txt only"
 }
 
 # Integration targets that run on this machine: the conntrack write path needs a real kernel's

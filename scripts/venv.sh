@@ -4,6 +4,7 @@
 #   main:     test-requirements.txt              -> $KEEPLOCAL_VENV
 #   previous: tests/requirements-previous-core.txt -> $KEEPLOCAL_VENV_PREVIOUS (the ansible-core before)
 #   release:  tests/requirements-release.txt    -> $KEEPLOCAL_VENV_RELEASE (galaxy-importer, antsibull-docs)
+#   install:  tests/requirements-install.txt    -> $KEEPLOCAL_VENV_INSTALL (ansible-core + requirements.txt only)
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 build() {
@@ -21,3 +22,4 @@ build() {
 build "$KEEPLOCAL_VENV" "$KEEPLOCAL_REPO/test-requirements.txt"
 build "$KEEPLOCAL_VENV_PREVIOUS" "$KEEPLOCAL_REPO/tests/requirements-previous-core.txt"
 build "$KEEPLOCAL_VENV_RELEASE" "$KEEPLOCAL_REPO/tests/requirements-release.txt"
+build "$KEEPLOCAL_VENV_INSTALL" "$KEEPLOCAL_REPO/tests/requirements-install.txt"
