@@ -94,17 +94,19 @@ def _unix_socket(entry):
     address = endpoint(entry['ip'], entry['port'])
     client = entry['client_process']
     listener = entry['listener_process']
-    if listener in UNIX_SOCKET_ROLE_SERVERS and client in LOCAL_PROXIES:
+    # A client socket in TIME_WAIT has no owner to name; the role confirms from nginx's own
+    # configuration that nginx proxies to the address before it changes anything.
+    if listener in UNIX_SOCKET_ROLE_SERVERS and (client in LOCAL_PROXIES or client is None):
         return _automatic('unix_socket', entry['host'], {'unix_sockets_pairs': [{'address': address}]},
-                          'on %s, %s serves on a Unix socket and %s connects to it instead of %s'
-                          % (entry['host'], listener, client, address))
+                          'on %s, %s serves on a Unix socket and nginx connects to it instead of %s'
+                          % (entry['host'], listener, address))
     if listener not in UNIX_SOCKET_ROLE_SERVERS:
         return _manual('on %s, have %s listen on a Unix socket and point %s at it instead of %s '
                        '(the unix_sockets role switches gunicorn behind nginx only)'
                        % (entry['host'], listener, client or 'its local client', address))
     return _manual('on %s, %s reaches %s at %s: point it at a Unix socket %s also listens on '
                    '(the unix_sockets role switches the pair only when nginx is the client)'
-                   % (entry['host'], client or 'an unidentified local process', listener, address, listener))
+                   % (entry['host'], client, listener, address, listener))
 
 
 def pair_recommendation(finding, act_on_latent):

@@ -471,3 +471,33 @@ def test_garbage_entries_are_skipped():
 
 def test_normalize_facts_keeps_empty_hosts():
     assert normalize_facts({'a': {}, 'b': None, 'c': {'hairpin_detect_facts': None}}) == {'a': None, 'b': None, 'c': None}
+
+
+@pytest.mark.parametrize('client, listener, expected', [
+    # the lab: nginx in front of gunicorn, switched by the unix_sockets role
+    ('nginx', 'gunicorn', ('automatic', 'keeplocal.traffic.unix_sockets')),
+    # a client socket in TIME_WAIT has no owner; the role checks nginx's configuration itself
+    (None, 'gunicorn', ('automatic', 'keeplocal.traffic.unix_sockets')),
+    # an app server the role does not switch yet: a person does it
+    ('nginx', 'uwsgi', ('manual', None)),
+    # a client that is not a local proxy: its own configuration must change
+    ('python3', 'gunicorn', ('manual', None)),
+    # a front end's own listener is no finding at all
+    (None, 'nginx', None),
+    ('curl', None, None),
+])
+def test_same_host_recommendations(client, listener, expected):
+    facts = lab_facts()
+    facts['svc-b']['outbound_flows']['same_host'] = [
+        {'remote_ip': '127.0.0.1', 'remote_port': 8000, 'connections': 2, 'client_process': client, 'listener_process': listener}]
+    same_host = build_plan(facts)['same_host']
+    if expected is None:
+        assert same_host == []
+        return
+    (entry,) = same_host
+    rec = entry['recommendation']
+    assert (rec['mode'], rec['role']) == expected
+    if rec['mode'] == 'automatic':
+        assert (rec['host'], rec['input']) == ('svc-b', {'unix_sockets_pairs': [{'address': '127.0.0.1:8000'}]})
+    else:
+        assert rec['input'] is None and '127.0.0.1:8000' in rec['change']
