@@ -26,7 +26,7 @@ else:
     CROSSPLANE_IMPORT_ERROR = None
 
 MODULE = 'keeplocal.traffic.nginx_upstream'
-HOST_OPTIONS = ('conf', 'nginx_binary', 'validate', 'backup')
+HOST_OPTIONS = ('conf', 'nginx_binary', 'validate', 'backup', 'backup_dir', 'backup_keep')
 
 
 def parse_one(text, path):
@@ -82,29 +82,36 @@ class ActionModule(ActionBase):
 
     def _run(self, args, task_vars):
         mode = args['mode']
-        port, address = None, args['address']
+        host_part, port, address = None, None, args['address']
         if address:
-            host, port = nu.split_hostport(address)
-            if not host or port is None:
-                raise AnsibleActionFail('address: %r is not host:port (for example 127.0.0.1:8000)' % address)
+            try:
+                host_part, port = nu.parse_address(address)
+            except ValueError as exc:
+                raise AnsibleActionFail(str(exc))
         elif mode != 'discover':
             raise AnsibleActionFail('address is required with mode=%s (the TCP address nginx uses now, such as 127.0.0.1:8000)' % mode)
-        for path in [args['socket']] + args['replace_sockets']:
+        for field, path in [('socket', args['socket'])] + [('replace_sockets', path) for path in args['replace_sockets']]:
             if not path.startswith('/'):
-                raise AnsibleActionFail('socket paths must be absolute: %r' % path)
+                raise AnsibleActionFail('%s: %r is not an absolute path (for example /run/app/gunicorn.sock)' % (field, path))
+        if args['backup_keep'] < 1:
+            raise AnsibleActionFail('backup_keep: %d keeps no backup; give 1 or more (a rollback restores the files from the '
+                                    'newest run)' % args['backup_keep'])
 
         collected = self._module(args, task_vars)
         if collected.get('failed'):
             return collected
         files, host = collected['files'], collected['host']
-        try:
-            payload = parse_files(files, args['conf'])
-        except AnsibleActionFail:
-            raise
+        leftover = nu.leftover_problem(files, args['backup_dir'])
+        if leftover:
+            raise AnsibleActionFail(leftover)
+        payload = parse_files(files, args['conf'])
         if payload['errors']:
             raise AnsibleActionFail('crossplane could not parse the configuration: %s' % '; '.join(
                 '%s:%s: %s' % (error.get('file'), error.get('line'), error.get('error')) for error in payload['errors']))
         addresses = host.get('addresses', [])
+        if address and not nu.is_local_host(host_part, addresses):
+            raise AnsibleActionFail('address: %s is not an address of this host (its addresses: %s, or loopback): nginx_upstream '
+                                    'moves same-host backends only' % (address, ', '.join(addresses) or 'none found'))
         analysis = nu.analyze(payload, addresses)
         built = nu.build_pairs(analysis, host, args['socket'], args['drop_tcp'], args['umask'])
         pairs = built['pairs'] if port is None else _pairs_for(built['pairs'], port, address)
@@ -128,8 +135,17 @@ class ActionModule(ActionBase):
                 socket = switched['socket']
             elif tcp_pair and tcp_pair.get('unit'):
                 socket = socket.replace('{app}', tcp_pair['unit'].rsplit('.service', 1)[0])
-            else:
-                raise AnsibleActionFail('socket %s names {app}, but no systemd service serves %s: give the socket path' % (socket, address))
+        sockets = args['replace_sockets'] + ([] if '{app}' in socket else [socket])
+        if not nu.sites_naming(analysis, port, sockets, addresses):
+            raise AnsibleActionFail(nu.not_proxied_message(address, port, sockets, analysis, addresses, files))
+        if '{app}' in socket:
+            raise AnsibleActionFail('socket %s names {app}, but no systemd service serves %s: give the socket path' % (socket, address))
+        if mode == 'switch' and nu.socket_path_problem(socket):
+            raise AnsibleActionFail('socket: %s' % nu.socket_path_problem(socket))
+        if args['backup']:
+            problem = nu.backup_dir_problem(args['backup_dir'], args['conf'], files)
+            if problem:
+                raise AnsibleActionFail(problem)
         out['socket'] = socket
         texts = dict((item['path'], item['content']) for item in files)
         try:
@@ -158,10 +174,11 @@ class ActionModule(ActionBase):
                 seen.add(item['realpath'])
                 edits.append({'path': item['path'], 'realpath': item['realpath'], 'checksum': item['checksum'],
                               'content': edit['texts'][item['path']]})
-        applied = self._module(args, task_vars, edits=edits)
+        applied = self._module(args, task_vars, edits=edits, mode=mode, socket=socket)
         if applied.get('failed'):
             applied['changes'] = edit['changes']
             return applied
         out['backup_files'] = applied.get('backup_files', {})
+        out['backup_run'] = applied.get('backup_run')
         out['nginx_test'] = applied.get('nginx_test')
         return out

@@ -17,10 +17,13 @@ servers and locations, directives spanning lines, quoted arguments.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import posixpath
 import re
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import parse_port
 
 # The module's options; the action plugin validates the task's arguments with the same spec.
 ARGUMENT_SPEC = dict(
@@ -36,6 +39,8 @@ ARGUMENT_SPEC = dict(
     nginx_binary=dict(type='str', default='nginx'),
     validate=dict(type='bool', default=True),
     backup=dict(type='bool', default=True),
+    backup_dir=dict(type='path', default='/var/backups/keeplocal/nginx'),
+    backup_keep=dict(type='int', default=10),
     edits=dict(type='list', elements='dict', options=dict(
         path=dict(type='str', required=True),
         realpath=dict(type='str', required=True),
@@ -706,6 +711,138 @@ def rewrite(payload, texts, match_port=None, match_sockets=(), to=None, local_ad
 
 
 # ---------------------------------------------------------------------------------------------
+# Input checks, backups and the health of the configuration before any change
+
+BACKUP_DIR = ARGUMENT_SPEC['backup_dir']['default']
+# One run's backup directory: UTC time to the microsecond (names sort in the order the runs
+# happened) and the writing process.
+_RUN = re.compile(r'^[0-9]{8}T[0-9]{6}[.][0-9]{6}Z-[0-9]+$')
+# nginx -t reports 'nginx: [emerg] MSG in FILE:LINE' or, once its error log is set up, '2026/01/01 10:00:00
+# [emerg] PID#TID: MSG in FILE:LINE'.
+_NGINX_EMERG = re.compile(r'\[emerg\] (?:[0-9]+#[0-9]+: )?(?P<message>.*?)(?: in (?P<file>/.*?):(?P<line>[0-9]+))?[ \t]*$', re.M)
+
+
+def parse_address(text):
+    """The backend address as (host, port); ValueError names the field, what is wrong and the fix."""
+    host, port = split_hostport(text or '')
+    if not host or port is None:
+        raise ValueError('address: %r is not host:port (the TCP address nginx proxies to now, for example 127.0.0.1:8000)' % text)
+    try:
+        return host, parse_port(port)
+    except ValueError:
+        raise ValueError('address: the port of %s is outside 1-65535: give the TCP address nginx proxies to now, '
+                         'for example 127.0.0.1:8000' % text) from None
+
+
+def socket_path_problem(path):
+    """Why nginx should not be pointed at a socket at ``path``, or None."""
+    if not posixpath.normpath(path).startswith('/run/'):
+        return ('the socket %s is outside /run: use /run/<app>/ (emptied at every boot, so no stale socket outlives its '
+                'service; /tmp is hidden from services with PrivateTmp)' % path)
+    return None
+
+
+def sites_naming(analysis, port=None, sockets=(), local_addresses=()):
+    """The sites naming a backend: local TCP targets on ``port``, or one of the Unix ``sockets``."""
+    return [site for site in analysis['sites'] if _matches(site, port, set(sockets), local_addresses)]
+
+
+def not_proxied_message(address, port, sockets, analysis, local_addresses, files):
+    """The refusal when nothing in the configuration names the backend, with what it does name."""
+    named = sorted(set('%s (%s:%s)' % (site_text(site), site['file'], site['line']) for site in analysis['sites']
+                       if backend_key(site['target'], local_addresses) is not None))
+    return ('address: nginx does not proxy to %s: no upstream server or proxy_pass in the %d files nginx loads names port %d '
+            'on a local address%s. Give the address nginx proxies to now; %s'
+            % (address, len(files), port, ''.join(' or unix:%s' % path for path in sockets),
+               ('the same-host backends it names: ' + ', '.join(named)) if named else 'it names no same-host backend'))
+
+
+def run_id(timestamp, pid):
+    """The name of one run's backup directory, for example 20260101T100000.000042Z-4242."""
+    when = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return when.strftime('%Y%m%dT%H%M%S.%fZ') + '-%d' % pid
+
+
+def expired_runs(names, keep):
+    """The run directories among ``names`` beyond the newest ``keep``; names that are not runs stay."""
+    runs = sorted(name for name in names if _RUN.match(name))
+    return runs[:max(len(runs) - keep, 0)]
+
+
+def backup_path(run_dir, path):
+    """Where the backup of ``path`` goes: its absolute path mirrored under the run's directory."""
+    return posixpath.join(run_dir, posixpath.normpath(path).lstrip('/'))
+
+
+def _under(path, directory):
+    path, directory = posixpath.normpath(path), posixpath.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip('/') + '/')
+
+
+def backup_dir_problem(backup_dir, conf, files):
+    """Why nginx could load backups kept in ``backup_dir``, or None. ``files``: what nginx loads."""
+    conf_dir = posixpath.dirname(posixpath.normpath(conf))
+    if _under(backup_dir, conf_dir):
+        return ("backup_dir: %s is inside nginx's configuration directory %s, where an include can load the backups as "
+                "configuration: choose a directory nginx never includes (the default is %s)" % (backup_dir, conf_dir, BACKUP_DIR))
+    for item in files:
+        for path in (item['path'], item.get('realpath') or item['path']):
+            if _under(path, backup_dir):
+                return ('backup_dir: nginx loads %s, which is inside %s: choose a directory nginx never includes (the default '
+                        'is %s)' % (path, backup_dir, BACKUP_DIR))
+    return None
+
+
+def leftover_problem(files, backup_dir):
+    """The refusal when nginx loads a backup copy (a name ending in ~), or None.
+
+    ansible's ``backup`` options and editors put such copies next to the file they copy; in a
+    directory an include pulls in as a whole (Debian's ``include /etc/nginx/sites-enabled/*;``)
+    nginx loads them as configuration, and a switch would rewrite them too.
+    """
+    leftovers = [item['path'] for item in files if item['path'].endswith('~')]
+    if not leftovers:
+        return None
+    return ('nginx loads %s as configuration: a backup copy (the name ends in ~) in a directory an include pulls in as a '
+            'whole. Move it out of there (for example into %s), check that nginx -t passes, and run again; nothing was '
+            'changed' % (', '.join(leftovers), backup_dir))
+
+
+def nginx_error(output):
+    """The first error in nginx -t's output: {'message', 'file', 'line'} (file and line None when
+    nginx names no place), or None."""
+    match = _NGINX_EMERG.search(output or '')
+    if match is None:
+        return None
+    line = match.group('line')
+    return {'message': match.group('message'), 'file': match.group('file'), 'line': int(line) if line else None}
+
+
+def describe_nginx_error(output):
+    """nginx -t's error as 'FILE line N: MESSAGE' (its whole output when it has no [emerg] line)."""
+    error = nginx_error(output)
+    if error is None:
+        return (output or '').strip()
+    if error['file'] is None:
+        return error['message']
+    return '%s line %d: %s' % (error['file'], error['line'], error['message'])
+
+
+def broken_config_message(output, backup_dir):
+    """The refusal when nginx -t fails before any change: the file and line nginx names, and the fix."""
+    error = nginx_error(output) or {'file': None}
+    if error['file'] and error['file'].endswith('~'):
+        fix = ('%s is a backup copy (the name ends in ~) left in a directory an include pulls in as a whole, so nginx loads it '
+               'as configuration: move it out of %s (for example into %s), check that nginx -t passes, and run again'
+               % (error['file'], posixpath.dirname(error['file']), backup_dir))
+    elif error['file']:
+        fix = 'correct line %d of %s until nginx -t passes, then run again' % (error['line'], error['file'])
+    else:
+        fix = 'correct the configuration until nginx -t passes, then run again'
+    return 'nginx -t fails before any change, nothing was changed: %s. Fix: %s' % (describe_nginx_error(output), fix)
+
+
+# ---------------------------------------------------------------------------------------------
 # Pairs: nginx's local backends joined with what listens there (host facts from the module)
 
 DROPIN_NAME = 'keeplocal-unix-socket.conf'
@@ -807,8 +944,9 @@ def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, p
         if socket_dir == '/run/' + directory:
             problems.append(('runtime_directory', 'the socket directory %s is RuntimeDirectory of %s, which systemd empties when the '
                              'service stops: choose another socket path' % (socket_dir, unit)))
-    if socket.startswith('/tmp/') or socket.startswith('/var/tmp/'):
-        problems.append(('socket_path', 'the socket %s is under a temporary directory (PrivateTmp hides it): use /run/<app>/' % socket))
+    problem = socket_path_problem(socket)
+    if problem:
+        problems.append(('socket_path', problem))
     socket_cat = unit_data.get('socket_cat')
     if socket_cat and _gunicorn.KEEPLOCAL_SECTION not in socket_cat:
         problems.append(('socket_unit_exists', '%s.socket already exists and was not written by keeplocal.traffic' % app))

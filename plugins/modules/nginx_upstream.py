@@ -20,8 +20,16 @@ description:
     back to O(address). Only the address argument of the affected directives changes (and
     O(server_parameters) on C(server) lines); comments, blank lines, indentation and every other byte
     stay as they were.
-  - Edited files are backed up (O(backup)), then C(nginx -t) validates the whole configuration; when it
-    fails, the previous files are put back and the task fails with nginx's message. nginx is not reloaded.
+  - Edited files are backed up (O(backup)) into a directory of their own for each run, O(backup_dir)/RUN/ followed by the
+    file's absolute path (for example C(/var/backups/keeplocal/nginx/20260101T100000.000042Z-4242/etc/nginx/sites-available/app)),
+    never next to the file, where an include such as Debian's C(include /etc/nginx/sites-enabled/*;) would load the copy
+    as configuration; RV(backup_files) says which file went where, and the newest O(backup_keep) runs are kept. Then
+    C(nginx -t) validates the whole configuration; when it fails, the previous files are put back and the task fails with
+    the file and line nginx names. nginx is not reloaded.
+  - Nothing changes when the configuration is broken already (C(nginx -t) fails; the message names the file, the line and
+    the fix), when nginx loads a backup copy (a name ending in C(~), as ansible's C(backup) options and editors leave them
+    next to a file) from a directory it includes as a whole, when nginx does not proxy to O(address), or when O(address)
+    is not C(host:port) with a port in 1-65535 on this host.
   - B(Where the parsing happens.) The configuration is parsed on the controller with crossplane
     (PyPI C(nginx-crossplane) or C(crossplane)), a real nginx parser, by this module's action plugin; the
     managed host needs only Python's standard library and nginx. The action plugin runs this module twice,
@@ -52,6 +60,8 @@ options:
     description:
       - The Unix socket path. C({app}) is replaced with the name of the systemd service serving the
         backend, without C(.service).
+      - With O(mode=switch) it must be under C(/run) (emptied at every boot, so no stale socket outlives its service;
+        C(/tmp) is hidden from services with C(PrivateTmp)), and its directory must exist when the files are written.
     type: str
     default: /run/{app}/gunicorn.sock
   replace_sockets:
@@ -98,9 +108,23 @@ options:
     type: bool
     default: true
   backup:
-    description: Keep a timestamped copy of every edited file next to it.
+    description:
+      - Keep a copy of every edited file under O(backup_dir) (see RV(backup_files)).
     type: bool
     default: true
+  backup_dir:
+    description:
+      - Where the copies go, one directory per run named after its UTC time and process id, each copy at its file's
+        absolute path below that. Refused when it is inside nginx's configuration directory (the directory of O(conf))
+        or holds a file nginx loads.
+    type: path
+    default: /var/backups/keeplocal/nginx
+  backup_keep:
+    description:
+      - How many runs' backups stay in O(backup_dir) (the oldest beyond that are removed after a run made its copies).
+        At least 1.
+    type: int
+    default: 10
   edits:
     description:
       - Internal, set by the action plugin in its second run; leave unset. The files to write, each with
@@ -237,10 +261,17 @@ changes:
     - {file: /etc/nginx/sites-enabled/app, line: 3, directive: server,
        before: "    server 127.0.0.1:8000;", after: "    server unix:/run/app/gunicorn.sock;"}
 backup_files:
-  description: Edited file -> its backup copy.
+  description:
+    - Edited file (symbolic links resolved) -> its copy as it was before this run. Copying each back restores exactly
+      what this run replaced.
   returned: when changed and O(backup) is true, not in check mode
   type: dict
-  sample: {/etc/nginx/sites-available/app: /etc/nginx/sites-available/app.2345.2026-01-01@10:00:00~}
+  sample: {/etc/nginx/sites-available/app: /var/backups/keeplocal/nginx/20260101T100000.000042Z-2345/etc/nginx/sites-available/app}
+backup_run:
+  description: This run's directory under O(backup_dir).
+  returned: when changed and O(backup) is true, not in check mode
+  type: str
+  sample: /var/backups/keeplocal/nginx/20260101T100000.000042Z-2345
 socket:
   description: The Unix socket path after C({app}) was resolved.
   returned: when O(mode) is switch or revert
@@ -252,13 +283,15 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
-from ansible_collections.keeplocal.traffic.plugins.module_utils._nginx_upstream import ARGUMENT_SPEC
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
 from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
     parse_fib_trie,
     parse_if_inet6,
@@ -293,8 +326,7 @@ def nginx_command(module):
 def read_nginx_files(module, nginx):
     rc, out, err = module.run_command([nginx, '-T', '-c', module.params['conf']])
     if rc != 0:
-        module.fail_json(msg='nginx -T failed (rc %d): the current configuration does not pass nginx -t, nothing was changed: %s'
-                         % (rc, err.strip()), stderr=err)
+        module.fail_json(msg=nu.broken_config_message(err, module.params['backup_dir']), stderr=err)
     files, seen = [], set()
     for path in _CONF_HEADER.findall(out):
         if path in seen or not os.path.isfile(path):
@@ -484,8 +516,44 @@ def write_file(module, path, content):
             os.unlink(tmp)
 
 
+def backup(module, edits, originals):
+    """Copy the files about to change into a new run directory under backup_dir, each at its own
+    absolute path below it (nothing nginx includes), then remove the runs beyond backup_keep.
+
+    Returns (run directory, {file: its backup}).
+    """
+    root = module.params['backup_dir']
+    run = os.path.join(root, nu.run_id(time.time(), os.getpid()))
+    backups = {}
+    try:
+        os.makedirs(root, exist_ok=True)
+        os.mkdir(run, 0o700)
+        for edit in edits:
+            path = nu.backup_path(run, edit['realpath'])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'wb') as handle:
+                handle.write(originals[edit['realpath']])
+            shutil.copystat(edit['realpath'], path)
+            backups[edit['realpath']] = path
+    except OSError as exc:
+        module.fail_json(msg='backup_dir: cannot keep the backups in %s, nothing was changed: %s' % (root, to_native(exc)),
+                         backup_files=backups)
+    for name in nu.expired_runs(os.listdir(root), module.params['backup_keep']):
+        try:
+            shutil.rmtree(os.path.join(root, name))
+        except OSError as exc:
+            module.warn('could not remove the old backups %s: %s' % (os.path.join(root, name), to_native(exc)))
+    return run, backups
+
+
 def apply_edits(module, nginx):
     edits = module.params['edits']
+    if module.params['mode'] == 'switch':
+        directory = os.path.dirname(module.params['socket'])
+        if not os.path.isdir(directory):
+            module.fail_json(msg='socket: the directory %s of %s does not exist, nothing was changed: start the service that '
+                             'listens there first (its socket unit or RuntimeDirectory creates it), or give the socket it listens '
+                             'on' % (directory, module.params['socket']))
     originals = {}
     for edit in edits:
         data = read_bytes(edit['realpath'])
@@ -494,10 +562,7 @@ def apply_edits(module, nginx):
         if hashlib.sha256(data).hexdigest() != edit['checksum']:
             module.fail_json(msg='%s changed since it was read; nothing was changed, run the task again' % edit['path'])
         originals[edit['realpath']] = data
-    backups = {}
-    if module.params['backup']:
-        for edit in edits:
-            backups[edit['realpath']] = module.backup_local(edit['realpath'])
+    run, backups = backup(module, edits, originals) if module.params['backup'] else (None, {})
     written = []
     try:
         for edit in edits:
@@ -507,7 +572,7 @@ def apply_edits(module, nginx):
         for path in written:
             write_file(module, path, originals[path])
         module.fail_json(msg='writing %s failed, the previous files were restored: %s' % (edit['realpath'], to_native(exc)),
-                         backup_files=backups)
+                         backup_files=backups, backup_run=run)
     test = None
     if module.params['validate']:
         rc, out, err = module.run_command([nginx, '-t', '-c', module.params['conf']])
@@ -516,14 +581,15 @@ def apply_edits(module, nginx):
             for path in written:
                 write_file(module, path, originals[path])
             rc2, dummy, err2 = module.run_command([nginx, '-t', '-c', module.params['conf']])
-            restored = 'the previous files were restored' + ('' if rc2 == 0 else ' (and nginx -t still fails: %s)' % err2.strip())
-            module.fail_json(msg='nginx -t rejected the edited configuration, %s: %s' % (restored, err.strip()),
-                             stderr=err, backup_files=backups, nginx_test=test)
-    module.exit_json(changed=True, backup_files=backups, nginx_test=test)
+            restored = 'the previous files were restored' + (
+                '' if rc2 == 0 else ' (and nginx -t still fails: %s)' % nu.describe_nginx_error(err2))
+            module.fail_json(msg='nginx -t rejected the edited configuration, %s: %s' % (restored, nu.describe_nginx_error(err)),
+                             stderr=err, backup_files=backups, backup_run=run, nginx_test=test)
+    module.exit_json(changed=True, backup_files=backups, backup_run=run, nginx_test=test)
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=nu.ARGUMENT_SPEC, supports_check_mode=True)
     nginx = nginx_command(module)
     if module.params['edits']:
         if module.check_mode:

@@ -25,6 +25,10 @@ UNIT = ('# /etc/systemd/system/app.service\n[Service]\nUser=app\n'
         'ExecStart=/usr/bin/gunicorn --chdir /srv/app --workers 2 --bind 127.0.0.1:8000 app:application\n')
 
 
+RUN = '/var/backups/keeplocal/nginx/20260101T100000.000042Z-4242'
+BACKUP = RUN + '/etc/nginx/sites-available/app'
+
+
 def host(other_client=False):
     tcp = [{'local_ip': '127.0.0.1', 'local_port': 8000, 'remote_ip': '0.0.0.0', 'remote_port': 0, 'state': 'LISTEN', 'uid': 999, 'inode': 1},
            {'local_ip': '127.0.0.1', 'local_port': 40000, 'remote_ip': '127.0.0.1', 'remote_port': 8000, 'state': 'ESTABLISHED', 'uid': 0, 'inode': 2}]
@@ -36,9 +40,10 @@ def host(other_client=False):
             'units': {'app.service': {'cat': UNIT, 'socket_cat': None}}, 'config_files': {}}
 
 
-def collected(site=SITE, **kwargs):
+def collected(site=SITE, extra_files=(), **kwargs):
     files = [{'path': '/etc/nginx/nginx.conf', 'realpath': '/etc/nginx/nginx.conf', 'content': MAIN},
              {'path': '/etc/nginx/sites-enabled/app', 'realpath': '/etc/nginx/sites-available/app', 'content': site}]
+    files += [{'path': path, 'realpath': path, 'content': content} for path, content in extra_files]
     for item in files:
         item['checksum'] = hashlib.sha256(item['content'].encode()).hexdigest()
     return {'changed': False, 'files': files, 'host': host(**kwargs), 'conf': '/etc/nginx/nginx.conf'}
@@ -58,8 +63,8 @@ def run(args, check_mode=False, apply_result=None, **kwargs):
     def execute(module_name=None, module_args=None, task_vars=None, **dummy):
         calls.append(module_args)
         if module_args.get('edits'):
-            return apply_result or {'changed': True, 'backup_files': {'/etc/nginx/sites-available/app': '/etc/nginx/sites-available/app.1.bak~'},
-                                    'nginx_test': 'syntax is ok'}
+            return apply_result or {'changed': True, 'backup_files': {'/etc/nginx/sites-available/app': BACKUP},
+                                    'backup_run': RUN, 'nginx_test': 'syntax is ok'}
         return collected(**kwargs)
 
     action._execute_module = execute
@@ -89,7 +94,10 @@ def test_check_mode_returns_the_diff_and_does_not_write():
 
 def test_switch_writes_through_the_module_with_checksums():
     result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/g.sock'})
-    assert result['changed'] and result['backup_files'] == {'/etc/nginx/sites-available/app': '/etc/nginx/sites-available/app.1.bak~'}
+    assert result['changed'] and result['backup_files'] == {'/etc/nginx/sites-available/app': BACKUP}
+    assert result['backup_run'] == RUN
+    assert (calls[1]['mode'], calls[1]['socket']) == ('switch', '/run/app/g.sock')
+    assert (calls[1]['backup'], calls[1]['backup_dir'], calls[1]['backup_keep']) == (True, '/var/backups/keeplocal/nginx', 10)
     (edit,) = calls[1]['edits']
     assert edit['path'] == '/etc/nginx/sites-enabled/app' and edit['realpath'] == '/etc/nginx/sites-available/app'
     assert edit['checksum'] == hashlib.sha256(SITE.encode()).hexdigest()
@@ -113,12 +121,44 @@ def test_failed_nginx_test_comes_back_failed():
 
 @pytest.mark.parametrize('args, message', [
     ({'mode': 'switch'}, 'address is required'),
-    ({'mode': 'switch', 'address': '127.0.0.1'}, 'is not host:port'),
-    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': 'run/x.sock'}, 'must be absolute'),
+    ({'mode': 'switch', 'address': '127.0.0.1'}, "address: '127.0.0.1' is not host:port"),
+    ({'mode': 'switch', 'address': '127.0.0.1:70000'}, 'address: the port of 127.0.0.1:70000 is outside 1-65535'),
+    ({'mode': 'discover', 'address': '127.0.0.1:0'}, 'address: the port of 127.0.0.1:0 is outside 1-65535'),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': 'run/x.sock'}, "socket: 'run/x.sock' is not an absolute path"),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'replace_sockets': ['x.sock']}, "replace_sockets: 'x.sock' is not an absolute path"),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'backup_keep': 0}, 'backup_keep: 0 keeps no backup'),
 ])
-def test_bad_arguments(args, message):
+def test_bad_arguments_are_refused_before_reading_the_host(args, message):
     result, calls = run(args)
-    assert result['failed'] and message in result['msg'] and calls == []
+    assert result['failed'] and result['msg'].startswith(message) and calls == []
+
+
+LEFTOVER = '/etc/nginx/sites-enabled/app.4242.2026-01-01@10:00:00~'
+
+
+@pytest.mark.parametrize('args, kwargs, message', [
+    ({'mode': 'switch', 'address': '127.0.0.1:9999'}, {},
+     'address: nginx does not proxy to 127.0.0.1:9999: no upstream server or proxy_pass in the 2 files nginx loads names port '
+     '9999 on a local address. Give the address nginx proxies to now; the same-host backends it names: 127.0.0.1:8000 '
+     '(/etc/nginx/sites-enabled/app:2)'),
+    ({'mode': 'revert', 'address': '127.0.0.1:9999', 'socket': '/run/app/gunicorn.sock'}, {},
+     'address: nginx does not proxy to 127.0.0.1:9999: no upstream server or proxy_pass in the 2 files nginx loads names port '
+     '9999 on a local address or unix:/run/app/gunicorn.sock.'),
+    ({'mode': 'switch', 'address': '10.0.0.5:8000'}, {},
+     'address: 10.0.0.5:8000 is not an address of this host (its addresses: 192.168.1.20, or loopback)'),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/srv/app/app.sock'}, {},
+     'socket: the socket /srv/app/app.sock is outside /run: use /run/<app>/'),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'backup_dir': '/etc/nginx/backups'}, {},
+     "backup_dir: /etc/nginx/backups is inside nginx's configuration directory /etc/nginx"),
+    ({'mode': 'switch', 'address': '127.0.0.1:8000', 'backup_dir': '/srv/conf'},
+     {'extra_files': [('/srv/conf/extra.conf', '')]}, 'backup_dir: nginx loads /srv/conf/extra.conf, which is inside /srv/conf'),
+    ({'mode': 'discover'}, {'extra_files': [(LEFTOVER, SITE)]},
+     'nginx loads %s as configuration: a backup copy (the name ends in ~) in a directory an include pulls in' % LEFTOVER),
+])
+def test_bad_input_is_refused_before_any_change(args, kwargs, message):
+    result, calls = run(args, **kwargs)
+    assert result['failed'] and result['msg'].startswith(message), result['msg']
+    assert len(calls) == 1 and 'edits' not in calls[0]
 
 
 def test_revert_moves_the_socket_back_to_tcp():

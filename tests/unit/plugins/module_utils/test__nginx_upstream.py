@@ -484,3 +484,74 @@ def test_switched_pair_is_found_through_its_socket():
     (pair,) = pairs_for(host, files=files)
     assert (pair['kind'], pair['socket'], pair['unit'], pair['safe']) == ('unix', '/run/app/gunicorn.sock', 'app.service', True)
     assert pair['gunicorn']['keeplocal'] == {'Address': '127.0.0.1:8000', 'Socket': '/run/app/gunicorn.sock'}
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks and backups
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('127.0.0.1:8000', ('127.0.0.1', 8000)),
+    ('[::1]:65535', ('::1', 65535)),
+    ('localhost:1', ('localhost', 1)),
+    ('127.0.0.1:70000', 'address: the port of 127.0.0.1:70000 is outside 1-65535'),
+    ('127.0.0.1:0', 'address: the port of 127.0.0.1:0 is outside 1-65535'),
+    ('127.0.0.1', "address: '127.0.0.1' is not host:port"),
+    ('::1:8000', "address: '::1:8000' is not host:port"),
+])
+def test_parse_address(text, expected):
+    if isinstance(expected, tuple):
+        assert nu.parse_address(text) == expected
+    else:
+        with pytest.raises(ValueError) as error:
+            nu.parse_address(text)
+        assert str(error.value).startswith(expected)
+
+
+@pytest.mark.parametrize('path, problem', [
+    ('/run/app/gunicorn.sock', None),
+    ('/run/../srv/app.sock', 'the socket /run/../srv/app.sock is outside /run'),
+    ('/tmp/app.sock', 'the socket /tmp/app.sock is outside /run'),
+    ('/var/lib/app/app.sock', 'the socket /var/lib/app/app.sock is outside /run'),
+    ('app.sock', 'the socket app.sock is outside /run'),
+])
+def test_socket_path_problem(path, problem):
+    found = nu.socket_path_problem(path)
+    assert found is None if problem is None else found.startswith(problem)
+
+
+def test_runs_sort_in_time_order_and_only_the_oldest_expire():
+    names = [nu.run_id(1767261600.000042, 99999), nu.run_id(1767261600.5, 7), nu.run_id(1767348000, 1)]
+    assert names[0] == '20260101T100000.000042Z-99999'
+    assert nu.expired_runs(list(reversed(names)) + ['README', '2026-not-a-run'], 2) == [names[0]]
+    assert nu.expired_runs(names, 3) == [] and nu.expired_runs(names, 1) == names[:2]
+
+
+def test_backup_path_mirrors_the_absolute_path():
+    assert nu.backup_path('/var/backups/keeplocal/nginx/R', '/etc/nginx/sites-available/app') == (
+        '/var/backups/keeplocal/nginx/R/etc/nginx/sites-available/app')
+
+
+@pytest.mark.parametrize('output, expected', [
+    ('nginx: [emerg] unknown directive "bogus" in /etc/nginx/sites-enabled/app:2\n'
+     'nginx: configuration file /etc/nginx/nginx.conf test failed\n',
+     {'message': 'unknown directive "bogus"', 'file': '/etc/nginx/sites-enabled/app', 'line': 2}),
+    ('2026/01/01 10:00:00 [emerg] 4242#4242: duplicate upstream "app" in /etc/nginx/sites-enabled/app.1.2026-01-01@10:00:00~:1\n',
+     {'message': 'duplicate upstream "app"', 'file': '/etc/nginx/sites-enabled/app.1.2026-01-01@10:00:00~', 'line': 1}),
+    ('nginx: [emerg] host not found in upstream "backend:8000" in /etc/nginx/conf.d/a.conf:7\n',
+     {'message': 'host not found in upstream "backend:8000"', 'file': '/etc/nginx/conf.d/a.conf', 'line': 7}),
+    ('nginx: [emerg] no "events" section in configuration\n', {'message': 'no "events" section in configuration', 'file': None, 'line': None}),
+    ('nginx: [warn] conflicting server name "" on 0.0.0.0:80, ignored\n', None),
+])
+def test_nginx_error(output, expected):
+    assert nu.nginx_error(output) == expected
+
+
+def test_backup_dir_problem():
+    files = [{'path': '/etc/nginx/nginx.conf', 'realpath': '/etc/nginx/nginx.conf'},
+             {'path': '/etc/nginx/sites-enabled/app', 'realpath': '/srv/conf/app'}]
+    assert nu.backup_dir_problem('/var/backups/keeplocal/nginx', '/etc/nginx/nginx.conf', files) is None
+    assert nu.backup_dir_problem('/etc/nginx/backups', '/etc/nginx/nginx.conf', files).startswith(
+        "backup_dir: /etc/nginx/backups is inside nginx's configuration directory /etc/nginx")
+    assert nu.backup_dir_problem('/srv', '/etc/nginx/nginx.conf', files).startswith('backup_dir: nginx loads /srv/conf/app, which is inside /srv')
+    assert nu.backup_dir_problem('/srv/conf-backups', '/etc/nginx/nginx.conf', files) is None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 
 import pytest
 
@@ -15,6 +14,7 @@ from ansible_collections.keeplocal.traffic.plugins.modules import nginx_upstream
 
 SITE = 'upstream app {\n    server 127.0.0.1:8000;\n}\n'
 NEW = 'upstream app {\n    server unix:/run/app/gunicorn.sock;\n}\n'
+BROKEN = 'nginx: [emerg] invalid parameter "bogus" in /etc/nginx/sites-enabled/app:2\nnginx: configuration file /etc/nginx/nginx.conf test failed\n'
 
 
 class Done(Exception):
@@ -24,24 +24,25 @@ class Done(Exception):
 
 
 class FakeModule:
-    """What apply_edits uses of AnsibleModule; nginx -t answers with ``test_rc``."""
+    """What apply_edits and read_nginx_files use of AnsibleModule; nginx answers with ``rc`` and ``err``."""
 
-    def __init__(self, edits, test_rc=0, backup=True):
-        self.params = {'edits': edits, 'backup': backup, 'validate': True, 'conf': '/etc/nginx/nginx.conf'}
-        self.test_rc = test_rc
-        self.commands = []
-
-    def backup_local(self, path):
-        backup = path + '.1.bak~'
-        shutil.copy2(path, backup)
-        return backup
+    def __init__(self, tmp_path, edits=None, rc=0, err='', backup=True, keep=10, socket=None):
+        (tmp_path / 'run' / 'app').mkdir(parents=True, exist_ok=True)
+        self.params = {'edits': edits, 'backup': backup, 'validate': True, 'conf': '/etc/nginx/nginx.conf', 'mode': 'switch',
+                       'socket': socket or str(tmp_path / 'run' / 'app' / 'gunicorn.sock'),
+                       'backup_dir': str(tmp_path / 'backups'), 'backup_keep': keep}
+        self.rc, self.err = rc, err
+        self.commands, self.warnings = [], []
 
     def atomic_move(self, src, dest, unsafe_writes=False):
         os.replace(src, dest)
 
     def run_command(self, argv):
         self.commands.append(argv)
-        return (self.test_rc, '', 'nginx: [emerg] invalid parameter "bogus"' if self.test_rc else 'syntax is ok')
+        return (self.rc, '', self.err or 'nginx: configuration file /etc/nginx/nginx.conf test is successful')
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
     def fail_json(self, **result):
         raise Done('fail', result)
@@ -54,39 +55,103 @@ def edit_for(path, content=NEW, original=SITE):
     return {'path': path, 'realpath': path, 'checksum': hashlib.sha256(original.encode()).hexdigest(), 'content': content}
 
 
-def apply(tmp_path, test_rc=0, on_disk=SITE):
-    path = tmp_path / 'app'
-    path.write_text(on_disk)
-    fake = FakeModule([edit_for(str(path))], test_rc)
+def apply(tmp_path, on_disk=SITE, **kwargs):
+    site = tmp_path / 'etc' / 'nginx' / 'sites-enabled' / 'app'
+    site.parent.mkdir(parents=True, exist_ok=True)
+    site.write_text(on_disk)
+    fake = FakeModule(tmp_path, [edit_for(str(site))], **kwargs)
     with pytest.raises(Done) as done:
         module_file.apply_edits(fake, '/usr/sbin/nginx')
-    return path, fake, done.value
+    return site, fake, done.value
 
 
-def test_edit_written_backed_up_and_validated(tmp_path):
-    path, fake, done = apply(tmp_path)
+def runs(tmp_path):
+    return sorted(os.listdir(tmp_path / 'backups')) if (tmp_path / 'backups').exists() else []
+
+
+def test_edit_written_backed_up_outside_the_configuration_and_validated(tmp_path):
+    site, fake, done = apply(tmp_path)
     assert done.kind == 'exit' and done.result['changed']
-    assert path.read_text() == NEW
-    assert (tmp_path / 'app.1.bak~').read_text() == SITE
-    assert done.result['backup_files'] == {str(path): str(path) + '.1.bak~'}
+    assert site.read_text() == NEW
+    # Nothing new next to the site, where nginx's include would load it.
+    assert os.listdir(site.parent) == ['app']
+    (run,) = runs(tmp_path)
+    assert done.result['backup_run'] == str(tmp_path / 'backups' / run)
+    backup = tmp_path / 'backups' / run / str(site).lstrip('/')
+    assert done.result['backup_files'] == {str(site): str(backup)}
+    assert backup.read_text() == SITE
+    assert os.stat(tmp_path / 'backups' / run).st_mode & 0o077 == 0
     assert fake.commands == [['/usr/sbin/nginx', '-t', '-c', '/etc/nginx/nginx.conf']]
 
 
+def test_only_the_newest_runs_are_kept(tmp_path):
+    old = ['20250101T000000.000000Z-1', '20250102T000000.000000Z-2', '20250103T000000.000000Z-3']
+    for name in old + ['notes']:
+        (tmp_path / 'backups' / name).mkdir(parents=True)
+    dummy, fake, done = apply(tmp_path, keep=2)
+    assert done.kind == 'exit'
+    assert runs(tmp_path) == ['20250103T000000.000000Z-3', os.path.basename(done.result['backup_run']), 'notes']
+
+
+def test_no_backup_when_not_asked(tmp_path):
+    site, fake, done = apply(tmp_path, backup=False)
+    assert done.kind == 'exit' and done.result['backup_files'] == {} and done.result['backup_run'] is None
+    assert site.read_text() == NEW and runs(tmp_path) == []
+
+
 def test_failed_nginx_test_restores_the_file_and_keeps_the_backup(tmp_path):
-    path, fake, done = apply(tmp_path, test_rc=1)
+    site, fake, done = apply(tmp_path, rc=1, err=BROKEN)
     assert done.kind == 'fail'
-    assert 'nginx -t rejected the edited configuration, the previous files were restored' in done.result['msg']
-    assert 'invalid parameter "bogus"' in done.result['msg']
-    assert path.read_text() == SITE
-    assert (tmp_path / 'app.1.bak~').read_text() == SITE
+    assert done.result['msg'] == ('nginx -t rejected the edited configuration, the previous files were restored (and nginx -t '
+                                  'still fails: /etc/nginx/sites-enabled/app line 2: invalid parameter "bogus"): '
+                                  '/etc/nginx/sites-enabled/app line 2: invalid parameter "bogus"')
+    assert site.read_text() == SITE
+    assert open(done.result['backup_files'][str(site)]).read() == SITE
     assert len(fake.commands) == 2  # the check of the restored files
 
 
 def test_file_changed_since_read_is_not_touched(tmp_path):
-    path, fake, done = apply(tmp_path, on_disk=SITE + '# edited meanwhile\n')
+    site, fake, done = apply(tmp_path, on_disk=SITE + '# edited meanwhile\n')
     assert done.kind == 'fail' and 'changed since it was read' in done.result['msg']
-    assert path.read_text() == SITE + '# edited meanwhile\n'
-    assert fake.commands == [] and not (tmp_path / 'app.1.bak~').exists()
+    assert site.read_text() == SITE + '# edited meanwhile\n'
+    assert fake.commands == [] and runs(tmp_path) == []
+
+
+def test_socket_directory_missing_is_refused_before_any_change(tmp_path):
+    site, fake, done = apply(tmp_path, socket='/run/nonexistent-keeplocal-test/gunicorn.sock')
+    assert done.kind == 'fail'
+    assert done.result['msg'].startswith('socket: the directory /run/nonexistent-keeplocal-test of '
+                                         '/run/nonexistent-keeplocal-test/gunicorn.sock does not exist, nothing was changed')
+    assert site.read_text() == SITE and runs(tmp_path) == [] and fake.commands == []
+
+
+def test_backup_directory_that_cannot_be_made_is_refused_before_any_change(tmp_path):
+    (tmp_path / 'backups').write_text('a file where the directory should be')
+    site, fake, done = apply(tmp_path)
+    assert done.kind == 'fail' and done.result['msg'].startswith('backup_dir: cannot keep the backups in %s, nothing was changed'
+                                                                 % (tmp_path / 'backups'))
+    assert site.read_text() == SITE and fake.commands == []
+
+
+@pytest.mark.parametrize('err, expected', [
+    ('nginx: [emerg] duplicate upstream "app" in /etc/nginx/sites-enabled/app.4242.2026-01-01@10:00:00~:1\n'
+     'nginx: configuration file /etc/nginx/nginx.conf test failed\n',
+     'nginx -t fails before any change, nothing was changed: /etc/nginx/sites-enabled/app.4242.2026-01-01@10:00:00~ line 1: '
+     'duplicate upstream "app". Fix: /etc/nginx/sites-enabled/app.4242.2026-01-01@10:00:00~ is a backup copy (the name ends '
+     'in ~) left in a directory an include pulls in as a whole, so nginx loads it as configuration: move it out of '
+     '/etc/nginx/sites-enabled (for example into BACKUPS), check that nginx -t passes, and run again'),
+    (BROKEN, 'nginx -t fails before any change, nothing was changed: /etc/nginx/sites-enabled/app line 2: invalid parameter '
+             '"bogus". Fix: correct line 2 of /etc/nginx/sites-enabled/app until nginx -t passes, then run again'),
+    ('nginx: [emerg] no "events" section in configuration\n',
+     'nginx -t fails before any change, nothing was changed: no "events" section in configuration. Fix: correct the '
+     'configuration until nginx -t passes, then run again'),
+])
+def test_configuration_broken_before_the_run_is_refused_with_file_line_and_fix(tmp_path, err, expected):
+    fake = FakeModule(tmp_path, rc=1, err=err)
+    with pytest.raises(Done) as done:
+        module_file.read_nginx_files(fake, '/usr/sbin/nginx')
+    assert done.value.kind == 'fail'
+    assert done.value.result['msg'] == expected.replace('BACKUPS', str(tmp_path / 'backups'))
 
 
 PROC_NET_UNIX = """\
