@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Host prerequisites for the lab and the tests (Debian 12). Idempotent: installs only what is missing.
 set -euo pipefail
+# nginx: the unit tests run nginx -T and nginx -t on real configurations (the daemon is not needed).
 packages=(podman runc netavark uidmap slirp4netns fuse-overlayfs debootstrap conntrack iptables
-          nftables dnsutils iproute2 kmod chromium shellcheck bc)
+          nftables dnsutils iproute2 kmod chromium shellcheck bc nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -11,6 +12,8 @@ if ((${#missing[@]})); then
   echo "host-setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Installed here for its binary only: the service the package starts stays off.
+  if [[ " ${missing[*]} " == *" nginx "* ]]; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 fi
 # The gateway tests need conntrack in the kernel.
 modprobe nf_conntrack 2>/dev/null || true
