@@ -55,12 +55,14 @@ def test_gunicorn_serves_the_socket_only(lab):
     # The TCP port is closed.
     assert svc_b.check_output("ss -Hltn 'sport = :8000'") == ''
     assert svc_b.run('curl -sS -m 3 http://127.0.0.1:8000/').rc == 7  # connection refused
-    # nginx points at the socket, its configuration passes nginx -t, and a backup of the original is kept.
+    # nginx points at the socket, its configuration passes nginx -t, and a backup of the original is kept
+    # outside nginx's configuration.
     site = svc_b.file('/etc/nginx/sites-available/app').content_string
     assert 'server unix:/run/app/gunicorn.sock;' in site and '127.0.0.1:8000' not in site
     assert svc_b.run('nginx -t').rc == 0
-    backups = svc_b.check_output('ls /etc/nginx/sites-available/').split()
-    assert any(name.startswith('app.') and name.endswith('~') for name in backups), backups
+    assert svc_b.check_output('find /etc/nginx -name "*~"') == ''
+    backups = svc_b.check_output('ls /var/backups/keeplocal/nginx/*/etc/nginx/sites-available/app').split()
+    assert any('server 127.0.0.1:8000;' in svc_b.file(path).content_string for path in backups), backups
     # The handover copy is gone.
     assert svc_b.check_output('ls /run/systemd/system/ | grep -c keeplocal-handover || true') == '0'
     # gunicorn took the socket from systemd; nginx logged no upstream error during the changes.

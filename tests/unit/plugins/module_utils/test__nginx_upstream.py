@@ -5,7 +5,9 @@
 intended lines change and nothing else does.
 
 fixtures/nginx_upstream/ holds Debian's stock nginx.conf, mime.types and proxy_params as shipped by
-bookworm's nginx-common 1.22.1-9+deb12u9 (copied from the lab image), and "shop", a site in the wild's style.
+bookworm's nginx-common 1.22.1-9+deb12u9 (copied from the lab image), its sites-available/default
+as "default" (1.22.1-9+deb12u11; the real-world cases in test_nginx_upstream_corpus.py are laid
+over these), and "shop", a site in the wild's style.
 """
 
 from __future__ import annotations
