@@ -16,6 +16,9 @@ tuples, accounting adds ``packets= bytes=`` after each tuple.
 A flow is hairpin when its original source is internal, its original destination is not internal
 (or is one of the given public addresses), and its reply source is internal and differs from the
 original destination (the destination was NATed to an internal backend).
+
+A probe's entries (``count_probe_entries``) are told apart from the rest of a gateway's table by
+their original tuple: one of the probe's source ports to the public or the private endpoint.
 """
 
 from __future__ import annotations
@@ -239,3 +242,52 @@ def find_hairpin_flows(lines, internal=None, public_addresses=None, limit=100):
     scanner = HairpinScanner(internal, public_addresses, limit)
     scanner.feed(lines)
     return scanner.result()
+
+
+def _original_sport(line):
+    """The text of the original tuple's ``sport=`` (the first one on the line), or None."""
+    start = line.find(' sport=')
+    if start < 0:
+        return None
+    start += 7
+    end = line.find(' ', start)
+    return line[start:] if end < 0 else line[start:end]
+
+
+def _endpoint_entries(lines, ports, endpoints):
+    """Map the original tuple of each entry from ``ports`` to ``endpoints`` to its timeout."""
+    timeouts = {}
+    for line in lines:
+        # The port is matched on the text, so the tens of thousands of other entries are never parsed.
+        if _original_sport(line) not in ports:
+            continue
+        entry = parse_line(line)
+        if entry is None:
+            continue
+        orig = entry['orig']
+        endpoint = (orig['dst'], orig.get('dport'))
+        if endpoint not in endpoints:
+            continue
+        timeouts[(entry['proto'], entry['zone'], orig['src'], orig.get('sport')) + endpoint] = entry['timeout']
+    return timeouts
+
+
+def count_probe_entries(before_lines, after_lines, local_ports, public, private=None):
+    """How many of a gateway's conntrack entries a probe created or renewed.
+
+    ``before_lines`` and ``after_lines`` list the gateway's table before and after the probe (any
+    format ``parse_line`` reads, e.g. ``conntrack -L -s CLIENT``), ``local_ports`` the probe's source
+    ports, ``public`` and ``private`` the endpoints it may reach as ``(ip, port)`` (``private`` None
+    when unknown). An entry is the probe's when its original tuple goes to one of the endpoints from
+    one of the ports, and it is new or its timeout went up: a connection that reuses the tuple of an
+    entry still in TIME_WAIT on the gateway replaces that entry, with a fresh timeout.
+
+    Raises ValueError when an endpoint's address is not an IP address or its port not a number.
+    """
+    ports = frozenset(str(int(port)) for port in local_ports)
+    endpoints = {(normalize_ip(public[0]), int(public[1]))}
+    if private is not None:
+        endpoints.add((normalize_ip(private[0]), int(private[1])))
+    before = _endpoint_entries(before_lines, ports, endpoints)
+    after = _endpoint_entries(after_lines, ports, endpoints)
+    return sum(1 for key, timeout in after.items() if key not in before or timeout > before[key])

@@ -11,8 +11,10 @@ import os
 import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import InternalNetworks
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _conntrack_table
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_table import (
     HairpinScanner,
+    count_probe_entries,
     find_hairpin_flows,
     parse_line,
 )
@@ -214,3 +216,111 @@ def test_memory_grows_with_hairpin_flows_only():
     scanner.feed(outside for dummy in range(20000))
     assert scanner.total_entries == 20000
     assert scanner.flows == [] and scanner.pairs == {}
+
+
+# count_probe_entries: the gateway's `conntrack -L -s 192.168.77.10` around a probe from ports 40001-40004
+# to 198.51.100.1:80, forwarded to 192.168.77.20:80 (the TCP_PLAIN shape).
+PROBE_PORTS = [40001, 40002, 40003, 40004]
+PUBLIC = ('198.51.100.1', 80)
+PRIVATE = ('192.168.77.20', 80)
+
+
+def listed(timeout, sport, dst='198.51.100.1', dport=80, backend='192.168.77.20', bport=80):
+    return ('tcp      6 %d TIME_WAIT src=192.168.77.10 dst=%s sport=%d dport=%d src=%s dst=192.168.77.1 sport=%d dport=%d '
+            '[ASSURED] mark=0 use=1' % (timeout, dst, sport, dport, backend, bport, sport))
+
+
+def test_probe_entries_new():
+    assert count_probe_entries([], [listed(119, 40001), listed(119, 40002)], PROBE_PORTS, PUBLIC, PRIVATE) == 2
+
+
+def test_probe_entries_renewed():
+    # The probe reused the tuple of an entry still in TIME_WAIT: the entry is replaced, its timeout goes up.
+    assert count_probe_entries([listed(30, 40002)], [listed(119, 40002)], PROBE_PORTS, PUBLIC, PRIVATE) == 1
+
+
+@pytest.mark.parametrize('timeout_after', [98, 100])
+def test_probe_entries_stale(timeout_after):
+    # An older connection's entry the probe did not touch: its timeout only went down (or the same second).
+    assert count_probe_entries([listed(100, 40001)], [listed(timeout_after, 40001)], PROBE_PORTS, PUBLIC, PRIVATE) == 0
+
+
+def test_probe_entries_other_port():
+    # Another connection of the client; its reply tuple's port is one of the probe's, the original's is not.
+    other = listed(119, 50000, bport=40003)
+    assert count_probe_entries([], [other], PROBE_PORTS, PUBLIC, PRIVATE) == 0
+
+
+@pytest.mark.parametrize('line', [
+    listed(119, 40003, dport=5432, backend='192.168.77.30', bport=54321),   # the other forward of the public address
+    listed(119, 40003, dport=443),                                          # the public address, another port
+    listed(119, 40003, dst='192.168.77.20', dport=8080),                    # the backend, another port
+    listed(119, 40003, dst='198.51.100.2'),                                 # another public address, same port
+])
+def test_probe_entries_other_pair(line):
+    assert count_probe_entries([], [line], PROBE_PORTS, PUBLIC, PRIVATE) == 0
+
+
+def test_probe_entries_translated_port():
+    # 198.51.100.1:5432 forwards to 192.168.77.30:54321: each address goes with its own port.
+    public, private = ('198.51.100.1', 5432), ('192.168.77.30', 54321)
+    probe = [listed(119, 40001, dport=5432, backend='192.168.77.30', bport=54321),
+             listed(119, 40002, dst='192.168.77.30', dport=54321, backend='192.168.77.30', bport=54321)]
+    crossed = [listed(119, 40003, dport=54321, backend='192.168.77.30', bport=54321),
+               listed(119, 40004, dst='192.168.77.30', dport=5432, backend='192.168.77.30', bport=5432)]
+    assert count_probe_entries([], probe + crossed, PROBE_PORTS, public, private) == 2
+
+
+def test_probe_entries_same_ports_other_protocol_or_zone():
+    # Entries of another protocol or conntrack zone are other entries, even with the same addresses and ports.
+    tcp = listed(90, 40001)
+    udp = tcp.replace('tcp      6 90 TIME_WAIT', 'udp      17 119').replace(' [ASSURED]', '')
+    zoned = listed(119, 40001).replace('mark=0', 'mark=0 zone=7')
+    assert count_probe_entries([udp, zoned], [tcp, udp, zoned], PROBE_PORTS, PUBLIC, PRIVATE) == 1
+
+
+def test_probe_entries_private_endpoint():
+    # After the fix the client dials the backend directly: a routed client's entry still goes through the gateway.
+    direct = listed(119, 40001, dst='192.168.77.20', backend='192.168.77.20')
+    assert count_probe_entries([], [direct], PROBE_PORTS, PUBLIC, PRIVATE) == 1
+    assert count_probe_entries([], [direct], PROBE_PORTS, PUBLIC, None) == 0
+
+
+def test_probe_entries_ipv6_in_any_text_form():
+    # conntrack -L prints compressed IPv6, /proc/net/nf_conntrack expanded; the plan may spell it either way.
+    port = 46436
+    compressed = TCP6_ACCT.replace('sport=46436', 'sport=%d' % port)
+    expanded = TCP6_PROC.replace('33096', str(port))
+    for lines_after in ([compressed], [expanded]):
+        assert count_probe_entries([], lines_after, [port], ('2001:DB8:77:0::1', 80), ('fd77::20', 80)) == 1
+    renewed_from = compressed.replace(' 119 TIME_WAIT', ' 20 TIME_WAIT')
+    assert count_probe_entries([renewed_from], [expanded], [port], ('2001:db8:77::1', 80)) == 1
+    assert count_probe_entries([compressed], [expanded], [port], ('2001:db8:77::1', 80)) == 0
+
+
+def test_probe_entries_in_a_large_table(monkeypatch):
+    # 30,000 entries of the client's other connections: only the lines from the probe's ports are parsed.
+    others = [listed(119, port) for port in range(10000, 40000)]
+    before = others + [listed(100, 40001), listed(30, 40002)]
+    after = [listed(98, 40001)] + others + [listed(119, port) for port in PROBE_PORTS[1:]]
+    parsed = []
+
+    def counting_parse_line(line, normalize=None):
+        parsed.append(line)
+        return parse_line(line, normalize)
+
+    monkeypatch.setattr(_conntrack_table, 'parse_line', counting_parse_line)
+    assert count_probe_entries(before, after, PROBE_PORTS, PUBLIC, PRIVATE) == 3
+    assert len(parsed) == 6
+
+
+def test_probe_entries_skip_lines_that_are_not_entries():
+    summary = 'conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.'
+    truncated = listed(119, 40001).split(' src=192.168.77.20')[0]
+    assert count_probe_entries([summary], [summary, truncated, '', listed(119, 40002)], PROBE_PORTS, PUBLIC, PRIVATE) == 1
+
+
+@pytest.mark.parametrize('public', [('app.example.test', 80), ('198.51.100.1', 'http')])
+def test_probe_entries_bad_endpoint(public):
+    with pytest.raises(ValueError):
+        count_probe_entries([], [], PROBE_PORTS, public)
