@@ -147,7 +147,7 @@ class HairpinScanner:
         self._kinds[addr] = kind
         return kind
 
-    def _hairpin(self, src, dst, rsrc):
+    def hairpin(self, src, dst, rsrc):
         """The hairpin test on an entry's original source and destination and its reply source."""
         # The source must be internal (even when it is also listed as public).
         if not self.internal.contains(src):
@@ -159,7 +159,7 @@ class HairpinScanner:
 
     def feed_entries(self, entries):
         """Scan entries already parsed into parse_line's dicts (e.g. decoded from a netlink dump)."""
-        hairpin = self._hairpin
+        hairpin = self.hairpin
         for entry in entries:
             self.total_entries += 1
             if hairpin(entry['orig']['src'], entry['orig']['dst'], entry['reply']['src']):
@@ -169,7 +169,7 @@ class HairpinScanner:
         """Scan an iterable of lines (a file object streams)."""
         kinds = self._kinds
         kind_of = self._kind
-        hairpin = self._hairpin
+        hairpin = self.hairpin
         total = 0
         for line in lines:
             # Hot loop: locate the three addresses without splitting the whole line.

@@ -78,6 +78,7 @@ IPS_DST_NAT = 1 << 5
 IPS_OFFLOAD = 1 << 14
 IPS_HW_OFFLOAD = 1 << 15
 
+_NLA_F_NESTED = 0x8000
 _NLA_TYPE_MASK = 0x3fff     # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
 _NLMSGHDR = struct.Struct('=IHHII')
@@ -151,24 +152,50 @@ def _messages(data, seq):
         pos += (length + 3) & ~3
 
 
-def _attributes(data, pos, end):
-    """Yield (type, value start, value end) of the attributes in data[pos:end]."""
-    while pos + _NLA.size <= end:
+def _index(data, pos, end):
+    """{type: (value start, value end)} of the attributes in data[pos:end]."""
+    found = {}
+    while pos + 4 <= end:
         length, kind = _NLA.unpack_from(data, pos)
-        if length < _NLA.size:
-            return
-        yield kind & _NLA_TYPE_MASK, pos + _NLA.size, pos + length
+        if length < 4:
+            break
+        found[kind & _NLA_TYPE_MASK] = (pos + 4, pos + length)
         pos += (length + 3) & ~3
+    return found
+
+
+def _be32(data, span):
+    return _BE32.unpack_from(data, span[0])[0] if span else None
 
 
 def global_entries(data, seq):
     """The entry count in the kernel's answer to ``stats_request(seq)``."""
     for msg_type, pos, end in _messages(data, seq):
         if msg_type == (_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS:
-            for kind, start, dummy in _attributes(data, pos + _NFGENMSG.size, end):
-                if kind == CTA_STATS_GLOBAL_ENTRIES:
-                    return _BE32.unpack_from(data, start)[0]
+            count = _be32(data, _index(data, pos + _NFGENMSG.size, end).get(CTA_STATS_GLOBAL_ENTRIES))
+            if count is not None:
+                return count
     raise ValueError('no CTA_STATS_GLOBAL_ENTRIES in the answer to request %d' % seq)
+
+
+def _tuple_layout(address_size, src_type, dst_type):
+    """(value length, header Struct, expected headers, value Struct) of the tuple the kernel writes for a
+    port protocol: CTA_TUPLE_IP {src, dst}, CTA_TUPLE_PROTO {num, src port, dst port}. Addresses (4 or
+    16 bytes) need no padding."""
+    headers = struct.Struct('=2H 2H%dx 2H%dx 2H 2H4x 2H4x 2H4x' % (address_size, address_size))
+    values = struct.Struct('>4x 4x%ds 4x%ds 4x 4xB3x 4xH2x 4xH2x' % (address_size, address_size))
+    ip_length = 4 + 2 * (4 + address_size)
+    expected = (ip_length, CTA_TUPLE_IP | _NLA_F_NESTED, 4 + address_size, src_type, 4 + address_size, dst_type,
+                28, CTA_TUPLE_PROTO | _NLA_F_NESTED, 5, CTA_PROTO_NUM, 6, CTA_PROTO_SRC_PORT, 6, CTA_PROTO_DST_PORT)
+    return ip_length + 28, headers, expected, values
+
+
+# Most entries are TCP or UDP: their tuples are read with two unpacks each, after checking that every
+# attribute header is where this layout puts it; any other tuple is walked attribute by attribute.
+_TUPLE_LAYOUTS = {
+    layout[0]: layout
+    for layout in (_tuple_layout(4, CTA_IP_V4_SRC, CTA_IP_V4_DST), _tuple_layout(16, CTA_IP_V6_SRC, CTA_IP_V6_DST))
+}
 
 
 class Dump:
@@ -176,11 +203,14 @@ class Dump:
 
     ``entries = dump.feed(datagram)`` until ``dump.done``; each call returns the entries of one
     datagram that have the ``status`` bits, so memory stays bounded by what the caller keeps.
+    ``wanted(orig_src, orig_dst, reply_src)``, when given, drops the entries it returns False for
+    before the rest of them is decoded.
     """
 
-    def __init__(self, seq, status=IPS_DST_NAT):
+    def __init__(self, seq, status=IPS_DST_NAT, wanted=None):
         self.seq = seq
         self.status = status
+        self.wanted = wanted
         self.done = False
         self.read = 0               # entries the kernel sent
         self.kernel_filter = True   # False once the kernel sent an entry without the status bits
@@ -217,95 +247,110 @@ class Dump:
         return text
 
     def _entry(self, data, pos, end):
-        """One entry as parse_line's dict, or None when its status lacks the wanted bits."""
-        orig = {}
-        reply = {}
-        tuples = []
-        status = timeout = state = mark = use = None
-        zone = 0
-        for kind, start, stop in _attributes(data, pos + _NFGENMSG.size, end):
-            if kind == CTA_TUPLE_ORIG or kind == CTA_TUPLE_REPLY:
-                # Decoded once the status is known: the kernel puts CTA_STATUS right after the tuples
-                # (and the zone), so an unwanted entry costs a few attribute headers.
-                tuples.append((orig if kind == CTA_TUPLE_ORIG else reply, start, stop))
-            elif kind == CTA_STATUS:
-                status = _BE32.unpack_from(data, start)[0]
-                if status & self.status != self.status:
-                    self.kernel_filter = False
-                    return None
-            elif kind == CTA_TIMEOUT:
-                timeout = _BE32.unpack_from(data, start)[0]
-            elif kind == CTA_PROTOINFO:
-                state = _state(data, start, stop)
-            elif kind == CTA_MARK:
-                mark = _BE32.unpack_from(data, start)[0]
-            elif kind == CTA_ZONE:
-                zone = _BE16.unpack_from(data, start)[0]
-            elif kind == CTA_USE:
-                use = _BE32.unpack_from(data, start)[0]
-            elif kind == CTA_COUNTERS_ORIG or kind == CTA_COUNTERS_REPLY:
-                _counters(data, start, stop, orig if kind == CTA_COUNTERS_ORIG else reply)
-        if status is None:
+        """One entry as parse_line's dict, or None when its status lacks the wanted bits (or ``wanted``
+        turns it down)."""
+        spans = {}
+        unpack = _NLA.unpack_from
+        at = pos + _NFGENMSG.size
+        # The kernel writes the tuples, the zone, then CTA_STATUS: an unwanted entry costs a few
+        # attribute headers.
+        while at + 4 <= end:
+            length, kind = unpack(data, at)
+            if length < 4:
+                return None
+            kind &= _NLA_TYPE_MASK
+            spans[kind] = (at + 4, at + length)
+            at += (length + 3) & ~3
+            if kind == CTA_STATUS:
+                break
+        else:
             return None
-        protonum = None
-        for side, start, stop in tuples:
-            protonum = self._tuple(data, start, stop, side)
+        status = _BE32.unpack_from(data, spans[CTA_STATUS][0])[0]
+        if status & self.status != self.status:
+            self.kernel_filter = False
+            return None
+        if CTA_TUPLE_ORIG not in spans or CTA_TUPLE_REPLY not in spans:
+            return None
+        orig, protonum = self._tuple(data, spans[CTA_TUPLE_ORIG])
+        reply = self._tuple(data, spans[CTA_TUPLE_REPLY])[0]
         if 'dst' not in orig or 'dst' not in reply:
             return None
+        if self.wanted is not None and not self.wanted(orig['src'], orig['dst'], reply['src']):
+            return None
+        while at + 4 <= end:
+            length, kind = unpack(data, at)
+            if length < 4:
+                break
+            spans[kind & _NLA_TYPE_MASK] = (at + 4, at + length)
+            at += (length + 3) & ~3
+        for kind, side in ((CTA_COUNTERS_ORIG, orig), (CTA_COUNTERS_REPLY, reply)):
+            if kind in spans:
+                counters = _index(data, *spans[kind])
+                for name, counter in (('packets', CTA_COUNTERS_PACKETS), ('bytes', CTA_COUNTERS_BYTES)):
+                    if counter in counters:
+                        side[name] = _BE64.unpack_from(data, counters[counter][0])[0]
         flags = [] if status & IPS_SEEN_REPLY else ['UNREPLIED']
         for bit, name in ((IPS_ASSURED, 'ASSURED'), (IPS_OFFLOAD, 'OFFLOAD'), (IPS_HW_OFFLOAD, 'HW_OFFLOAD')):
             if status & bit:
                 flags.append(name)
+        zone = spans.get(CTA_ZONE)
         return {
             'l3': _L3.get(data[pos], 'unknown'), 'proto': _L4.get(protonum, 'unknown'), 'protonum': protonum,
-            'timeout': timeout, 'state': state, 'orig': orig, 'reply': reply, 'flags': flags, 'mark': mark,
-            'zone': zone, 'use': use, 'assured': bool(status & IPS_ASSURED), 'unreplied': not status & IPS_SEEN_REPLY,
+            'timeout': _be32(data, spans.get(CTA_TIMEOUT)), 'state': _state(data, spans.get(CTA_PROTOINFO)),
+            'orig': orig, 'reply': reply, 'flags': flags, 'mark': _be32(data, spans.get(CTA_MARK)),
+            'zone': _BE16.unpack_from(data, zone[0])[0] if zone else 0, 'use': _be32(data, spans.get(CTA_USE)),
+            'assured': bool(status & IPS_ASSURED), 'unreplied': not status & IPS_SEEN_REPLY,
         }
 
-    def _tuple(self, data, pos, end, side):
-        """Fill ``side`` with the tuple's addresses and ports (or ICMP type, code, id); return the protocol number."""
-        protonum = None
-        ports = {}
-        for kind, start, stop in _attributes(data, pos, end):
-            if kind == CTA_TUPLE_IP:
-                for ip_kind, ip_start, ip_stop in _attributes(data, start, stop):
-                    key = 'src' if ip_kind in (CTA_IP_V4_SRC, CTA_IP_V6_SRC) else 'dst'
-                    side[key] = self._address(data[ip_start:ip_stop])
-            elif kind == CTA_TUPLE_PROTO:
-                for proto_kind, proto_start, dummy in _attributes(data, start, stop):
-                    if proto_kind == CTA_PROTO_NUM:
-                        protonum = data[proto_start]
-                    elif proto_kind == CTA_PROTO_SRC_PORT:
-                        ports['sport'] = _BE16.unpack_from(data, proto_start)[0]
-                    elif proto_kind == CTA_PROTO_DST_PORT:
-                        ports['dport'] = _BE16.unpack_from(data, proto_start)[0]
-                    elif proto_kind in (CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMPV6_TYPE):
-                        side['type'] = data[proto_start]
-                    elif proto_kind in (CTA_PROTO_ICMP_CODE, CTA_PROTO_ICMPV6_CODE):
-                        side['code'] = data[proto_start]
-                    elif proto_kind in (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMPV6_ID):
-                        side['id'] = _BE16.unpack_from(data, proto_start)[0]
-        # GRE keys travel in the port attributes; /proc shows ports only for port protocols.
-        if protonum in _PORTS:
-            side.update(ports)
-        return protonum
+    def _tuple(self, data, span):
+        """(the tuple's addresses and ports, or ICMP type, code and id; its protocol number)."""
+        start, end = span
+        layout = _TUPLE_LAYOUTS.get(end - start)
+        if layout is not None and layout[1].unpack_from(data, start) == layout[2]:
+            src, dst, protonum, sport, dport = layout[3].unpack_from(data, start)
+            if protonum in _PORTS:
+                return {'src': self._address(src), 'dst': self._address(dst), 'sport': sport, 'dport': dport}, protonum
+        side = {}
+        found = _index(data, start, end)
+        if CTA_TUPLE_IP in found:
+            for kind, (value, stop) in _index(data, *found[CTA_TUPLE_IP]).items():
+                side['src' if kind in (CTA_IP_V4_SRC, CTA_IP_V6_SRC) else 'dst'] = self._address(data[value:stop])
+        proto = _index(data, *found[CTA_TUPLE_PROTO]) if CTA_TUPLE_PROTO in found else {}
+        protonum = data[proto[CTA_PROTO_NUM][0]] if CTA_PROTO_NUM in proto else None
+        # GRE keys travel in the port attributes too; /proc shows ports only for port protocols.
+        fields = _PORT_FIELDS if protonum in _PORTS else _ICMP_FIELDS
+        for name, kinds, unpack in fields:
+            for kind in kinds:
+                if kind in proto:
+                    side[name] = unpack(data, proto[kind][0])
+        return side, protonum
 
 
-def _state(data, pos, end):
-    for kind, start, stop in _attributes(data, pos, end):
-        names = _STATES.get(kind)
-        if names is None:
-            continue
-        for info_kind, info_start, dummy in _attributes(data, start, stop):
-            if info_kind == CTA_PROTOINFO_STATE:
-                state = data[info_start]
+def _u8(data, pos):
+    return data[pos]
+
+
+def _be16(data, pos):
+    return _BE16.unpack_from(data, pos)[0]
+
+
+_PORT_FIELDS = (('sport', (CTA_PROTO_SRC_PORT,), _be16), ('dport', (CTA_PROTO_DST_PORT,), _be16))
+_ICMP_FIELDS = (
+    ('type', (CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMPV6_TYPE), _u8),
+    ('code', (CTA_PROTO_ICMP_CODE, CTA_PROTO_ICMPV6_CODE), _u8),
+    ('id', (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMPV6_ID), _be16),
+)
+
+
+def _state(data, span):
+    """The TCP or SCTP state name in a CTA_PROTOINFO value, or None."""
+    if span is None:
+        return None
+    protoinfo = _index(data, *span)
+    for kind, names in _STATES.items():
+        if kind in protoinfo:
+            info = _index(data, *protoinfo[kind]).get(CTA_PROTOINFO_STATE)
+            if info is not None:
+                state = data[info[0]]
                 return names[state] if state < len(names) else None
     return None
-
-
-def _counters(data, pos, end, side):
-    for kind, start, dummy in _attributes(data, pos, end):
-        if kind == CTA_COUNTERS_PACKETS:
-            side['packets'] = _BE64.unpack_from(data, start)[0]
-        elif kind == CTA_COUNTERS_BYTES:
-            side['bytes'] = _BE64.unpack_from(data, start)[0]

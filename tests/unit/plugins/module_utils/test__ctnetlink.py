@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 
 import pytest
 
@@ -19,8 +20,13 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_table
     parse_line,
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._ctnetlink import (
+    _TUPLE_LAYOUTS,
+    CTA_TUPLE_ORIG,
+    NLMSG_DONE,
     Dump,
     NetlinkError,
+    _index,
+    _messages,
     dump_request,
     global_entries,
     stats_request,
@@ -197,3 +203,33 @@ def test_global_entries():
 ])
 def test_address_text(raw, text):
     assert Dump(1)._address(raw) == text
+
+
+def test_port_protocol_tuples_take_the_fixed_layout():
+    """The kernel's TCP, UDP and SCTP tuples match the layout read with two unpacks; the ICMP ones are
+    walked attribute by attribute (both give what /proc shows, see above)."""
+    dump = Dump(1)
+    shapes = set()
+    for datagram in ctnetlink_exchange('ctnetlink-dump-all.txt')[1]:
+        for msg_type, pos, end in _messages(datagram, 1):
+            if msg_type == NLMSG_DONE:
+                continue
+            start, stop = _index(datagram, pos + 4, end)[CTA_TUPLE_ORIG]
+            layout = _TUPLE_LAYOUTS.get(stop - start)
+            fixed = layout is not None and layout[1].unpack_from(datagram, start) == layout[2]
+            shapes.add((datagram[pos], dump._tuple(datagram, (start, stop))[1], fixed))
+    assert shapes == {(socket.AF_INET, 6, True), (socket.AF_INET, 17, True), (socket.AF_INET, 132, True),
+                      (socket.AF_INET, 1, False), (socket.AF_INET6, 6, True)}
+
+
+def test_wanted_skips_entries_before_decoding_them():
+    seen = []
+
+    def wanted(src, dst, rsrc):
+        seen.append((src, dst, rsrc))
+        return rsrc == '192.168.77.30'
+    dump, entries = Dump(1, wanted=wanted), []
+    for datagram in ctnetlink_exchange('ctnetlink-dump-dnat.txt')[1]:
+        entries.extend(dump.feed(datagram))
+    assert dump.read == len(seen) == 12
+    assert sorted(e['orig']['dport'] for e in entries) == [5000, 5353, 5432, 7000]
