@@ -15,8 +15,9 @@ in the kernel). Older kernels ignore the two attributes and send every entry: ``
 status of every entry itself, so the entries it returns are the same either way, and
 ``Dump.kernel_filter`` says whether the kernel did the filtering.
 
-Entries are decoded into the dicts ``_conntrack_table.parse_line`` returns for a text line (the
-hairpin classification is ``HairpinScanner.feed_entries``).
+Entries are decoded into the dicts ``_conntrack_table.parse_line`` returns for a text line; the
+hairpin classification stays ``HairpinScanner``'s (``feed_entries``, and ``hairpin`` as the
+``wanted`` test that spares decoding the rest of an entry it turns down).
 """
 
 from __future__ import annotations
