@@ -1,24 +1,32 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Render a hairpin plan (version 1) and optional before/after measurements as Markdown or HTML.
+"""Render a hairpin plan (version 2) and optional before/after measurements as Markdown or HTML.
 
-Pure functions, stdlib only. The HTML page is self-contained: inline CSS and an inline SVG
-diagram (clients left, gateways middle, backends right; hairpin paths solid red through the
-gateway, direct paths dashed), no script, no external resource, so it opens offline.
-Every value taken from the plan is escaped.
+The report leads with the outcome: a before -> after table per finding when measurements are given,
+otherwise what was found and what remediation will do. Latent findings and manual advice follow in
+their own sections; the details (pairs, DNS names, same-host TCP, conntrack health) come last.
+
+Pure functions, stdlib only. The HTML page is self-contained: inline CSS and an inline SVG diagram
+of the active findings, no script, no external resource, so it opens offline. Every value taken from
+the plan is escaped. The diagram never lets two labels overlap: every label has a slot of its own
+(one row per flow) and is shortened to the width it is given.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
 
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._plan import format_percent
 
 REPORT_TITLE = 'Hairpin traffic report'
-MEASURE_KEYS = ('p50_ms', 'p99_ms', 'gw_entries_per_1000', 'backend_saw')
-OPTIONAL_MEASURE_KEYS = ('requests', 'errors', 'rps', 'path')
+PLAN_VERSION = 2
+NUMERIC_MEASURE_KEYS = ('p50_ms', 'p99_ms', 'gw_entries_per_1000', 'loopback_entries_per_1000', 'requests', 'errors', 'rps')
+STATUSES = ('active', 'latent')
+MODES = ('automatic', 'manual')
+ARROW = '\u2192'
 
 
 class ReportError(ValueError):
@@ -29,19 +37,34 @@ class ReportError(ValueError):
 # input checks
 
 
-def _percent(value):
-    return format_percent(value, missing='-')
+def _check_recommendation(where, recommendation, required):
+    if recommendation is None and not required:
+        return
+    if not isinstance(recommendation, Mapping) or recommendation.get('mode') not in MODES:
+        raise ReportError('%s.recommendation must be a dict with mode automatic or manual, got %r' % (where, recommendation))
 
 
 def check_plan(plan):
     if not isinstance(plan, Mapping):
         raise ReportError('the report needs the plan from keeplocal.traffic.hairpin_plan (a dict), got %s' % type(plan).__name__)
-    if plan.get('version') != 1:
-        raise ReportError('unsupported plan version %r: this report renders plan version 1 (rebuild it with hairpin_plan)'
-                          % (plan.get('version'),))
+    if plan.get('version') != PLAN_VERSION:
+        raise ReportError('unsupported plan version %r: this report renders plan version %d (rebuild the plan with '
+                          'keeplocal.traffic.hairpin_plan)' % (plan.get('version'), PLAN_VERSION))
     for key in ('pairs', 'same_host', 'gateways'):
         if not isinstance(plan.get(key, []), list):
             raise ReportError('plan.%s must be a list' % key)
+    for key in ('pairs', 'same_host'):
+        for item in plan.get(key) or []:
+            where = 'plan.%s[%s]' % (key, item.get('id') if isinstance(item, Mapping) else item)
+            if not isinstance(item, Mapping):
+                raise ReportError('%s must be a dict' % where)
+            if item.get('status') not in STATUSES:
+                raise ReportError('%s.status must be active or latent, got %r' % (where, item.get('status')))
+            _check_recommendation(where, item.get('recommendation'), required=True)
+    for gateway in plan.get('gateways') or []:
+        if not isinstance(gateway, Mapping):
+            raise ReportError('plan.gateways entries must be dicts, got %r' % (gateway,))
+        _check_recommendation('plan.gateways[%s]' % gateway.get('host'), gateway.get('recommendation'), required=bool(gateway.get('fix')))
     return plan
 
 
@@ -64,7 +87,7 @@ def check_measurements(measurements):
             if not isinstance(entry, Mapping):
                 raise ReportError('measurements.%s[%s] must be a dict with p50_ms, p99_ms, gw_entries_per_1000, backend_saw'
                                   % (phase, pair_id))
-            for key in ('p50_ms', 'p99_ms', 'gw_entries_per_1000', 'requests', 'errors', 'rps'):
+            for key in NUMERIC_MEASURE_KEYS:
                 item = entry.get(key)
                 if item is not None and (isinstance(item, bool) or not isinstance(item, (int, float))):
                     raise ReportError('measurements.%s[%s].%s must be a number or null, got %r' % (phase, pair_id, key, item))
@@ -74,16 +97,18 @@ def check_measurements(measurements):
 
 
 # --------------------------------------------------------------------------------------------
-# formatting helpers
+# formatting helpers (plain text; Markdown and HTML escape it)
+
+
+def _percent(value):
+    return format_percent(value, missing='-')
 
 
 def _fmt_num(value, unit=''):
     if value is None:
         return '-'
     if isinstance(value, float):
-        if value == int(value) and abs(value) >= 100:
-            text = '%d' % value
-        elif abs(value) >= 100:
+        if abs(value) >= 100:
             text = '%.0f' % value
         elif abs(value) >= 10:
             text = '%.1f' % value
@@ -114,7 +139,7 @@ def _text(value):
 
 
 def _pretty(text):
-    return _text(text).replace('->', '\u2192')
+    return _text(text).replace('->', ARROW)
 
 
 def _client_text(pair):
@@ -145,14 +170,75 @@ def _relation_text(pair):
     return relation
 
 
+def _same_host_text(item):
+    return '%s: %s %s %s (%s)' % (item.get('host') or '?', item.get('client_process') or '?', ARROW,
+                                  item.get('listener_process') or '?', _endpoint(item.get('ip'), item.get('port')))
+
+
+def _status_text(item):
+    if item.get('status') == 'latent':
+        return 'latent (DNS answers only)'
+    return 'active, %s conn' % _text(item.get('connections'))
+
+
+def _input_text(value):
+    return json.dumps(value, sort_keys=True, separators=(', ', ': ')) if value is not None else '-'
+
+
 def _summary_line(plan):
     summary = plan.get('summary') or {}
-    by_fix = summary.get('by_fix') or {}
-    fixes = ', '.join('%s %s' % (count, kind) for kind, count in by_fix.items() if count) or 'none'
-    return ('%s hairpin pair(s) carrying %s connection(s), %s same-host TCP candidate(s), %s gateway(s) of which %s at risk; '
-            'fixes: %s.' % (summary.get('pairs', len(plan.get('pairs') or [])), summary.get('hairpin_connections', 0),
-                            summary.get('same_host', len(plan.get('same_host') or [])), summary.get('gateways', 0),
-                            summary.get('gateways_at_risk', 0), fixes))
+    pairs = plan.get('pairs') or []
+    return ('%s hairpin pair(s) (%s active, %s latent) carrying %s connection(s), %s same-host TCP candidate(s), '
+            '%s gateway(s) of which %s at risk; %s automatic and %s manual recommendation(s).'
+            % (summary.get('pairs', len(pairs)), summary.get('active_pairs', 0), summary.get('latent_pairs', 0),
+               summary.get('hairpin_connections', 0), summary.get('same_host', len(plan.get('same_host') or [])),
+               summary.get('gateways', 0), summary.get('gateways_at_risk', 0), summary.get('automatic', 0), summary.get('manual', 0)))
+
+
+def _findings(plan):
+    """(kind, label, item) for every finding that carries a recommendation: pairs, same-host, gateways at risk."""
+    out = [('pair', pair.get('id'), pair) for pair in plan.get('pairs') or []]
+    out += [('same_host', item.get('id'), item) for item in plan.get('same_host') or []]
+    out += [('gateway', 'gateway %s' % gateway.get('host'), gateway) for gateway in plan.get('gateways') or []
+            if gateway.get('recommendation')]
+    return out
+
+
+def _mode(item):
+    return (item.get('recommendation') or {}).get('mode')
+
+
+def _is_fixed(kind, after):
+    """Measured after the fixes with no entry left on the path the finding used (gateway, or loopback on the same host)."""
+    if after is None:
+        return False
+    count = after.get('loopback_entries_per_1000' if kind == 'same_host' else 'gw_entries_per_1000')
+    return not (isinstance(count, (int, float)) and count > 0)
+
+
+# --------------------------------------------------------------------------------------------
+# the first section: before -> after, or what was found and what will be done
+
+
+def _change(before, after, key, unit=''):
+    if key in ('backend_saw', 'path'):
+        first, second = _text(before.get(key)), _text(after.get(key))
+    else:
+        first, second = _fmt_num(before.get(key)), _fmt_num(after.get(key))
+    return '%s %s %s%s' % (first, ARROW, second, unit)
+
+
+def _applied_text(kind, item, after):
+    if item is None:
+        return '-'
+    fix = item.get('fix')
+    if _mode(item) != 'automatic':
+        return 'none: manual (%s)' % fix if fix else 'none: manual'
+    if after is None:
+        return '%s (not measured after)' % fix
+    if not _is_fixed(kind, after):
+        return '%s (hairpin remains)' % fix
+    return fix
 
 
 def _measured_ids(plan, measurements):
@@ -166,30 +252,98 @@ def _measured_ids(plan, measurements):
     return ids + extra
 
 
-def _ratio_text(before, after):
-    if before is None or after is None or not before:
-        return '-'
-    return '%.2f\u00d7' % (after / float(before))
+PAIR_OUTCOME_HEADER = ['Pair', 'Fix applied', 'Gateway entries per 1,000 requests', 'p50', 'p99', 'Client address the backend saw']
+SAME_HOST_OUTCOME_HEADER = ['Same host (client \u2192 listener)', 'Fix applied', 'Loopback conntrack entries per 1,000 requests',
+                            'p50 through the client', 'p99 through the client', 'Requests/s', 'Path']
 
 
-def _measure_rows(plan, measurements):
+def _outcome_rows(plan, measurements):
+    """(pair rows, same-host rows); each row: [id, cells...] as plain text."""
+    by_id = {item.get('id'): ('pair', item) for item in plan.get('pairs') or []}
+    by_id.update({item.get('id'): ('same_host', item) for item in plan.get('same_host') or []})
+    pair_rows, same_rows = [], []
+    for finding_id in _measured_ids(plan, measurements):
+        kind, item = by_id.get(finding_id, ('pair', None))
+        before = measurements['before'].get(finding_id) or {}
+        after_entry = measurements['after'].get(finding_id)
+        after = after_entry or {}
+        applied = _applied_text(kind, item, after_entry)
+        if kind == 'same_host':
+            same_rows.append([finding_id, _same_host_text(item), applied, _change(before, after, 'loopback_entries_per_1000'),
+                              _change(before, after, 'p50_ms', ' ms'), _change(before, after, 'p99_ms', ' ms'),
+                              _change(before, after, 'rps'), _change(before, after, 'path')])
+        else:
+            pair_rows.append([finding_id, applied, _change(before, after, 'gw_entries_per_1000'), _change(before, after, 'p50_ms', ' ms'),
+                              _change(before, after, 'p99_ms', ' ms'), _change(before, after, 'backend_saw')])
+    return pair_rows, same_rows
+
+
+FOUND_HEADER = ['Finding', 'Status', 'Fix', 'What will be done']
+
+
+def _found_rows(plan):
+    """One row per finding: [label, status, fix, what will be done] as plain text."""
     rows = []
-    for pair_id in _measured_ids(plan, measurements):
-        before = measurements['before'].get(pair_id) or {}
-        after = measurements['after'].get(pair_id) or {}
-        rows.append([
-            pair_id,
-            _fmt_num(before.get('p50_ms'), ' ms'), _fmt_num(after.get('p50_ms'), ' ms'),
-            _fmt_num(before.get('p99_ms'), ' ms'), _fmt_num(after.get('p99_ms'), ' ms'),
-            _ratio_text(before.get('p99_ms'), after.get('p99_ms')),
-            _fmt_num(before.get('gw_entries_per_1000')), _fmt_num(after.get('gw_entries_per_1000')),
-            _text(before.get('backend_saw')), _text(after.get('backend_saw')),
-        ])
+    for kind, label, item in _findings(plan):
+        recommendation = item.get('recommendation') or {}
+        if kind == 'gateway':
+            status = 'at risk, conntrack %s full' % _percent(item.get('usage'))
+        elif kind == 'same_host':
+            status = '%s; %s' % (_status_text(item), _same_host_text(item))
+        else:
+            status = _status_text(item)
+        if recommendation.get('mode') == 'automatic':
+            action = '%s on %s: %s' % (recommendation.get('role'), recommendation.get('host'), recommendation.get('change'))
+        else:
+            action = 'manual: see Manual advice'
+        rows.append([label, status, _text(item.get('fix')), action])
     return rows
 
 
-MEASURE_HEADER = ['Pair', 'p50 before', 'p50 after', 'p99 before', 'p99 after', 'p99 after/before',
-                  'GW entries /1000 before', 'after', 'Backend saw before', 'after']
+LATENT_HEADER = ['Pair', 'Client', 'Public (names)', 'Backend', 'Fix', 'Recommendation']
+
+
+def _latent_rows(plan):
+    rows = []
+    for pair in plan.get('pairs') or []:
+        if pair.get('status') != 'latent':
+            continue
+        public = pair.get('public') or {}
+        names = ', '.join(public.get('names') or [])
+        recommendation = pair.get('recommendation') or {}
+        rows.append([pair.get('id'), _client_text(pair), _public_text(pair) + (' (%s)' % names if names else ''), _backend_text(pair),
+                     _text(pair.get('fix')), '%s: %s' % (recommendation.get('mode'), _text(recommendation.get('change')))])
+    return rows
+
+
+MANUAL_HEADER = ['Finding', 'Status', 'Fix', 'Change to make']
+
+
+def _manual_rows(plan):
+    rows = []
+    for kind, label, item in _findings(plan):
+        if _mode(item) != 'manual':
+            continue
+        status = 'at risk' if kind == 'gateway' else item.get('status')
+        rows.append([label, _text(status), _text(item.get('fix')), _text((item.get('recommendation') or {}).get('change'))])
+    return rows
+
+
+AUTOMATIC_HEADER = ['Finding', 'Role', 'Host', 'Input', 'Change']
+
+
+def _automatic_rows(plan):
+    rows = []
+    for dummy, label, item in _findings(plan):
+        recommendation = item.get('recommendation') or {}
+        if recommendation.get('mode') != 'automatic':
+            continue
+        rows.append([label, _text(recommendation.get('role')), _text(recommendation.get('host')), _input_text(recommendation.get('input')),
+                     _text(recommendation.get('change'))])
+    return rows
+
+
+NOT_MEASURED = 'Not measured: run playbooks/site.yml (path_probe) to measure before and after the fixes.'
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,26 +363,61 @@ def _code(value):
 
 
 def _md_table(header, rows):
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join('---' for _item in header) + '|']
+    lines = ['| ' + ' | '.join(_md(cell) for cell in header) + ' |', '|' + '|'.join('---' for _item in header) + '|']
     for row in rows:
         lines.append('| ' + ' | '.join(row) + ' |')
     return lines
+
+
+def _md_rows(rows, code_columns=(0,)):
+    return [[_code(cell) if index in code_columns else _md(cell) for index, cell in enumerate(row)] for row in rows]
+
+
+def _md_outcome(plan, measurements):
+    pair_rows, same_rows = _outcome_rows(plan, measurements)
+    if not pair_rows and not same_rows:
+        out = ['## Found and planned', '']
+        rows = _found_rows(plan)
+        out += _md_table(FOUND_HEADER, _md_rows(rows)) if rows else ['Nothing to fix: no hairpin, no same-host TCP, no gateway at risk.']
+        return out + ['', _md(NOT_MEASURED), '']
+    out = ['## Before %s after' % ARROW, '']
+    if pair_rows:
+        out += _md_table(PAIR_OUTCOME_HEADER, _md_rows(pair_rows)) + ['']
+    if same_rows:
+        out += _md_table(SAME_HOST_OUTCOME_HEADER, _md_rows([row[1:] for row in same_rows], code_columns=())) + ['']
+    return out
 
 
 def render_markdown(plan, measurements=None):
     plan = check_plan(plan)
     measurements = check_measurements(measurements)
     out = ['# %s' % REPORT_TITLE, '', _md(_summary_line(plan)), '']
+    out += _md_outcome(plan, measurements)
+
+    out += ['## Latent findings (DNS answers only: they hairpin once used)', '']
+    rows = _latent_rows(plan)
+    out += _md_table(LATENT_HEADER, _md_rows(rows)) if rows else ['None.']
+    out.append('')
+
+    out += ['## Manual advice', '']
+    rows = _manual_rows(plan)
+    out += _md_table(MANUAL_HEADER, _md_rows(rows)) if rows else ['None: every recommendation is automatic.']
+    out.append('')
+
+    out += ['## Automatic changes (remediate.yml)', '']
+    rows = _automatic_rows(plan)
+    out += _md_table(AUTOMATIC_HEADER, _md_rows(rows, code_columns=(0, 1, 3))) if rows else ['None.']
+    out.append('')
 
     out += ['## Hairpin pairs', '']
     pairs = plan.get('pairs') or []
     if pairs:
         rows = []
         for pair in pairs:
-            rows.append([_code(pair.get('id')), _md(_client_text(pair)), _md(_public_text(pair)), _md(_backend_text(pair)),
-                         _md(pair.get('gateway')), _md(pair.get('seen_by')), _md(pair.get('connections')),
+            rows.append([_code(pair.get('id')), _md(pair.get('status')), _md(_client_text(pair)), _md(_public_text(pair)),
+                         _md(_backend_text(pair)), _md(pair.get('gateway')), _md(pair.get('seen_by')), _md(pair.get('connections')),
                          _md(_relation_text(pair)), _code(pair.get('fix')), _md(pair.get('reason'))])
-        out += _md_table(['Pair', 'Client', 'Public', 'Backend', 'Gateway', 'Seen by', 'Conns', 'Relation', 'Fix', 'Reason'], rows)
+        out += _md_table(['Pair', 'Status', 'Client', 'Public', 'Backend', 'Gateway', 'Seen by', 'Conns', 'Relation', 'Fix', 'Reason'], rows)
     else:
         out.append('No hairpin pair found.')
     out.append('')
@@ -265,14 +454,6 @@ def render_markdown(plan, measurements=None):
         out.append('No conntrack data.')
     out.append('')
 
-    out += ['## Before / after', '']
-    rows = _measure_rows(plan, measurements)
-    if rows:
-        out += _md_table(MEASURE_HEADER, [[_code(row[0])] + [_md(cell) for cell in row[1:]] for row in rows])
-    else:
-        out.append('Not measured yet: run playbooks/site.yml (path\\_probe) to measure before and after the fixes.')
-    out.append('')
-
     not_observed = plan.get('not_observed') or []
     if not_observed:
         out += ['## Not observed', '']
@@ -282,42 +463,82 @@ def render_markdown(plan, measurements=None):
 
 
 # --------------------------------------------------------------------------------------------
-# SVG diagram
+# SVG diagram: the active findings, as today (detect only) or after remediation (measured)
+#
+# Layout, top to bottom: legend and state line; flows through a gateway (clients left, gateways
+# middle, backends right, one label slot per flow next to its client); fixed flows, one row each;
+# same-host pairs, one row each. Every text gets a width it is shortened to, and a row or slot
+# no other text uses, so labels cannot overlap whatever the plan holds.
 
 COLOR_HAIRPIN = '#d62728'
 COLOR_DIRECT = '#2ca02c'
 COLOR_LOCAL = '#ff7f0e'
 SVG_WIDTH = 1200
-COL_X = {'client': 20, 'gateway': 500, 'backend': 980}
+COL_X = {'client': 20, 'gateway': 560, 'backend': 980}
 BOX_W = 200
 BOX_H = 64
-ROW_H = 92
-TOP = 76
-LANE_H = 24
-DIRECT_FIXES = ('split_dns', 'local_shortcut', 'unix_socket')
+BOX_GAP = 16
+FLOW_H = 18          # distance between two flows leaving one client box: one 11 px label line each
+LANE_H = 8           # distance between two arrows entering a gateway or backend box
+LABEL_GAP = 8        # from a client box to its flow labels
+CURVE_W = 110        # where a flow bends towards its gateway, past the labels: no line crosses a label
+FIXED_ROW_H = 36
+FIXED_BOX_W = 240
+SAME_ROW_H = 84
+PAD = 10             # text inset inside boxes
+
+# Advance widths of DejaVu Sans (the first font the page asks for) in em, rounded up, for the
+# characters a plan holds; unknown characters count as wide.
+_NARROW = set(".,:;'|!ijlI[]()/ \u00b7")
+_SLIM = set('frt-')
+_WIDE = set('mwMW@%\u2192\u2026')
+
+
+def _text_width(text, size, bold=False):
+    width = 0.0
+    for char in text:
+        if char in _NARROW:
+            width += 0.36
+        elif char in _SLIM:
+            width += 0.44
+        elif char in _WIDE:
+            width += 1.0
+        elif char.isdigit() or char.islower() or char in '_=+?*#$&<>"':
+            width += 0.64
+        else:
+            width += 0.8
+    return width * size * (1.15 if bold else 1.0)
+
+
+def _fit(text, max_width, size, bold=False):
+    """``text`` shortened with an ellipsis to at most ``max_width`` pixels."""
+    text = _text(text)
+    if _text_width(text, size, bold) <= max_width:
+        return text
+    while text and _text_width(text + '\u2026', size, bold) > max_width:
+        text = text[:-1]
+    return text + '\u2026'
 
 
 def _esc(value):
     return html.escape(_text(value), quote=True)
 
 
-class _Column:
+def _svg_text(x, y, text, size, max_width, anchor='start', bold=False, fill=None, css=None):
+    attrs = ' class="%s"' % css if css else ''
+    attrs += ' font-weight="bold"' if bold else ''
+    attrs += ' text-anchor="%s"' % anchor if anchor != 'start' else ''
+    attrs += ' fill="%s"' % fill if fill else ''
+    return '<text x="%.1f" y="%.1f" font-size="%d"%s>%s</text>' % (x, y, size, attrs, _esc(_fit(text, max_width, size, bold)))
 
-    def __init__(self, kind):
-        self.kind = kind
-        self.keys = []
-        self.lines = {}
-        self.attach = {}
 
-    def add(self, key, lines):
-        if key not in self.lines:
-            self.keys.append(key)
-            self.lines[key] = lines
-
-    def attach_point(self, key, side, token):
-        self.attach.setdefault((key, side), [])
-        if token not in self.attach[(key, side)]:
-            self.attach[(key, side)].append(token)
+def _box(x, y, width, height, lines, css):
+    """A rounded box with up to three lines: the first bold (14 px), the others 12 px."""
+    parts = ['<rect class="%s" x="%.1f" y="%.1f" width="%d" height="%.1f" rx="8" ry="8"/>' % (css, x, y, width, height)]
+    for index, line in enumerate([line for line in lines if line][:3]):
+        size = 14 if index == 0 else 12
+        parts.append(_svg_text(x + PAD, y + 20 + index * 16, line, size, width - 2 * PAD, bold=index == 0))
+    return parts
 
 
 def _client_key(pair):
@@ -334,104 +555,234 @@ def _gateway_key(pair):
     return pair.get('gateway') or 'NAT (not observed)'
 
 
-def _direct_label(pair, measured_after):
+def _fixed_label(pair, before, after):
     fix = pair.get('fix')
     public = pair.get('public') or {}
     backend = pair.get('backend') or {}
-    state = 'after fix' if measured_after else 'recommended'
     if fix == 'split_dns':
         names = public.get('names') or []
-        target = backend.get('ip')
-        what = 'split DNS: %s \u2192 %s' % (', '.join(names) if names else _endpoint(public.get('ip'), None), target)
+        what = 'split DNS: %s %s %s' % (', '.join(names) if names else _endpoint(public.get('ip'), None), ARROW, backend.get('ip'))
     elif fix == 'local_shortcut':
-        what = 'local shortcut: %s \u2192 %s' % (_endpoint(public.get('ip'), public.get('port')),
-                                                 _endpoint(backend.get('ip'), backend.get('port')))
+        what = 'local shortcut: %s %s %s' % (_endpoint(public.get('ip'), public.get('port')), ARROW,
+                                             _endpoint(backend.get('ip'), backend.get('port')))
     else:
-        what = 'unix socket on %s' % (backend.get('host') or backend.get('ip'))
-    return '%s (%s)' % (what, state)
+        what = 'direct: %s' % _endpoint(backend.get('ip'), backend.get('port'))
+    return '%s \u00b7 gateway entries %s per 1,000 requests' % (what, _change(before, after, 'gw_entries_per_1000'))
 
 
-def _spread(index, count):
-    if count <= 1:
-        return 0.0
-    step = min(20.0, (BOX_H - 12) / float(count - 1))
-    return (index - (count - 1) / 2.0) * step
+class _Stack:
+    """One column of boxes, each as tall as the flows attached to it need."""
+
+    def __init__(self, x, spacing):
+        self.x = x
+        self.spacing = spacing
+        self.keys = []
+        self.lines = {}
+        self.flows = {}
+
+    def add(self, key, lines, flow):
+        if key not in self.lines:
+            self.keys.append(key)
+            self.lines[key] = lines
+            self.flows[key] = []
+        self.flows[key].append(flow)
+
+    def box_height(self, key):
+        return max(BOX_H, len(self.flows[key]) * self.spacing + 2 * PAD)
+
+    def height(self):
+        return sum(self.box_height(key) for key in self.keys) + BOX_GAP * max(len(self.keys) - 1, 0)
+
+    def place(self, top):
+        """Box tops from ``top`` and the y of each flow's attach point: {flow id: y}."""
+        self.tops, points, y = {}, {}, top
+        for key in self.keys:
+            height = self.box_height(key)
+            self.tops[key] = y
+            first = y + (height - len(self.flows[key]) * self.spacing) / 2.0
+            for index, flow in enumerate(self.flows[key]):
+                points[flow] = first + self.spacing * (index + 0.5)
+            y += height + BOX_GAP
+        return points
 
 
-def _box(x, y, lines, css):
-    parts = ['<rect class="%s" x="%d" y="%.1f" width="%d" height="%d" rx="8" ry="8"/>' % (css, x, y, BOX_W, BOX_H)]
-    for index, line in enumerate(lines[:3]):
-        weight = ' font-weight="bold"' if index == 0 else ''
-        parts.append('<text x="%d" y="%.1f" font-size="%d"%s>%s</text>'
-                     % (x + 10, y + 20 + index * 16, 14 if index == 0 else 12, weight, _esc(line)))
-    return parts
+def _gateway_lines(key, info):
+    if not info.get('available'):
+        return [key, 'conntrack not observed', '']
+    usage = '%s full' % _percent(info.get('usage'))
+    return [key, 'conntrack %s of %s' % (_text(info.get('count')), _text(info.get('max'))),
+            'AT RISK: %s' % usage if info.get('fix') else usage]
+
+
+def _through_gateway(pairs, gw_info, top):
+    """SVG parts and height of the flows through a gateway, clients left, gateways middle, backends right."""
+    client_order = []
+    for pair in pairs:
+        if _client_key(pair) not in client_order:
+            client_order.append(_client_key(pair))
+    pairs = sorted(pairs, key=lambda pair: client_order.index(_client_key(pair)))
+    clients = _Stack(COL_X['client'], FLOW_H)
+    gateways = _Stack(COL_X['gateway'], LANE_H)
+    backends = _Stack(COL_X['backend'], LANE_H)
+    backend_ports = {}
+    for pair in pairs:
+        token = pair.get('id')
+        client = pair.get('client') or {}
+        clients.add(_client_key(pair), [_client_key(pair), client.get('ip') if client.get('host') else 'host not in inventory',
+                                        'process: %s' % client['process'] if client.get('process') else ''], token)
+        gateways.add(_gateway_key(pair), _gateway_lines(_gateway_key(pair), gw_info.get(pair.get('gateway')) or {}), token)
+        backend = pair.get('backend') or {}
+        if backend.get('host') or backend.get('ip'):
+            backend_lines = [_backend_key(pair), backend.get('ip') if backend.get('host') else '', '']
+        else:
+            backend_lines = ['unknown backend', 'behind %s' % _public_text(pair), '']
+        backends.add(_backend_key(pair), backend_lines, token)
+        ports = backend_ports.setdefault(_backend_key(pair), [])
+        if backend.get('port') is not None and backend['port'] not in ports:
+            ports.append(backend['port'])
+    for key, ports in backend_ports.items():
+        if ports:
+            backends.lines[key][2] = 'port%s %s' % ('s' if len(ports) > 1 else '', ', '.join(str(port) for port in ports))
+
+    out = []
+    for kind, title in (('client', 'Clients'), ('gateway', 'Gateway (NAT)'), ('backend', 'Backends')):
+        out.append(_svg_text(COL_X[kind], top + 14, title, 14, BOX_W, bold=True, fill='#444', css='column-title'))
+    top += 26
+    main_h = max(stack.height() for stack in (clients, gateways, backends))
+    points = {}
+    for name, stack in (('client', clients), ('gateway', gateways), ('backend', backends)):
+        points[name] = stack.place(top + (main_h - stack.height()) / 2.0)
+        for key in stack.keys:
+            out.append('<g class="node node-%s">' % name)
+            out += _box(stack.x, stack.tops[key], BOX_W, stack.box_height(key), stack.lines[key], 'box box-%s' % name)
+            out.append('</g>')
+
+    label_start = COL_X['client'] + BOX_W + LABEL_GAP
+    bend_start = COL_X['gateway'] - CURVE_W
+    for pair in pairs:
+        token = pair.get('id')
+        y_client, y_gateway, y_backend = points['client'][token], points['gateway'][token], points['backend'][token]
+        tip = '%s: %s %s %s %s %s (%s connection(s), seen by %s)' % (
+            token, _client_text(pair), ARROW, _public_text(pair), ARROW, _backend_text(pair), _text(pair.get('connections')),
+            _text(pair.get('seen_by')))
+        out.append('<g class="pair hairpin" data-pair="%s"><title>%s</title>' % (_esc(token), _esc(tip)))
+        for (x0, x1, y1, x2, y2) in ((COL_X['client'] + BOX_W, bend_start, y_client, COL_X['gateway'], y_gateway),
+                                     (COL_X['gateway'] + BOX_W, COL_X['gateway'] + BOX_W, y_gateway, COL_X['backend'], y_backend)):
+            bend = (x2 - x1) / 2.0
+            out.append('<path class="hairpin-path" d="M%.1f,%.1f L%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="%s" '
+                       'stroke-width="2.5" marker-end="url(#arrow-hairpin)"/>'
+                       % (x0, y1, x1, y1, x1 + bend, y1, x2 - bend, y2, x2 - 1, y2, COLOR_HAIRPIN))
+        public = pair.get('public') or {}
+        label = '%s \u00b7 %s conn' % (_endpoint(public.get('ip'), public.get('port')), _text(pair.get('connections')))
+        out.append(_svg_text(label_start, y_client - 4, label, 11, bend_start - label_start, fill=COLOR_HAIRPIN, css='hairpin-label'))
+        out.append('</g>')
+    return out, 26 + main_h
+
+
+def _fixed_rows(pairs, measurements, top):
+    """One row per fixed pair: client box, the direct path, backend box."""
+    out = [_svg_text(20, top + 14, 'Fixed: direct paths after remediation (no gateway, no NAT)', 14, SVG_WIDTH - 40, bold=True,
+                     fill='#444', css='section-title')]
+    top += 24
+    backend_x = SVG_WIDTH - 20 - FIXED_BOX_W
+    label_width = backend_x - 20 - FIXED_BOX_W - 2 * 20
+    for index, pair in enumerate(pairs):
+        token = pair.get('id')
+        y = top + index * FIXED_ROW_H
+        middle = y + 14
+        client = pair.get('client') or {}
+        client_text = '%s %s' % (_client_key(pair), client.get('ip')) if client.get('host') else _client_key(pair)
+        backend = pair.get('backend') or {}
+        backend_text = '%s %s' % (_backend_key(pair), _endpoint(backend.get('ip'), backend.get('port'))) if backend.get('host') \
+            else _backend_key(pair)
+        label = _fixed_label(pair, measurements['before'].get(token) or {}, measurements['after'].get(token) or {})
+        out.append('<g class="pair direct" data-pair="%s" data-fix="%s"><title>%s</title>' % (_esc(token), _esc(pair.get('fix')), _esc(label)))
+        for x, text, css in ((20, client_text, 'box box-client'), (backend_x, backend_text, 'box box-backend')):
+            out.append('<rect class="%s" x="%d" y="%.1f" width="%d" height="28" rx="6" ry="6"/>' % (css, x, y, FIXED_BOX_W))
+            out.append(_svg_text(x + PAD, y + 19, text, 12, FIXED_BOX_W - 2 * PAD))
+        out.append('<path class="direct-path" d="M%d,%.1f L%d,%.1f" fill="none" stroke="%s" stroke-width="2.5" '
+                   'marker-end="url(#arrow-direct)"/>' % (20 + FIXED_BOX_W, middle, backend_x - 1, middle, COLOR_DIRECT))
+        out.append(_svg_text(SVG_WIDTH / 2.0, middle - 5, label, 11, label_width, anchor='middle', fill='#1d6b1d', css='direct-label'))
+        out.append('</g>')
+    return out, 24 + len(pairs) * FIXED_ROW_H
+
+
+def _same_host_rows(items, measurements, top):
+    """One row per same-host pair: the host, its client process, the loopback TCP or Unix-socket path, the listener."""
+    out = [_svg_text(20, top + 14, 'Same host: client process %s local listener' % ARROW, 14, SVG_WIDTH - 40, bold=True, fill='#444',
+                     css='section-title')]
+    top += 24
+    for index, item in enumerate(items):
+        y = top + index * SAME_ROW_H
+        fixed = _is_fixed('same_host', measurements['after'].get(item.get('id')))
+        out.append('<g class="same-host%s" data-pair="%s"><title>%s</title>'
+                   % (' fixed' if fixed else '', _esc(item.get('id')), _esc(item.get('reason'))))
+        out.append('<rect class="box box-host" x="20" y="%d" width="%d" height="%d" rx="10" ry="10"/>' % (y, SVG_WIDTH - 40, SAME_ROW_H - 12))
+        out.append(_svg_text(34, y + 24, item.get('host'), 14, 210, bold=True))
+        out.append(_svg_text(34, y + 44, _endpoint(item.get('ip'), item.get('port')), 12, 210))
+        for x, name in ((260, item.get('client_process') or 'client'), (780, item.get('listener_process') or 'listener')):
+            out.append('<rect class="box box-process" x="%d" y="%d" width="160" height="40" rx="6" ry="6"/>' % (x, y + 16))
+            out.append(_svg_text(x + 80, y + 41, name, 12, 160 - 2 * PAD, anchor='middle'))
+        if fixed:
+            css, color, text_color, label = 'direct-path', COLOR_DIRECT, '#1d6b1d', 'Unix socket (measured after)'
+        else:
+            css, color, text_color = 'local-path', COLOR_LOCAL, '#a65400'
+            label = 'TCP %s \u00b7 %s conn' % (_endpoint(item.get('ip'), item.get('port')), _text(item.get('connections')))
+        out.append('<path class="%s" d="M420,%d L779,%d" stroke="%s" stroke-width="2.5" marker-end="url(#arrow-%s)"/>'
+                   % (css, y + 36, y + 36, color, 'direct' if fixed else 'local'))
+        out.append(_svg_text(600, y + 30, label, 11, 340, anchor='middle', fill=text_color, css='local-label'))
+        out.append('</g>')
+    return out, 24 + len(items) * SAME_ROW_H
 
 
 def render_svg(plan, measurements=None):
-    """The flow diagram as an inline ``<svg>`` element (a string)."""
+    """The flow diagram of the active findings as an inline ``<svg>`` element (a string).
+
+    With ``after`` measurements it shows the state after remediation: a finding measured after
+    with no entry left on its path is drawn fixed (green), the others as they are (red through a
+    gateway, orange over loopback). Without, it shows today's state. Latent findings are not drawn.
+    """
     plan = check_plan(plan)
     measurements = check_measurements(measurements)
-    pairs = plan.get('pairs') or []
-    same_host = plan.get('same_host') or []
+    after_state = bool(measurements['after'])
+    active = [pair for pair in plan.get('pairs') or [] if pair.get('status') == 'active']
+    fixed = [pair for pair in active if _is_fixed('pair', measurements['after'].get(pair.get('id')))]
+    through = [pair for pair in active if pair not in fixed]
+    same_host = [item for item in plan.get('same_host') or [] if item.get('status') == 'active']
     gw_info = {gw.get('host'): gw for gw in plan.get('gateways') or []}
 
-    columns = {kind: _Column(kind) for kind in ('client', 'gateway', 'backend')}
-    backend_ports = {}
-    for pair in pairs:
-        client = pair.get('client') or {}
-        columns['client'].add(_client_key(pair), [_client_key(pair), client.get('ip') if client.get('host') else 'host not in inventory',
-                                                  'process: %s' % client['process'] if client.get('process') else ''])
-        gkey = _gateway_key(pair)
-        info = gw_info.get(pair.get('gateway')) or {}
-        if info.get('available'):
-            health = 'conntrack %s/%s (%s)' % (_text(info.get('count')), _text(info.get('max')), _percent(info.get('usage')))
-        else:
-            health = 'conntrack not observed'
-        columns['gateway'].add(gkey, [gkey, health, 'AT RISK: %s' % info['fix'] if info.get('fix') else ''])
-        backend = pair.get('backend') or {}
-        bkey = _backend_key(pair)
-        columns['backend'].add(bkey, [bkey, backend.get('ip') if backend.get('host') else '', ''])
-        if backend.get('port') is not None:
-            ports = backend_ports.setdefault(bkey, [])
-            if backend['port'] not in ports:
-                ports.append(backend['port'])
-        token = pair.get('id')
-        columns['client'].attach_point(_client_key(pair), 'right', 'h:' + token)
-        columns['gateway'].attach_point(gkey, 'left', 'h:' + token)
-        columns['gateway'].attach_point(gkey, 'right', 'h:' + token)
-        columns['backend'].attach_point(_backend_key(pair), 'left', 'h:' + token)
-        if pair.get('fix') in DIRECT_FIXES:
-            columns['client'].attach_point(_client_key(pair), 'right', 'd:' + token)
-            columns['backend'].attach_point(_backend_key(pair), 'left', 'd:' + token)
+    if after_state:
+        legend = [('hairpin', COLOR_HAIRPIN, 'still through a gateway'), ('direct', COLOR_DIRECT, 'fixed: direct path (measured after)'),
+                  ('local', COLOR_LOCAL, 'same-host TCP over loopback')]
+        state = ('After remediation: %d of %d active pair(s) fixed, %d still through a gateway; %d of %d same-host pair(s) on a Unix socket.'
+                 % (len(fixed), len(active), len(through),
+                    sum(1 for item in same_host if _is_fixed('same_host', measurements['after'].get(item.get('id')))), len(same_host)))
+    else:
+        legend = [('hairpin', COLOR_HAIRPIN, 'hairpin through a gateway (today)'), ('local', COLOR_LOCAL, 'same-host TCP over loopback')]
+        state = ('Today (detect only): %d active pair(s), %d same-host pair(s). Latent findings and manual advice are listed below, '
+                 'not drawn.' % (len(active), len(same_host)))
 
-    for bkey, ports in backend_ports.items():
-        columns['backend'].lines[bkey][2] = 'port%s %s' % ('s' if len(ports) > 1 else '', ', '.join(str(port) for port in ports))
-    rows = max([len(col.keys) for col in columns.values()] + [1])
-    main_h = rows * ROW_H
-    centers = {}
-    for kind, col in columns.items():
-        offset = TOP + (rows - len(col.keys)) * ROW_H / 2.0
-        for index, key in enumerate(col.keys):
-            centers[(kind, key)] = offset + index * ROW_H + ROW_H / 2.0
-
-    def point(kind, key, side, token):
-        col = columns[kind]
-        tokens = col.attach[(key, side)]
-        y = centers[(kind, key)] + _spread(tokens.index(token), len(tokens))
-        x = COL_X[kind] + (BOX_W if side == 'right' else 0)
-        return x, y
-
-    direct = [pair for pair in pairs if pair.get('fix') in DIRECT_FIXES]
-    lanes_top = TOP + main_h + 16
-    same_top = lanes_top + len(direct) * LANE_H + (30 if direct else 0)
-    same_row_h = 96
-    height = same_top + (44 + len(same_host) * same_row_h if same_host else 0) + 20
-    if not pairs and not same_host:
-        height = TOP + 80
+    body, y = [], 56
+    if through:
+        parts, height = _through_gateway(through, gw_info, y)
+        body += parts
+        y += height + 20
+    if fixed:
+        parts, height = _fixed_rows(fixed, measurements, y)
+        body += parts
+        y += height + 12
+    if same_host:
+        parts, height = _same_host_rows(same_host, measurements, y)
+        body += parts
+        y += height
+    if not active and not same_host:
+        body.append(_svg_text(20, y + 24, 'No active hairpin and no same-host TCP found.', 16, SVG_WIDTH - 40, fill='#2ca02c'))
+        y += 40
+    height = y + 12
 
     out = ['<svg xmlns="http://www.w3.org/2000/svg" id="flows" role="img" aria-labelledby="flows-title" '
-           'viewBox="0 0 %d %d" width="%d" height="%d" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif">'
-           % (SVG_WIDTH, height, SVG_WIDTH, height),
+           'viewBox="0 0 %d %d" width="%d" height="%d" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" data-state="%s">'
+           % (SVG_WIDTH, height, SVG_WIDTH, height, 'after' if after_state else 'today'),
            '<title id="flows-title">Hairpin flows: clients, gateways, backends</title>',
            '<defs>']
     for name, color in (('hairpin', COLOR_HAIRPIN), ('direct', COLOR_DIRECT), ('local', COLOR_LOCAL)):
@@ -439,99 +790,13 @@ def render_svg(plan, measurements=None):
                    'markerHeight="11" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>' % (name, color))
     out.append('</defs>')
     out.append('<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (SVG_WIDTH, height))
-
-    # legend and column titles
-    legend = [('hairpin', COLOR_HAIRPIN, '', 'hairpin via the gateway (today)'),
-              ('direct', COLOR_DIRECT, ' stroke-dasharray="8 5"', 'direct path (fix)'),
-              ('local', COLOR_LOCAL, '', 'same-host TCP')]
-    x = 20
-    for name, color, dash, label in legend:
-        out.append('<g class="legend legend-%s"><line x1="%d" y1="16" x2="%d" y2="16" stroke="%s" stroke-width="3"%s '
-                   'marker-end="url(#arrow-%s)"/><text x="%d" y="20" font-size="12">%s</text></g>'
-                   % (name, x, x + 36, color, dash, name, x + 44, _esc(label)))
-        x += 70 + len(label) * 7
-    for kind, title in (('client', 'Clients'), ('gateway', 'Gateway (NAT)'), ('backend', 'Backends')):
-        out.append('<text class="column-title" x="%d" y="%d" font-size="14" font-weight="bold" fill="#444">%s</text>'
-                   % (COL_X[kind], TOP - 16, _esc(title)))
-
-    if not pairs and not same_host:
-        out.append('<text x="20" y="%d" font-size="16" fill="#2ca02c">No hairpin traffic and no same-host TCP found.</text>' % (TOP + 30))
-
-    # boxes
-    for kind, col in columns.items():
-        for key in col.keys:
-            y = centers[(kind, key)] - BOX_H / 2.0
-            out.append('<g class="node node-%s">' % kind)
-            out += _box(COL_X[kind], y, [line for line in col.lines[key] if line], 'box box-%s' % kind)
-            out.append('</g>')
-
-    # hairpin paths, one group per pair: client -> gateway, gateway -> backend
-    for pair in pairs:
-        token = pair.get('id')
-        ckey, gkey, bkey = _client_key(pair), _gateway_key(pair), _backend_key(pair)
-        x1, y1 = point('client', ckey, 'right', 'h:' + token)
-        gx0, gy0 = point('gateway', gkey, 'left', 'h:' + token)
-        gx1, gy1 = point('gateway', gkey, 'right', 'h:' + token)
-        bx0, by0 = point('backend', bkey, 'left', 'h:' + token)
-        dns_only = not pair.get('connections')
-        style = ' stroke-opacity="0.45"' if dns_only else ''
-        tip = '%s: %s \u2192 %s \u2192 %s (%s connection(s), seen by %s)' % (
-            token, _client_text(pair), _public_text(pair), _backend_text(pair), _text(pair.get('connections')), _text(pair.get('seen_by')))
-        out.append('<g class="pair hairpin" data-pair="%s"><title>%s</title>' % (_esc(token), _esc(tip)))
-        for (ax, ay, zx, zy) in ((x1, y1, gx0, gy0), (gx1, gy1, bx0, by0)):
-            bend = (zx - ax) / 2.0
-            out.append('<path class="hairpin-path" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="%s" '
-                       'stroke-width="3"%s marker-end="url(#arrow-hairpin)"/>'
-                       % (ax, ay, ax + bend, ay, zx - bend, zy, zx - 1, zy, COLOR_HAIRPIN, style))
-        public = pair.get('public') or {}
-        label = '%s \u00b7 %s' % (_endpoint(public.get('ip'), public.get('port')),
-                                  'DNS only' if dns_only else '%s conn' % _text(pair.get('connections')))
-        out.append('<text class="hairpin-label" x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="%s">%s</text>'
-                   % (gx0 - 14, min(y1, gy0) - 5, COLOR_HAIRPIN, _esc(label)))
-        out.append('</g>')
-
-    # direct paths (the fix), dashed, routed in lanes below the boxes: no gateway on the way
-    if direct:
-        out.append('<text x="%d" y="%d" font-size="12" text-anchor="middle" fill="#444">Direct paths once fixed (no gateway, no NAT)</text>'
-                   % (SVG_WIDTH // 2, lanes_top + 2))
-    for index, pair in enumerate(direct):
-        token = pair.get('id')
-        x1, y1 = point('client', _client_key(pair), 'right', 'd:' + token)
-        bx0, by0 = point('backend', _backend_key(pair), 'left', 'd:' + token)
-        lane = lanes_top + 20 + index * LANE_H
-        down_x = x1 + 14 + index * 10
-        up_x = bx0 - 18 - index * 10
-        label = _direct_label(pair, token in measurements['after'])
-        out.append('<g class="pair direct" data-pair="%s" data-fix="%s"><title>%s</title>' % (_esc(token), _esc(pair.get('fix')), _esc(label)))
-        out.append('<path class="direct-path" d="M%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f" fill="none" '
-                   'stroke="%s" stroke-width="2.5" stroke-dasharray="8 5" stroke-linejoin="round" marker-end="url(#arrow-direct)"/>'
-                   % (x1, y1, down_x, y1, down_x, lane, up_x, lane, up_x, by0, bx0 - 1, by0, COLOR_DIRECT))
-        out.append('<text class="direct-label" x="%.1f" y="%.1f" font-size="11" text-anchor="middle" fill="#1d6b1d">%s</text>'
-                   % ((down_x + up_x) / 2.0, lane - 5, _esc(label)))
-        out.append('</g>')
-
-    # same-host TCP: one strip per entry
-    if same_host:
-        out.append('<text class="column-title" x="20" y="%d" font-size="14" font-weight="bold" fill="#444">%s</text>'
-                   % (same_top + 18, _esc('Same host: TCP over loopback (Unix-socket candidates)')))
-    for index, item in enumerate(same_host):
-        top = same_top + 30 + index * same_row_h
-        measured_after = item.get('id') in measurements['after']
-        out.append('<g class="same-host" data-pair="%s"><title>%s</title>' % (_esc(item.get('id')), _esc(item.get('reason'))))
-        out.append('<rect class="box box-host" x="20" y="%d" width="%d" height="%d" rx="10" ry="10"/>' % (top, SVG_WIDTH - 40, same_row_h - 12))
-        out.append('<text x="34" y="%d" font-size="14" font-weight="bold">%s</text>' % (top + 22, _esc(item.get('host'))))
-        for x, name in ((260, item.get('client_process') or 'client'), (780, item.get('listener_process') or 'listener')):
-            out.append('<rect class="box box-process" x="%d" y="%d" width="160" height="40" rx="6" ry="6"/>' % (x, top + 22))
-            out.append('<text x="%d" y="%d" font-size="13" text-anchor="middle">%s</text>' % (x + 80, top + 47, _esc(name)))
-        out.append('<path class="local-path" d="M420,%d L779,%d" stroke="%s" stroke-width="3" marker-end="url(#arrow-local)"/>'
-                   % (top + 34, top + 34, COLOR_LOCAL))
-        out.append('<text x="600" y="%d" font-size="11" text-anchor="middle" fill="#a65400">%s</text>'
-                   % (top + 28, _esc('TCP %s \u00b7 %s conn' % (_endpoint(item.get('ip'), item.get('port')), _text(item.get('connections'))))))
-        out.append('<path class="direct-path" d="M420,%d L779,%d" stroke="%s" stroke-width="2.5" stroke-dasharray="8 5" '
-                   'marker-end="url(#arrow-direct)"/>' % (top + 52, top + 52, COLOR_DIRECT))
-        out.append('<text x="600" y="%d" font-size="11" text-anchor="middle" fill="#1d6b1d">%s</text>'
-                   % (top + 68, _esc('unix socket (%s)' % ('after fix' if measured_after else 'recommended'))))
-        out.append('</g>')
+    slot = (SVG_WIDTH - 40) // 3
+    for index, (name, color, label) in enumerate(legend):
+        x = 20 + index * slot
+        out.append('<g class="legend legend-%s"><line x1="%d" y1="16" x2="%d" y2="16" stroke="%s" stroke-width="3" '
+                   'marker-end="url(#arrow-%s)"/>%s</g>' % (name, x, x + 36, color, name, _svg_text(x + 44, 20, label, 12, slot - 56)))
+    out.append(_svg_text(20, 42, state, 12, SVG_WIDTH - 40, fill='#444', css='state'))
+    out += body
     out.append('</svg>')
     return '\n'.join(out)
 
@@ -542,6 +807,7 @@ def render_svg(plan, measurements=None):
 CSS = """
 body{font-family:"DejaVu Sans","Liberation Sans",Arial,sans-serif;margin:24px;color:#222;background:#fff}
 h1{font-size:24px;margin:0 0 6px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h3{font-size:15px;margin:14px 0 6px}
 p.summary{font-size:14px;margin:4px 0 14px}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:10px 0 16px}
 .card{border:1px solid #ddd;border-radius:8px;padding:8px 14px;min-width:120px}
@@ -550,11 +816,14 @@ p.summary{font-size:14px;margin:4px 0 14px}
 table{border-collapse:collapse;font-size:12px;margin:6px 0 12px;width:100%}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 td code{white-space:nowrap}
+td code.input{white-space:normal;overflow-wrap:anywhere}
 th{background:#f4f4f4} tr:nth-child(even) td{background:#fafafa}
 code{font-family:"DejaVu Sans Mono",monospace;font-size:12px}
 .fix{display:inline-block;border-radius:4px;padding:1px 6px;font-family:"DejaVu Sans Mono",monospace;font-size:12px;background:#e8f5e9;color:#1d6b1d}
 .fix.conntrack_headroom{background:#fdecea;color:#a11}
 .fix.none{background:#eee;color:#666}
+.status{display:inline-block;border-radius:4px;padding:1px 6px;font-size:12px}
+.status.active{background:#fdecea;color:#a11} .status.latent{background:#fff4e5;color:#8a5300}
 .diagram{border:1px solid #ddd;border-radius:8px;padding:8px;overflow-x:auto;max-width:1216px}
 svg .box{stroke-width:1.5}
 svg .box-client{fill:#eef4fb;stroke:#4a78b5} svg .box-gateway{fill:#fdf0ef;stroke:#d62728}
@@ -582,37 +851,83 @@ def _html_table(header, rows, css=''):
     return out
 
 
+def _html_cell(cell, index, code_columns, input_column):
+    if index == input_column:
+        return '<code class="input">%s</code>' % _h(cell)
+    if index in code_columns:
+        return '<code>%s</code>' % _h(cell)
+    return _h(_pretty(cell))
+
+
+def _html_rows(rows, code_columns=(0,), input_column=None):
+    return [[_html_cell(cell, index, code_columns, input_column) for index, cell in enumerate(row)] for row in rows]
+
+
+def _html_outcome(plan, measurements):
+    pair_rows, same_rows = _outcome_rows(plan, measurements)
+    if not pair_rows and not same_rows:
+        out = ['<h2 id="found">Found and planned</h2>']
+        rows = _found_rows(plan)
+        if rows:
+            out += _html_table(FOUND_HEADER, _html_rows(rows), 'found')
+        else:
+            out.append('<p>Nothing to fix: no hairpin, no same-host TCP, no gateway at risk.</p>')
+        out.append('<p class="muted">%s</p>' % _h(NOT_MEASURED))
+        return out
+    out = ['<h2 id="outcome">Before %s after</h2>' % ARROW]
+    if pair_rows:
+        out += _html_table(PAIR_OUTCOME_HEADER, _html_rows(pair_rows), 'outcome-pairs')
+    if same_rows:
+        out += _html_table(SAME_HOST_OUTCOME_HEADER, _html_rows([row[1:] for row in same_rows], code_columns=()), 'outcome-same-host')
+    return out
+
+
 def render_html(plan, measurements=None):
     plan = check_plan(plan)
     checked = check_measurements(measurements)
     summary = plan.get('summary') or {}
-    by_fix = summary.get('by_fix') or {}
     out = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            '<title>%s</title>' % _h(REPORT_TITLE), '<style>%s</style>' % CSS, '</head>', '<body>',
            '<h1>%s</h1>' % _h(REPORT_TITLE), '<p class="summary">%s</p>' % _h(_summary_line(plan))]
 
-    cards = [('pairs', summary.get('pairs', 0), 'hairpin pairs', 'risk' if summary.get('pairs') else 'ok'),
+    cards = [('pairs', summary.get('active_pairs', 0), 'active hairpin pairs', 'risk' if summary.get('active_pairs') else 'ok'),
+             ('latent', summary.get('latent_pairs', 0), 'latent pairs (DNS only)', ''),
              ('connections', summary.get('hairpin_connections', 0), 'hairpin connections', ''),
              ('same-host', summary.get('same_host', 0), 'same-host TCP', ''),
-             ('at-risk', summary.get('gateways_at_risk', 0), 'gateways at risk', 'risk' if summary.get('gateways_at_risk') else 'ok')]
-    cards += [('fix-' + kind, count, kind, '') for kind, count in by_fix.items() if count]
+             ('at-risk', summary.get('gateways_at_risk', 0), 'gateways at risk', 'risk' if summary.get('gateways_at_risk') else 'ok'),
+             ('automatic', summary.get('automatic', 0), 'automatic fixes', ''),
+             ('manual', summary.get('manual', 0), 'manual changes', '')]
     out.append('<div class="cards">%s</div>' % ''.join(
         '<div class="card %s" id="card-%s"><b>%s</b><span>%s</span></div>' % (_h(css), _h(key), _h(value), _h(label))
         for key, value, label, css in cards))
 
-    out += ['<h2>Flows</h2>', '<div class="diagram">', render_svg(plan, checked), '</div>']
+    out += _html_outcome(plan, checked)
+    out += ['<h2 id="flows-section">Flows</h2>', '<div class="diagram">', render_svg(plan, checked), '</div>']
+
+    out.append('<h2 id="latent">Latent findings (DNS answers only: they hairpin once used)</h2>')
+    rows = _latent_rows(plan)
+    out += _html_table(LATENT_HEADER, _html_rows(rows), 'latent') if rows else ['<p>None.</p>']
+
+    out.append('<h2 id="manual">Manual advice</h2>')
+    rows = _manual_rows(plan)
+    out += _html_table(MANUAL_HEADER, _html_rows(rows), 'manual') if rows else ['<p>None: every recommendation is automatic.</p>']
+
+    out.append('<h2 id="automatic">Automatic changes (remediate.yml)</h2>')
+    rows = _automatic_rows(plan)
+    out += _html_table(AUTOMATIC_HEADER, _html_rows(rows, code_columns=(0, 1), input_column=3), 'automatic') if rows else ['<p>None.</p>']
 
     out.append('<h2>Hairpin pairs</h2>')
     pairs = plan.get('pairs') or []
     if pairs:
-        rows = [['<code>%s</code>' % _h(pair.get('id')), _h(_client_text(pair)),
+        rows = [['<code>%s</code>' % _h(pair.get('id')), '<span class="status %s">%s</span>' % (_h(pair.get('status')), _h(pair.get('status'))),
+                 _h(_client_text(pair)),
                  _h(_public_text(pair)) + ('<br><span class="muted">%s</span>' % _h((pair.get('public') or {}).get('names'))
                                            if (pair.get('public') or {}).get('names') else ''),
                  _h(_backend_text(pair)), _h(pair.get('gateway')), _h(pair.get('seen_by')), _h(pair.get('connections')),
                  _h(_relation_text(pair)), _fix_badge(pair.get('fix')), _h(_pretty(pair.get('reason')))]
                 for pair in pairs]
-        out += _html_table(['Pair', 'Client', 'Public (names)', 'Backend', 'Gateway', 'Seen by', 'Conns', 'Relation',
+        out += _html_table(['Pair', 'Status', 'Client', 'Public (names)', 'Backend', 'Gateway', 'Seen by', 'Conns', 'Relation',
                             'Fix', 'Reason'], rows, 'pairs')
     else:
         out.append('<p>No hairpin pair found.</p>')
@@ -645,13 +960,6 @@ def render_html(plan, measurements=None):
                             'Hairpin entries (share)', 'Writable', 'Fix', 'Reason'], rows, 'gateways')
     else:
         out.append('<p>No conntrack data.</p>')
-
-    out.append('<h2>Before / after</h2>')
-    rows = _measure_rows(plan, checked)
-    if rows:
-        out += _html_table(MEASURE_HEADER, [['<code>%s</code>' % _h(row[0])] + [_h(cell) for cell in row[1:]] for row in rows], 'measurements')
-    else:
-        out.append('<p class="muted">Not measured yet: run playbooks/site.yml (path_probe) to measure before and after the fixes.</p>')
 
     not_observed = plan.get('not_observed') or []
     if not_observed:

@@ -32,7 +32,7 @@ def test_bad_input_is_a_filter_error(name):
         getattr(plugin, name)({'version': 9})
     assert str(exc.value).startswith('keeplocal.traffic.%s: unsupported plan version 9' % name)
     with pytest.raises(AnsibleFilterError) as exc:
-        getattr(plugin, name)({'version': 1, 'pairs': []}, measurements={'before': {PAIR_80: {'p99_ms': 'slow'}}})
+        getattr(plugin, name)({'version': 2, 'pairs': []}, measurements={'before': {PAIR_80: {'p99_ms': 'slow'}}})
     assert 'p99_ms must be a number' in str(exc.value)
 
 
@@ -41,8 +41,8 @@ def test_plan_then_reports_in_templates():
     templar = Templar(loader=DataLoader(), variables=variables)
     markdown = templar.template(trust_as_template(
         '{{ facts | keeplocal.traffic.hairpin_plan(name_ports=name_ports) | keeplocal.traffic.report_markdown(probe) }}'))
-    assert '| `%s` | - | 0.40 ms |' % PAIR_80 in markdown
+    assert '| `%s` | split\\_dns | - → 0 | - → 0.40 ms | - → 1.10 ms | - → 192.168.1.10 |' % PAIR_80 in markdown
     page = templar.template(trust_as_template(
         '{{ facts | keeplocal.traffic.hairpin_plan(name_ports=name_ports) | keeplocal.traffic.report_html(measurements=probe) }}'))
     assert page.startswith('<!DOCTYPE html>')
-    assert 'split DNS: app.example.test → 192.168.1.20 (after fix)' in page
+    assert 'split DNS: app.example.test → 192.168.1.20 · gateway entries - → 0 per 1,000 requests' in page

@@ -1,6 +1,7 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Markdown and HTML reports of the lab's plan: content, escaping, self-containment, measurements."""
+"""Markdown and HTML reports of plan version 2: the outcome first, latent findings and manual advice in
+their own sections, the diagram of today's or the remediated state, escaping, self-containment."""
 
 from __future__ import annotations
 
@@ -10,37 +11,28 @@ from html.parser import HTMLParser
 
 import pytest
 
-from ansible_collections.keeplocal.traffic.plugins.plugin_utils._plan import build_plan
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._report import (
     ReportError,
+    _fit,
+    _text_width,
     check_measurements,
     render_html,
     render_markdown,
     render_svg,
 )
-from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_fixture import (
-    LAB_NAME_PORTS,
-    PAIR_80,
-    PAIR_5432,
-    SAME_HOST_B,
-    lab_facts,
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_fixture import PAIR_80, PAIR_5432, SAME_HOST_B
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.report_fixture import (
+    LATENT_B,
+    LATENT_C,
+    fleet_measurements,
+    fleet_plan,
+    lab_measurements,
+    lab_plan,
 )
 
 SVG_NS = '{http://www.w3.org/2000/svg}'
-MEASUREMENTS = {
-    'before': {
-        PAIR_80: {'p50_ms': 0.84, 'p99_ms': 2.5, 'gw_entries_per_1000': 1000, 'backend_saw': '192.168.1.1', 'requests': 1000},
-        SAME_HOST_B: {'p50_ms': 1.2, 'p99_ms': 4.0, 'gw_entries_per_1000': 0, 'backend_saw': '127.0.0.1', 'rps': 2600.0},
-    },
-    'after': {
-        PAIR_80: {'p50_ms': 0.42, 'p99_ms': 1.25, 'gw_entries_per_1000': 0, 'backend_saw': '192.168.1.10', 'requests': 1000},
-    },
-}
 VOID = {'meta', 'br', 'hr', 'img', 'input', 'link'}
-
-
-def lab_plan():
-    return build_plan(lab_facts(), name_ports=LAB_NAME_PORTS)
+EMPTY_PLAN = {'version': 2, 'pairs': [], 'same_host': [], 'gateways': [], 'summary': {}}
 
 
 class TagChecker(HTMLParser):
@@ -85,43 +77,122 @@ def classes(tree, name):
     return [el for el in tree.iter() if name in (el.get('class') or '').split()]
 
 
-# --- Markdown --------------------------------------------------------------------------------------
-
-def test_markdown_lab_tables():
-    text = render_markdown(lab_plan())
-    lines = text.splitlines()
-    assert lines[0] == '# Hairpin traffic report'
-    for heading in ('## Hairpin pairs', '## DNS names answering with own public addresses', '## Same-host TCP (Unix-socket candidates)',
-                    '## Conntrack health', '## Before / after'):
-        assert heading in lines
-    row_80 = next(line for line in lines if line.startswith('| `%s`' % PAIR_80))
-    cells = [cell.strip() for cell in row_80.strip('|').split(' | ')]
-    assert cells[:9] == ['`svc-a->198.51.100.1:80/tcp`', 'svc-a (192.168.1.10) \\[curl\\]', '198.51.100.1:80/tcp',
-                         'svc-b (192.168.1.20:80)', 'gw', 'gateway\\_conntrack, client\\_socket, dns\\_answer', '3',
-                         'same\\_network', '`split_dns`']
-    row_5432 = next(line for line in lines if line.startswith('| `%s`' % PAIR_5432))
-    assert '| same\\_network, port translated | `local_shortcut` |' in row_5432
-    assert '| svc-b | 127.0.0.1:8000 | nginx → gunicorn | 4 | `unix_socket` |' in text
-    assert '| gw | yes | 57 | 262144 | 262144 | 0.022% | 0 | 0 | 0 | 5 (8.8%) | no | - |' in text
-    assert 'Not measured yet' in text
-    # every table row has as many cells as its header
-    for block in re.findall(r'(?:^\|.*\|$\n?)+', text, re.M):
-        rows = [re.split(r'(?<!\\)\|', row.strip())[1:-1] for row in block.strip().splitlines()]
-        assert len({len(row) for row in rows}) == 1
+def text_of(element):
+    return ''.join(element.itertext())
 
 
-def test_markdown_measurements():
-    text = render_markdown(lab_plan(), MEASUREMENTS)
-    assert ('| `%s` | 0.84 ms | 0.42 ms | 2.50 ms | 1.25 ms | 0.50× | 1000 | 0 | 192.168.1.1 | 192.168.1.10 |' % PAIR_80) in text
-    assert ('| `%s` | 1.20 ms | - | 4.00 ms | - | - | 0 | - | 127.0.0.1 | - |' % SAME_HOST_B) in text
-    assert 'Not measured yet' not in text
+def headings(markdown, level='## '):
+    return [line for line in markdown.splitlines() if line.startswith(level)]
+
+
+def table_rows(markdown, first_cell):
+    """The rows of the Markdown tables whose first cell is ``first_cell``, split into cells."""
+    rows = []
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in re.split(r'(?<!\\)\|', line)[1:-1]]
+        if cells and cells[0] == first_cell:
+            rows.append(cells)
+    return rows
 
 
 def evil_plan():
-    facts = lab_facts()
-    facts['svc-a|<script>alert(1)</script>'] = facts.pop('svc-a')
-    facts['svc-b']['outbound_flows']['same_host'][0]['client_process'] = '<img src=x onerror=alert(2)>'
-    return build_plan(facts)
+    plan = lab_plan()
+    pair = plan['pairs'][0]
+    pair['id'] = 'svc-a|<script>alert(1)</script>->198.51.100.1:80/tcp'
+    pair['client']['host'] = 'svc-a|<script>alert(1)</script>'
+    pair['recommendation']['change'] = '<b>bold</b> | pipe'
+    plan['same_host'][0]['client_process'] = '<img src=x onerror=alert(2)>'
+    return plan
+
+
+# --- the first section -----------------------------------------------------------------------------
+
+def test_detect_only_leads_with_what_was_found_and_what_will_be_done():
+    text = render_markdown(lab_plan())
+    assert headings(text)[0] == '## Found and planned'
+    assert '## Before → after' not in text
+    assert table_rows(text, '`%s`' % PAIR_80)[0] == [
+        '`%s`' % PAIR_80, 'active, 3 conn', 'split\\_dns',
+        'keeplocal.traffic.split\\_dns on svc-a: svc-a resolves app.example.test through the private resolver, which answers 192.168.1.20']
+    assert table_rows(text, '`%s`' % LATENT_B)[0][1:] == ['latent (DNS answers only)', 'local\\_shortcut', 'manual: see Manual advice']
+    assert table_rows(text, '`%s`' % SAME_HOST_B)[0][1:3] == ['active, 4 conn; svc-b: nginx → gunicorn (127.0.0.1:8000)', 'unix\\_socket']
+    assert 'Not measured: run playbooks/site.yml' in text
+
+
+def test_measurements_lead_with_before_and_after_per_finding():
+    text = render_markdown(lab_plan(), lab_measurements())
+    assert headings(text)[0] == '## Before → after'
+    assert '## Found and planned' not in text
+    assert table_rows(text, '`%s`' % PAIR_80)[0] == [
+        '`%s`' % PAIR_80, 'split\\_dns', '1000 → 0', '1.79 → 0.64 ms', '4.27 → 1.64 ms', '192.168.1.1 → 192.168.1.10']
+    assert table_rows(text, '`%s`' % PAIR_5432)[0][1:3] == ['local\\_shortcut', '1000 → 0']
+    # the same-host pair: loopback conntrack entries, latency through nginx, requests/s, path
+    assert table_rows(text, 'svc-b: nginx → gunicorn (127.0.0.1:8000)')[0] == [
+        'svc-b: nginx → gunicorn (127.0.0.1:8000)', 'unix\\_socket', '1000 → 0', '3.02 → 2.50 ms', '5.23 → 4.35 ms', '5272 → 6450',
+        'direct → unix\\_socket']
+
+
+@pytest.mark.parametrize('after, applied', [
+    (None, 'split\\_dns (not measured after)'),
+    ({'p50_ms': 1.7, 'gw_entries_per_1000': 1000}, 'split\\_dns (hairpin remains)'),
+    ({'p50_ms': 0.6, 'gw_entries_per_1000': 0}, 'split\\_dns'),
+])
+def test_fix_applied_says_what_the_after_measurement_shows(after, applied):
+    measurements = {'before': {PAIR_80: {'gw_entries_per_1000': 1000}}, 'after': {PAIR_80: after} if after else {}}
+    assert table_rows(render_markdown(lab_plan(), measurements), '`%s`' % PAIR_80)[0][1] == applied
+
+
+def test_measurements_for_unknown_ids_are_still_shown():
+    text = render_markdown(lab_plan(), {'after': {'other->203.0.113.9:443/tcp': {'p50_ms': 1.0}}})
+    assert table_rows(text, '`other->203.0.113.9:443/tcp`')[0][:4] == ['`other->203.0.113.9:443/tcp`', '-', '- → -', '- → 1.00 ms']
+
+
+# --- latent findings, manual advice, automatic changes ---------------------------------------------------
+
+def section(markdown, title):
+    return markdown.split('## %s' % title, 1)[1].split('\n## ', 1)[0]
+
+
+def test_latent_findings_and_manual_advice_have_their_own_sections():
+    text = render_markdown(lab_plan())
+    latent = section(text, 'Latent findings')
+    assert [row[0] for row in table_rows(latent, '`%s`' % LATENT_B) + table_rows(latent, '`%s`' % LATENT_C)] == [
+        '`%s`' % LATENT_B, '`%s`' % LATENT_C]
+    assert PAIR_80 not in latent
+    manual = section(text, 'Manual advice')
+    assert table_rows(manual, '`%s`' % LATENT_C)[0][1:] == [
+        'latent', 'local\\_shortcut', 'svc-c resolves db.example.test to 198.51.100.1 but sent no traffic there yet, so nothing is changed '
+        'for it; when it does: svc-c reaches itself through 198.51.100.1:5432: point its client at 127.0.0.1:54321']
+    assert PAIR_80 not in manual and SAME_HOST_B not in manual
+    automatic = section(text, 'Automatic changes')
+    assert table_rows(automatic, '`%s`' % SAME_HOST_B)[0][1:4] == [
+        '`keeplocal.traffic.unix_sockets`', 'svc-b', '`{"unix_sockets_pairs": [{"address": "127.0.0.1:8000"}]}`']
+    assert LATENT_B not in automatic
+
+
+def test_sections_say_none_when_empty():
+    plan = lab_plan()
+    plan['pairs'] = [pair for pair in plan['pairs'] if pair['status'] == 'active']
+    text = render_markdown(plan)
+    assert section(text, 'Latent findings').strip().endswith('None.')
+    assert 'None: every recommendation is automatic.' in section(text, 'Manual advice')
+
+
+def test_gateways_at_risk_are_findings():
+    text = render_markdown(fleet_plan())
+    assert table_rows(section(text, 'Found and planned'), '`gateway gw-west`')[0] == [
+        '`gateway gw-west`', 'at risk, conntrack 92% full', 'conntrack\\_headroom',
+        'keeplocal.traffic.conntrack\\_tuning on gw-west: on gw-west, size nf\\_conntrack\\_max and the hash buckets with '
+        'conntrack\\_tuning\'s policy']
+    assert table_rows(section(text, 'Automatic changes'), '`gateway gw-west`')[0][3] == '`{}`'
+    assert 'gw-east' not in section(text, 'Found and planned')
+
+
+def test_markdown_tables_are_rectangular():
+    for text in (render_markdown(lab_plan()), render_markdown(lab_plan(), lab_measurements()), render_markdown(fleet_plan())):
+        for block in re.findall(r'(?:^\|.*\|$\n?)+', text, re.M):
+            rows = [re.split(r'(?<!\\)\|', row.strip())[1:-1] for row in block.strip().splitlines()]
+            assert len({len(row) for row in rows}) == 1, block[:200]
 
 
 def test_markdown_escapes_cells():
@@ -131,6 +202,7 @@ def test_markdown_escapes_cells():
     assert not re.search(r'(?<!\\)[<>]', outside_code.replace('->', '').replace('→', ''))
     assert '`svc-a\\|<script>alert(1)</script>->198.51.100.1:80/tcp`' in text
     assert 'svc-a\\|\\<script\\>alert(1)\\</script\\>' in text
+    assert '\\<b\\>bold\\</b\\> \\| pipe' in text
     row = next(line for line in text.splitlines() if line.startswith('| svc-b | 127.0.0.1:8000'))
     assert len(re.split(r'(?<!\\)\|', row)[1:-1]) == 6
 
@@ -138,95 +210,175 @@ def test_markdown_escapes_cells():
 # --- HTML ------------------------------------------------------------------------------------------
 
 def test_html_is_well_formed_and_self_contained():
-    page = render_html(lab_plan(), MEASUREMENTS)
-    checker = parse(page)
-    assert page.startswith('<!DOCTYPE html>')
-    assert '<script' not in page.lower()
-    for tag, attrs in checker.tags:
-        for name in ('src', 'href'):
-            assert name not in attrs or not re.match(r'\s*(https?:|//)', attrs[name]), (tag, attrs)
-        assert tag not in ('link', 'img', 'iframe', 'object', 'embed')
-    assert not re.search(r'url\(\s*[\'"]?\s*(https?:|//)', page)
-    assert '@import' not in page
+    for page in (render_html(lab_plan()), render_html(lab_plan(), lab_measurements()), render_html(fleet_plan(), fleet_measurements(fleet_plan()))):
+        checker = parse(page)
+        assert page.startswith('<!DOCTYPE html>')
+        assert '<script' not in page.lower()
+        for tag, attrs in checker.tags:
+            for name in ('src', 'href'):
+                assert name not in attrs or not re.match(r'\s*(https?:|//)', attrs[name]), (tag, attrs)
+            assert tag not in ('link', 'img', 'iframe', 'object', 'embed')
+        assert not re.search(r'url\(\s*[\'"]?\s*(https?:|//)', page)
+        assert '@import' not in page
 
 
-def test_html_diagram_lab():
-    page = render_html(lab_plan(), MEASUREMENTS)
-    tree = svg_tree(page)
-    hairpins = classes(tree, 'hairpin')
-    assert [group.get('data-pair') for group in hairpins] == [PAIR_80, PAIR_5432]
-    assert all(len(classes(group, 'hairpin-path')) == 2 for group in hairpins)  # client->gateway->backend
-    direct = classes(tree, 'direct')
-    assert [(group.get('data-pair'), group.get('data-fix')) for group in direct] == [(PAIR_80, 'split_dns'), (PAIR_5432, 'local_shortcut')]
-    for path in classes(tree, 'direct-path'):
-        assert path.get('stroke-dasharray')
-    for path in classes(tree, 'hairpin-path'):
-        assert path.get('stroke') == '#d62728' and not path.get('stroke-dasharray')
-    labels = [''.join(el.itertext()) for el in classes(tree, 'direct-label')]
-    assert labels == ['split DNS: app.example.test → 192.168.1.20 (after fix)',
-                      'local shortcut: 198.51.100.1:5432 → 192.168.1.30:54321 (recommended)']
-    nodes = {kind: [''.join(el.find(SVG_NS + 'text').itertext()) for el in classes(tree, 'node-' + kind)]
-             for kind in ('client', 'gateway', 'backend')}
-    assert nodes == {'client': ['svc-a'], 'gateway': ['gw'], 'backend': ['svc-b', 'svc-c']}
-    same = classes(tree, 'same-host')
-    assert [group.get('data-pair') for group in same] == [SAME_HOST_B]
-    # clients left of the gateway, the gateway left of the backends
-    xs = {kind: float(classes(tree, 'node-' + kind)[0].find(SVG_NS + 'rect').get('x')) for kind in ('client', 'gateway', 'backend')}
-    assert xs['client'] < xs['gateway'] < xs['backend']
+def test_html_order_outcome_then_diagram_then_latent_and_manual():
+    for page, first in ((render_html(lab_plan()), 'found'), (render_html(lab_plan(), lab_measurements()), 'outcome')):
+        ids = re.findall(r'<h2 id="([^"]+)"', page)
+        assert ids == [first, 'flows-section', 'latent', 'manual', 'automatic']
 
 
-def test_html_tables_lab():
-    page = render_html(lab_plan(), MEASUREMENTS)
-    for table in ('pairs', 'names', 'same-host', 'gateways', 'measurements'):
+def test_html_tables_and_cards():
+    page = render_html(lab_plan(), lab_measurements())
+    for table in ('outcome-pairs', 'outcome-same-host', 'latent', 'manual', 'automatic', 'pairs', 'names', 'same-host', 'gateways'):
         assert '<table class="%s">' % table in page
-    assert '<td><code>svc-a-&gt;198.51.100.1:80/tcp</code></td>' in page
-    assert '<span class="fix local_shortcut">local_shortcut</span>' in page
-    assert '<td>0.84 ms</td><td>0.42 ms</td>' in page
-    assert 'id="card-pairs"><b>2</b>' in page
+    assert '<td><code>svc-a-&gt;198.51.100.1:80/tcp</code></td><td>split_dns</td><td>1000 → 0</td>' in page
+    assert '<code class="input">{&quot;unix_sockets_pairs&quot;: [{&quot;address&quot;: &quot;127.0.0.1:8000&quot;}]}</code>' in page
+    for card, value in (('pairs', 2), ('latent', 2), ('automatic', 3), ('manual', 2)):
+        assert 'id="card-%s"><b>%d</b>' % (card, value) in page
 
 
 def test_html_escapes_everything():
-    page = render_html(evil_plan())
+    page = render_html(evil_plan(), lab_measurements())
     parse(page)
-    assert '<script>' not in page and '<img' not in page
+    assert '<script>' not in page and '<img' not in page and '<b>bold' not in page
     assert '&lt;script&gt;alert(1)&lt;/script&gt;' in page
     assert 'onerror=alert(2)' not in page.replace('&lt;img src=x onerror=alert(2)&gt;', '')
     svg_tree(page)
 
 
-def test_html_empty_plan():
-    page = render_html(build_plan({}))
+# --- the diagram -----------------------------------------------------------------------------------
+
+def test_diagram_today_draws_the_active_findings_only():
+    tree = svg_tree(render_html(lab_plan()))
+    assert tree.get('data-state') == 'today'
+    hairpins = classes(tree, 'hairpin')
+    assert [group.get('data-pair') for group in hairpins] == [PAIR_80, PAIR_5432]
+    assert all(len(classes(group, 'hairpin-path')) == 2 for group in hairpins)  # client->gateway->backend
+    for path in classes(tree, 'hairpin-path'):
+        assert path.get('stroke') == '#d62728'
+    assert classes(tree, 'direct') == [] and classes(tree, 'direct-path') == []
+    svg_text = ET.tostring(tree, encoding='unicode')
+    assert LATENT_B not in svg_text and LATENT_C not in svg_text
+    nodes = {kind: [text_of(el.find(SVG_NS + 'text')) for el in classes(tree, 'node-' + kind)] for kind in ('client', 'gateway', 'backend')}
+    assert nodes == {'client': ['svc-a'], 'gateway': ['gw'], 'backend': ['svc-b', 'svc-c']}
+    xs = {kind: float(classes(tree, 'node-' + kind)[0].find(SVG_NS + 'rect').get('x')) for kind in ('client', 'gateway', 'backend')}
+    assert xs['client'] < xs['gateway'] < xs['backend']
+    same = classes(tree, 'same-host')
+    assert [group.get('data-pair') for group in same] == [SAME_HOST_B]
+    assert 'TCP 127.0.0.1:8000 · 4 conn' in text_of(same[0]) and classes(same[0], 'local-path')
+
+
+def test_diagram_after_remediation_draws_fixed_paths_green():
+    tree = svg_tree(render_html(lab_plan(), lab_measurements()))
+    assert tree.get('data-state') == 'after'
+    assert classes(tree, 'hairpin') == []
+    direct = classes(tree, 'direct')
+    assert [(group.get('data-pair'), group.get('data-fix')) for group in direct] == [(PAIR_80, 'split_dns'), (PAIR_5432, 'local_shortcut')]
+    assert [text_of(el) for el in classes(tree, 'direct-label')] == [
+        'split DNS: app.example.test → 192.168.1.20 · gateway entries 1000 → 0 per 1,000 requests',
+        'local shortcut: 198.51.100.1:5432 → 192.168.1.30:54321 · gateway entries 1000 → 0 per 1,000 requests']
+    same = classes(tree, 'same-host')
+    assert 'fixed' in same[0].get('class') and 'Unix socket (measured after)' in text_of(same[0])
+    assert all(path.get('stroke') == '#2ca02c' for path in classes(tree, 'direct-path'))
+
+
+def test_diagram_after_keeps_what_remains_red():
+    measurements = lab_measurements()
+    measurements['after'][PAIR_5432]['gw_entries_per_1000'] = 1000  # the shortcut did not take
+    del measurements['after'][SAME_HOST_B]
+    tree = svg_tree(render_html(lab_plan(), measurements))
+    assert [group.get('data-pair') for group in classes(tree, 'hairpin')] == [PAIR_5432]
+    assert [group.get('data-pair') for group in classes(tree, 'direct')] == [PAIR_80]
+    assert 'fixed' not in classes(tree, 'same-host')[0].get('class')
+    assert '1 of 2 active pair(s) fixed, 1 still through a gateway; 0 of 1 same-host pair(s) on a Unix socket' in text_of(classes(tree, 'state')[0])
+
+
+def test_fleet_diagram_after_remediation():
+    plan = fleet_plan()
+    measurements = fleet_measurements(plan)
+    tree = svg_tree(render_html(plan, measurements))
+    active = [pair['id'] for pair in plan['pairs'] if pair['status'] == 'active']
+    fixed = [pair_id for pair_id in active if pair_id in measurements['after']]
+    drawn_direct = [group.get('data-pair') for group in classes(tree, 'direct')]
+    drawn_hairpin = [group.get('data-pair') for group in classes(tree, 'hairpin')]
+    assert sorted(drawn_direct) == sorted(fixed) and fixed
+    assert sorted(drawn_hairpin) == sorted(set(active) - set(fixed))
+    # gateways: each one once, the one at risk says so
+    gateways = [[text_of(text) for text in group.iter(SVG_NS + 'text')] for group in classes(tree, 'node-gateway')]
+    assert [lines[0] for lines in gateways] == ['gw-east', 'gw-west']
+    assert gateways[1][2] == 'AT RISK: 92% full'
+
+
+def test_empty_plan():
+    page = render_html(EMPTY_PLAN)
     parse(page)
-    assert 'No hairpin traffic and no same-host TCP found.' in page
-    assert 'No hairpin pair found.' in page
+    assert 'No active hairpin and no same-host TCP found.' in page
+    assert 'Nothing to fix: no hairpin, no same-host TCP, no gateway at risk.' in page
 
 
-def test_unknown_backend_pairs_are_drawn_without_a_direct_path():
-    facts = lab_facts()
-    del facts['gw']
-    tree = ET.fromstring(render_svg(build_plan(facts, public_addresses=['198.51.100.1'])))
-    assert len(classes(tree, 'hairpin')) == 3
-    assert classes(tree, 'direct') == []
-    gateways = [''.join(el.find(SVG_NS + 'text').itertext()) for el in classes(tree, 'node-gateway')]
-    assert gateways == ['NAT (not observed)']
+def test_pairs_without_an_observed_gateway_or_backend_are_drawn():
+    plan = lab_plan()
+    pair = plan['pairs'][0]
+    pair.update(gateway=None, backend={'host': None, 'ip': None, 'port': None}, relation=None, fix=None,
+                recommendation={'mode': 'manual', 'role': None, 'host': None, 'input': None, 'change': 'pass forwards='})
+    tree = ET.fromstring(render_svg(plan))
+    nodes = {kind: [[text_of(text) for text in el.iter(SVG_NS + 'text')] for el in classes(tree, 'node-' + kind)] for kind in ('gateway', 'backend')}
+    assert [lines[0] for lines in nodes['gateway']] == ['NAT (not observed)', 'gw']
+    assert nodes['backend'] == [['unknown backend', 'behind 198.51.100.1:80/tcp'], ['svc-c', '192.168.1.30', 'port 54321']]
 
 
-def test_dns_only_pairs_are_faint():
-    facts = lab_facts()
-    facts['svc-c']['dns_answers'] = {'resolvers': [], 'answers': [
-        {'name': 'db.example.test', 'addresses': ['198.51.100.1'], 'public_match': True, 'private': False}]}
-    tree = ET.fromstring(render_svg(build_plan(facts, name_ports=LAB_NAME_PORTS)))
-    group = next(g for g in classes(tree, 'hairpin') if g.get('data-pair') == 'svc-c->198.51.100.1:5432/tcp')
-    assert all(path.get('stroke-opacity') == '0.45' for path in classes(group, 'hairpin-path'))
-    assert 'DNS only' in ''.join(group.itertext())
+# --- the layout, with the renderer's own (generous) text widths; test_report_html_browser checks it in Chromium
+
+def estimated_text_boxes(tree):
+    boxes = []
+    for element in tree.iter(SVG_NS + 'text'):
+        size = float(element.get('font-size'))
+        width = _text_width(text_of(element), size, element.get('font-weight') == 'bold')
+        x = float(element.get('x')) - {'start': 0, 'middle': width / 2, 'end': width}[element.get('text-anchor', 'start')]
+        boxes.append((text_of(element), x, float(element.get('y')) - 0.93 * size, width, 1.17 * size))
+    return boxes
+
+
+@pytest.mark.parametrize('plan, measurements', [
+    (lab_plan(), None), (lab_plan(), lab_measurements()), (fleet_plan(), None), (fleet_plan(), fleet_measurements(fleet_plan()))])
+def test_estimated_text_boxes_never_overlap(plan, measurements):
+    tree = ET.fromstring(render_svg(plan, measurements))
+    boxes = estimated_text_boxes(tree)
+    assert len(boxes) > 15
+    width = float(tree.get('width'))
+    for index, (text, x, y, w, h) in enumerate(boxes):
+        assert 0 <= x and x + w <= width, text
+        for other, x2, y2, w2, h2 in boxes[index + 1:]:
+            assert min(x + w, x2 + w2) <= max(x, x2) or min(y + h, y2 + h2) <= max(y, y2), (text, other)
+
+
+def test_fit_shortens_to_the_width_given():
+    long_name = 'batch-worker-07.eu-central-1.compute.internal'
+    short = _fit(long_name, 180, 14, bold=True)
+    assert short.endswith('…') and long_name.startswith(short[:-1])
+    assert _text_width(short, 14, bold=True) <= 180 < _text_width(long_name, 14, bold=True)
+    assert _fit('svc-a', 180, 14) == 'svc-a'
 
 
 # --- input checks ----------------------------------------------------------------------------------
 
+def plan_with(**changes):
+    plan = lab_plan()
+    for path, value in changes.items():
+        kind, index, key = path.split('__')
+        plan[kind][int(index)][key] = value
+    return plan
+
+
 @pytest.mark.parametrize('plan, message', [
     (None, 'the report needs the plan'),
-    ({'version': 2, 'pairs': []}, 'unsupported plan version 2'),
-    ({'version': 1, 'pairs': {}}, 'plan.pairs must be a list'),
+    ({'version': 1, 'pairs': []}, 'unsupported plan version 1: this report renders plan version 2'),
+    ({'version': 2, 'pairs': {}}, 'plan.pairs must be a list'),
+    (plan_with(pairs__0__status=None), 'plan.pairs[%s].status must be active or latent, got None' % PAIR_80),
+    (plan_with(same_host__0__recommendation=None), 'plan.same_host[%s].recommendation must be a dict with mode automatic or manual' % SAME_HOST_B),
+    (plan_with(pairs__1__recommendation={'mode': 'maybe'}), 'plan.pairs[%s].recommendation must be a dict' % PAIR_5432),
+    (plan_with(gateways__0__fix='conntrack_headroom'), 'plan.gateways[gw].recommendation must be a dict'),
 ])
 @pytest.mark.parametrize('render', [render_markdown, render_html])
 def test_bad_plan(render, plan, message):
@@ -241,13 +393,9 @@ def test_bad_plan(render, plan, message):
     ({'after': {PAIR_80: 3}}, 'measurements.after[%s] must be a dict' % PAIR_80),
     ({'before': {PAIR_80: {'p50_ms': 'fast'}}}, 'measurements.before[%s].p50_ms must be a number' % PAIR_80),
     ({'before': {PAIR_80: {'gw_entries_per_1000': True}}}, 'gw_entries_per_1000 must be a number'),
+    ({'after': {SAME_HOST_B: {'loopback_entries_per_1000': '0'}}}, 'loopback_entries_per_1000 must be a number'),
 ])
 def test_bad_measurements(measurements, message):
     with pytest.raises(ReportError) as exc:
         check_measurements(measurements)
     assert message in str(exc.value)
-
-
-def test_measurements_for_unknown_ids_are_still_shown():
-    text = render_markdown(lab_plan(), {'after': {'other->203.0.113.9:443/tcp': {'p50_ms': 1.0}}})
-    assert '| `other->203.0.113.9:443/tcp` | - | 1.00 ms |' in text
