@@ -12,6 +12,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import normalize_ip, parse_port
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_table import count_probe_entries
+from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import count_new_connections, parse_proc_net_tcp
 
 
 def _field(data, path):
@@ -114,8 +115,40 @@ def measure_result(pair, probe, gateway_before, gateway_after):
         raise AnsibleFilterError('keeplocal.traffic.measure_result: %s' % to_native(exc)) from exc
 
 
+def _same_host_measurement(entry, probe, sockets_before, sockets_after):
+    if not isinstance(entry, Mapping):
+        raise ValueError('entry must be a dict (a plan same_host entry), got %r' % (entry,))
+    if not isinstance(probe, Mapping):
+        raise ValueError('probe must be a dict (one of path_probe\'s probes), got %r' % (probe,))
+    ip, port = _ip(entry, 'entry.ip'), _port(entry, 'entry.port')
+    requests = _count(probe, 'probe.requests')
+    for name, value in (('sockets_before', sockets_before), ('sockets_after', sockets_after)):
+        if not isinstance(value, str):
+            raise ValueError('%s must be the text of /proc/net/tcp and /proc/net/tcp6, got %r' % (name, value))
+    opened = count_new_connections(parse_proc_net_tcp(sockets_before), parse_proc_net_tcp(sockets_after), ip, port)
+    return {
+        'p50_ms': _milliseconds(probe, 'probe.total.p50_ms'),
+        'p99_ms': _milliseconds(probe, 'probe.total.p99_ms'),
+        'requests': requests,
+        'errors': _count(probe, 'probe.failures'),
+        'backend_saw': _text(probe, 'probe.seen_client'),
+        'address': _text(probe, 'probe.address'),
+        'path': 'tcp' if opened else 'unix_socket',
+        'gw_entries_per_1000': None,
+        'loopback_entries_per_1000': round(opened * 1000 / requests, 1) if requests else None,
+    }
+
+
+def measure_same_host_result(entry, probe, sockets_before, sockets_after):
+    """A same-host finding's measurement: the probe through the front end, and the TCP connections it opened to the app server."""
+    try:
+        return _same_host_measurement(entry, probe, sockets_before, sockets_after)
+    except ValueError as exc:
+        raise AnsibleFilterError('keeplocal.traffic.measure_same_host_result: %s' % to_native(exc)) from exc
+
+
 class FilterModule:
     """Measurement filter."""
 
     def filters(self):
-        return {'measure_result': measure_result}
+        return {'measure_result': measure_result, 'measure_same_host_result': measure_same_host_result}

@@ -55,6 +55,7 @@ def parse_proc_net_tcp(text, byteorder=None):
             local_ip, local_port = decode_address(fields[1], byteorder)
             remote_ip, remote_port = decode_address(fields[2], byteorder)
             state = TCP_STATES.get(fields[3].upper(), fields[3])
+            timer = int(fields[5].partition(':')[2], 16)
             uid = int(fields[7])
             inode = int(fields[9])
         except (ValueError, IndexError):
@@ -62,9 +63,34 @@ def parse_proc_net_tcp(text, byteorder=None):
         sockets.append({
             'local_ip': local_ip, 'local_port': local_port,
             'remote_ip': remote_ip, 'remote_port': remote_port,
-            'state': state, 'uid': uid, 'inode': inode,
+            'state': state, 'uid': uid, 'inode': inode, 'timer_jiffies': timer,
         })
     return sockets
+
+
+def count_new_connections(before, after, remote_ip, remote_port):
+    """TCP connections to ``remote_ip:remote_port`` in ``after`` that ``before`` did not hold.
+
+    ``before`` and ``after`` are parse_proc_net_tcp results. The client side of a closed connection
+    stays listed (TIME_WAIT) for a minute, so a listing taken right after a short burst holds every
+    connection the burst opened. A connection known by its local endpoint is new when the endpoint
+    is, or when it was in TIME_WAIT before and was reused since (loopback reuses TIME_WAIT ports):
+    it is no longer in TIME_WAIT, or its TIME_WAIT timer started again.
+    """
+    target = (normalize_ip(remote_ip), int(remote_port))
+
+    def by_local_end(sockets):
+        return {(sock['local_ip'], sock['local_port']): sock for sock in sockets
+                if sock['state'] != 'LISTEN' and (sock['remote_ip'], sock['remote_port']) == target}
+
+    earlier = by_local_end(before)
+    opened = 0
+    for end, sock in by_local_end(after).items():
+        old = earlier.get(end)
+        if old is None or (old['state'] == 'TIME_WAIT' and
+                           (sock['state'] != 'TIME_WAIT' or sock['timer_jiffies'] > old['timer_jiffies'])):
+            opened += 1
+    return opened
 
 
 def _owner(inodes, inode):

@@ -66,6 +66,7 @@ class _Host:
         self.groups = set()
         self.roles = {}
         self.measure = []
+        self.measure_same_host = []
 
     def add_input(self, role, role_input):
         merged = self.roles.setdefault(role.rsplit('.', 1)[-1], {})
@@ -77,13 +78,15 @@ class _Host:
                 merged[key] = value
 
     def out(self):
-        return {'name': self.name, 'groups': sorted(self.groups), 'vars': {'roles': self.roles, 'measure': self.measure}}
+        return {'name': self.name, 'groups': sorted(self.groups),
+                'vars': {'roles': self.roles, 'measure': self.measure, 'measure_same_host': self.measure_same_host}}
 
 
 def assignments(plan, source='keeplocal_plan', inventory=None, dns_servers=None, dns_server_address=None):
     """What each host does, from the plan's recommendations.
 
-    Returns ``{plan, hosts: [{name, groups, vars: {roles: {role: {variable: value}}, measure: [pair]}}],
+    Returns ``{plan, hosts: [{name, groups, vars: {roles: {role: {variable: value}}, measure: [pair],
+    measure_same_host: [same_host entry]}}],
     manual: [{id, change}], problems: [text]}``. ``problems`` lists what keeps remediation from
     applying an automatic recommendation (a host not in ``inventory``, no DNS server for split DNS);
     measuring needs none of that, so they are reported, not raised.
@@ -120,9 +123,9 @@ def assignments(plan, source='keeplocal_plan', inventory=None, dns_servers=None,
         target.add_input(role, rec.get('input'))
         if role == 'keeplocal.traffic.split_dns':
             names_for_servers.extend(rec['input']['split_dns_names'])
-        if kind == 'pairs' and finding.get('status') == 'active':
+        if finding.get('status') == 'active' and kind in ('pairs', 'same_host'):
             target.groups.add(GROUP_MEASURE)
-            target.measure.append(finding)
+            (target.measure if kind == 'pairs' else target.measure_same_host).append(finding)
 
     if names_for_servers:
         address = parse_ip(dns_server_address) if isinstance(dns_server_address, str) else None

@@ -52,7 +52,8 @@ def changed(data, path, value):
 
 
 def test_filter_is_registered():
-    assert measure.FilterModule().filters() == {'measure_result': measure_result}
+    assert measure.FilterModule().filters() == {'measure_result': measure_result,
+                                                'measure_same_host_result': measure.measure_same_host_result}
 
 
 def test_measurement_through_the_gateway():
@@ -144,3 +145,34 @@ def test_bad_input_names_the_field(pair, probe, before, after, field):
     with pytest.raises(AnsibleFilterError, match='^keeplocal.traffic.measure_result: ') as raised:
         measure_result(pair, probe, before, after)
     assert field in str(raised.value)
+
+
+SAME_HOST = {'id': 'svc-b->127.0.0.1:8000/tcp', 'host': 'svc-b', 'ip': '127.0.0.1', 'port': 8000}
+TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
+
+
+def tcp_row(slot, local_port, state='06', when=0x1770):
+    return ('%4d: 0100007F:%04X 0100007F:1F40 %s 00000000:00000000 03:%08X 00000000     0        0 0 3 0000000000000000\n'
+            % (slot, local_port, state, when))
+
+
+def test_same_host_over_tcp_and_over_a_unix_socket():
+    probe = dict(PROBE, address='127.0.0.1', seen_client='127.0.0.1')
+    over_tcp = measure.measure_same_host_result(SAME_HOST, probe, TCP_HEADER, TCP_HEADER + tcp_row(0, 40001) + tcp_row(1, 40002))
+    assert (over_tcp['path'], over_tcp['loopback_entries_per_1000'], over_tcp['gw_entries_per_1000']) == ('tcp', 500.0, None)
+    assert (over_tcp['p50_ms'], over_tcp['p99_ms'], over_tcp['requests'], over_tcp['errors']) == (1.0, 2.0, 4, 0)
+    # the same sockets before and after: the front end opened no TCP connection to the app server
+    after = TCP_HEADER + tcp_row(0, 40001, when=0x0100)
+    over_socket = measure.measure_same_host_result(SAME_HOST, probe, TCP_HEADER + tcp_row(0, 40001, when=0x0200), after)
+    assert (over_socket['path'], over_socket['loopback_entries_per_1000']) == ('unix_socket', 0.0)
+
+
+@pytest.mark.parametrize('entry, probe, before, message', [
+    (dict(SAME_HOST, port=70000), PROBE, TCP_HEADER, 'entry.port'),
+    (SAME_HOST, PROBE, None, 'sockets_before must be the text of /proc/net/tcp'),
+    ('svc-b', PROBE, TCP_HEADER, 'entry must be a dict'),
+])
+def test_same_host_bad_input(entry, probe, before, message):
+    with pytest.raises(AnsibleFilterError) as exc:
+        measure.measure_same_host_result(entry, probe, before, TCP_HEADER)
+    assert message in str(exc.value)

@@ -66,7 +66,7 @@ def test_parse_rows():
     sockets = parse_proc_net_tcp(fixture('srv-proc-net-tcp.txt'), 'little')
     assert len(sockets) == 11
     assert sockets[0] == {'local_ip': '127.0.0.1', 'local_port': 8000, 'remote_ip': '0.0.0.0', 'remote_port': 0,
-                          'state': 'LISTEN', 'uid': 0, 'inode': sockets[0]['inode']}
+                          'state': 'LISTEN', 'uid': 0, 'inode': sockets[0]['inode'], 'timer_jiffies': 0}
     assert sockets[0]['inode'] > 0
     six = parse_proc_net_tcp(fixture('srv-proc-net-tcp6.txt'), 'little')
     assert set(s['state'] for s in six) == {'LISTEN', 'ESTABLISHED', 'TIME_WAIT'}
@@ -141,3 +141,32 @@ def test_if_inet6():
     # global addresses only: no ::1 (scope 10) and no fe80:: (scope 20)
     assert parse_if_inet6(fixture('cli-if_inet6.txt')) == ['fd77::10']
     assert parse_if_inet6('garbage\n') == []
+
+
+def _row(slot, local_port, remote, state, when):
+    """A /proc/net/tcp row: 127.0.0.1:local_port -> remote (hex ip:port), state code, TIME_WAIT timer."""
+    return ('%4d: 0100007F:%04X %s %s 00000000:00000000 %s:%08X 00000000     0        0 0 3 0000000000000000'
+            % (slot, local_port, remote, state, '03' if state == '06' else '00', when))
+
+
+def test_count_new_connections():
+    from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import count_new_connections
+    app = '0100007F:1F40'  # 127.0.0.1:8000
+    header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
+    before = header + '\n'.join([
+        _row(0, 40001, app, '06', 0x1000),    # TIME_WAIT, left alone during the probe
+        _row(1, 40002, app, '06', 0x1000),    # TIME_WAIT, its port reused by the probe
+        _row(2, 40003, app, '06', 0x1000),    # TIME_WAIT, reused and still open
+        _row(3, 40009, '0100007F:0050', '06', 0x1000),  # another address (:80)
+    ])
+    after = header + '\n'.join([
+        _row(0, 40001, app, '06', 0x0F00),
+        _row(1, 40002, app, '06', 0x1700),
+        _row(2, 40003, app, '01', 0),
+        _row(3, 40004, app, '06', 0x1770),    # a new port
+        _row(4, 40010, '0100007F:0050', '06', 0x1770),
+    ])
+    parsed = [parse_proc_net_tcp(text, 'little') for text in (before, after)]
+    assert count_new_connections(parsed[0], parsed[1], '127.0.0.1', 8000) == 3
+    assert count_new_connections(parsed[0], parsed[1], '::ffff:127.0.0.1', '80') == 1
+    assert count_new_connections(parsed[1], parsed[1], '127.0.0.1', 8000) == 0

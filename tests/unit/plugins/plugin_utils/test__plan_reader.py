@@ -48,7 +48,9 @@ def test_lab_assignments():
                                                      'private_ip': '192.168.1.30', 'private_port': 54321, 'comment': PAIR_5432}]},
     }
     assert [pair['id'] for pair in svc_a['vars']['measure']] == [PAIR_80, PAIR_5432]
-    assert hosts['svc-b']['groups'] == ['keeplocal_fix_unix_socket']
+    assert hosts['svc-b']['groups'] == ['keeplocal_fix_unix_socket', 'keeplocal_measure']
+    assert [entry['id'] for entry in hosts['svc-b']['vars']['measure_same_host']] == ['svc-b->127.0.0.1:8000/tcp']
+    assert hosts['svc-b']['vars']['measure'] == []
     assert hosts['svc-b']['vars']['roles'] == {'unix_sockets': {'unix_sockets_pairs': [{'address': '127.0.0.1:8000'}]}}
     assert hosts['gw']['groups'] == ['keeplocal_fix_split_dns_server']
     assert hosts['gw']['vars']['roles'] == {'split_dns_server': {
@@ -104,7 +106,7 @@ def test_latent_pairs_are_manual_and_not_assigned():
     svc_c = by_host(acted)['svc-c']
     # acted on, but not measured: nothing uses the path yet
     assert svc_c['groups'] == ['keeplocal_fix_local_shortcut']
-    assert svc_c['vars']['measure'] == []
+    assert svc_c['vars']['measure'] == [] and svc_c['vars']['measure_same_host'] == []
 
 
 def test_problems_name_what_is_missing():
