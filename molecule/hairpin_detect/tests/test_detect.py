@@ -36,13 +36,42 @@ def test_web_hairpin_gets_split_dns(plan):
     assert "app.example.test" in web["public"]["names"]
     assert web["connections"] >= 5
     assert (web["relation"], web["port_translated"], web["fix"]) == ("same_network", False, "split_dns")
+    assert web["status"] == "active"
+    assert web["recommendation"] == {
+        "mode": "automatic", "role": "keeplocal.traffic.split_dns", "host": "svc-a",
+        "input": {"split_dns_names": [{"name": "app.example.test", "private": "192.168.1.20", "public": "198.51.100.1"}]},
+        "change": "svc-a resolves app.example.test through the private resolver, which answers 192.168.1.20"}
 
 
 def test_translated_port_gets_local_shortcut(plan):
     db = pair(plan, 5432)
     assert db["backend"] == {"host": "svc-c", "ip": "192.168.1.30", "port": 54321}
     assert db["connections"] >= 3
-    assert (db["port_translated"], db["fix"]) == (True, "local_shortcut")
+    assert (db["port_translated"], db["fix"], db["status"]) == (True, "local_shortcut", "active")
+    assert (db["recommendation"]["mode"], db["recommendation"]["host"]) == ("automatic", "svc-a")
+    assert db["recommendation"]["input"] == {"local_shortcut_rules": [
+        {"public_ip": "198.51.100.1", "public_port": 5432, "proto": "tcp", "private_ip": "192.168.1.30",
+         "private_port": 54321, "comment": "svc-a->198.51.100.1:5432/tcp"}]}
+
+
+def test_dns_only_sightings_are_latent_and_manual(plan):
+    """Every host resolves the public names; only traffic makes a pair active and its fix automatic."""
+    latent = [p for p in plan["pairs"] if p["seen_by"] == ["dns_answer"]]
+    assert latent, plan["pairs"]
+    for item in latent:
+        assert (item["status"], item["connections"], item["recommendation"]["mode"]) == ("latent", 0, "manual")
+        assert "sent no traffic there yet" in item["recommendation"]["change"]
+    own = [p for p in latent if p["relation"] == "same_host"]
+    assert own and all(p["fix"] == "local_shortcut" for p in own)
+
+
+def test_every_automatic_recommendation_names_a_role_remediate_runs(plan):
+    findings = plan["pairs"] + plan["same_host"] + plan["gateways"]
+    automatic = [f["recommendation"] for f in findings if f["recommendation"] and f["recommendation"]["mode"] == "automatic"]
+    assert len(automatic) == plan["summary"]["automatic"] >= 3
+    roles = {"keeplocal.traffic.split_dns", "keeplocal.traffic.local_shortcut", "keeplocal.traffic.unix_sockets",
+             "keeplocal.traffic.conntrack_tuning"}
+    assert all(rec["role"] in roles and rec["host"] and rec["input"] is not None for rec in automatic)
 
 
 def test_same_host_nginx_to_gunicorn_is_a_unix_socket_candidate(plan):
@@ -50,6 +79,9 @@ def test_same_host_nginx_to_gunicorn_is_a_unix_socket_candidate(plan):
     assert len(same) == 1, plan["same_host"]
     assert same[0]["fix"] == "unix_socket"
     assert same[0]["listener_process"].startswith("gunicorn")
+    assert same[0]["recommendation"]["input"] == {"unix_sockets_pairs": [{"address": "127.0.0.1:8000"}]}
+    # nginx's own public listener is a front end, not a finding
+    assert not [s for s in plan["same_host"] if s["listener_process"] == "nginx"]
 
 
 def test_gateway_health(plan):
@@ -96,7 +128,7 @@ def test_audit_of_this_machine_without_inventory(tmp_path):
         capture_output=True, text=True, check=False, env=PLAIN_ENV)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     plan = json.loads((tmp_path / "plan.json").read_text())
-    assert plan["version"] == 1
+    assert plan["version"] == 2
     assert set(plan) >= {"pairs", "same_host", "gateways", "summary"}
 
 
@@ -136,4 +168,4 @@ def test_detect_through_ansible_runner_as_aap_runs_it(tmp_path):
     stats = [json.loads(p.read_text()) for p in (artifacts / "job_events").glob("*.json")]
     data = [e["event_data"]["artifact_data"] for e in stats if e.get("event") == "playbook_on_stats"][0]
     assert data["keeplocal_detect_summary"]["by_fix"]["split_dns"] >= 1
-    assert data["keeplocal_detect_plan"]["version"] == 1
+    assert data["keeplocal_detect_plan"]["version"] == 2

@@ -20,6 +20,7 @@ def measurements():
 
 WEB = "svc-a->198.51.100.1:80/tcp"
 DB = "svc-a->198.51.100.1:5432/tcp"
+SAME_HOST = "svc-b->127.0.0.1:8000/tcp"
 
 
 @pytest.mark.parametrize("pair", [WEB, DB])
@@ -31,6 +32,28 @@ def test_hairpin_before_direct_after(measurements, pair):
     assert before["gw_entries_per_1000"] >= 990
     assert after["gw_entries_per_1000"] == 0
     assert after["backend_saw"] == "192.168.1.10"
+
+
+def test_same_host_pair_measured_before_and_after(measurements):
+    """nginx -> gunicorn: every request opened a TCP connection over loopback before, none after."""
+    before, after = measurements["before"][SAME_HOST], measurements["after"][SAME_HOST]
+    assert before["errors"] == after["errors"] == 0
+    assert (before["path"], after["path"]) == ("tcp", "unix_socket")
+    assert before["loopback_entries_per_1000"] >= 300
+    assert after["loopback_entries_per_1000"] == 0
+
+
+def test_every_automatic_fix_was_applied_and_measured(measurements):
+    """No third state: what the plan calls automatic remediate applied, and the measurement shows it."""
+    with open(os.path.join(REPORT, "plan.json"), encoding="utf-8") as f:
+        plan = json.load(f)
+    measured = [f for f in plan["pairs"] + plan["same_host"]
+                if f["status"] == "active" and f["recommendation"]["mode"] == "automatic"]
+    assert {f["id"] for f in measured} >= {WEB, DB, SAME_HOST}
+    for finding in measured:
+        after = measurements["after"][finding["id"]]
+        assert after["errors"] == 0
+        assert after["gw_entries_per_1000"] in (0, None) and after.get("loopback_entries_per_1000") in (0, None)
 
 
 def test_web_pair_now_resolves_privately(measurements):
