@@ -1,9 +1,9 @@
-#!/usr/bin/env python
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark: the planner (build_plan) against json.loads of the facts it plans from, on synthetic fleets.
 
-    . scripts/env.sh && python bench/plan_scale.py [--sizes 100,500,1000,2000,5000] [--repeat 5] [--profile 1000]
+    . scripts/env.sh && python bench/plan_scale.py [--sizes 100,500,1000,2000,5000] [--repeat 5] [--profile 100,5000]
+                                                   [--baseline old_plan.py]
     . scripts/env.sh && python bench/plan_scale.py --dump-facts 30 > facts.json
 
 The fleet (``fleet()``): sites of about 50 hosts, each behind one NAT gateway with 8 public
@@ -17,12 +17,17 @@ loopback and sometimes call their own public address. Every host reports conntra
 near full or dropping); a few hosts are unreachable or have a failed source; two outside hosts use
 the public addresses as intended. Host counts are exact; the mix scales linearly with them.
 
-Per size, repeated and interleaved (size by size in each round, json.loads then the plan of what
-it returned), median of the rounds: facts JSON size, json.loads time, plan time, the ratio, pairs
-per second, and the per-host cost relative to the smallest size (flat = linear). Times are CPU
-seconds of this process (time.process_time), which other load on the machine does not inflate;
-the ratio by wall clock (time.perf_counter) is printed next to it. The garbage collector stays
-on, as in Ansible. ``--profile N`` prints cProfile's top entries for the plan of an N-host fleet.
+Per size, in rounds (sizes interleaved within each round), median over the rounds: json.loads of
+the facts, then the plan of what it returned (with ``--baseline``, another planner's too, whose
+plan must be byte-identical), then json.loads of the plan's own JSON: what merely creating
+objects of the plan's size costs at C speed, a floor for any Python planner. Printed: sizes,
+times, the ratio plan / json.loads (median of the per-round ratios), pairs per second, and the
+per-host cost relative to the smallest size (flat = linear). Times are CPU seconds of this process
+(time.process_time), which other load on a shared machine does not inflate; every measurement
+starts from a collected heap. The first table runs with the garbage collector on, as the filter
+runs in Ansible; the second repeats the measurements with it paused, to show its share.
+``--profile 100,5000`` counts the plan's function calls per host at those sizes (constant: its
+work is linear in the fleet) and prints cProfile's top entries for the last.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime
+import gc
+import importlib.util
 import ipaddress
 import json
 import os
@@ -110,7 +117,7 @@ def _listeners(rng, items):
 
 def _layout(hosts):
     """Sites with their host counts: about HOSTS_PER_SITE each, at least two sites, 2 outside hosts."""
-    inside = max(hosts - 2, 6)
+    inside = hosts - 2
     count = max(2, round(inside / float(HOSTS_PER_SITE)))
     sizes = [inside // count + (1 if index < inside % count else 0) for index in range(count)]
     return [Site(index, size) for index, size in enumerate(sizes)]
@@ -175,10 +182,12 @@ def _answer(name, addresses, public_match=True):
 
 
 def fleet(hosts, seed=7, services_per_client=SERVICES_PER_CLIENT):
-    """``({host: hairpin_detect_facts}, name_ports)`` for a synthetic fleet of exactly ``hosts`` hosts (at least 8).
+    """``({host: hairpin_detect_facts}, name_ports)`` for a synthetic fleet of exactly ``hosts`` hosts (at least 20).
 
     ``name_ports`` maps every service name to its port, as a fleet's detect run passes it.
     """
+    if hosts < 20:
+        raise ValueError('a fleet needs at least 20 hosts (two sites with clients), got %d' % hosts)
     rng = random.Random(seed)
     sites = _layout(hosts)
     facts = {}
@@ -325,21 +334,126 @@ def _odd_shapes(facts, sites):
     del facts[last.gateway]['hairpin_flows']['pairs']
 
 
-def _time(function, *args, **kwargs):
-    """(CPU seconds, wall seconds, result) of one call."""
-    cpu, wall = time.process_time(), time.perf_counter()
+def _cpu(function, *args, **kwargs):
+    """(CPU seconds, result) of one call, from a collected heap: each measurement starts alike."""
+    gc.collect()
+    start = time.process_time()
     result = function(*args, **kwargs)
-    return time.process_time() - cpu, time.perf_counter() - wall, result
+    return time.process_time() - start, result
+
+
+def _load_planner(path):
+    spec = importlib.util.spec_from_file_location('baseline_plan', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_plan
+
+
+def _measure(rounds, sizes, texts, options, build_plan, baseline):
+    """{size: {measure: [CPU seconds per round]}}, sizes interleaved within each round."""
+    times = {size: {} for size in sizes}
+    plan_texts = {}
+    for round_number in range(rounds):
+        for size in sizes:
+            row = times[size]
+
+            def note(measure, function, *args, **kwargs):
+                seconds, result = _cpu(function, *args, **kwargs)
+                row.setdefault(measure, []).append(seconds)
+                return result
+
+            facts = note('loads', json.loads, texts[size])
+            plan = note('plan', build_plan, facts, **options[size])
+            if size not in plan_texts:
+                plan_texts[size] = json.dumps(plan)
+            if baseline:
+                before = note('baseline', baseline, facts, **options[size])
+                if json.dumps(before) != plan_texts[size]:
+                    sys.exit('%d hosts: the baseline planner and this one disagree' % size)
+                del before
+            note('loads plan JSON', json.loads, plan_texts[size])
+            del facts, plan
+            gc.disable()
+            try:
+                facts = note('loads paused', json.loads, texts[size])
+                note('plan paused', build_plan, facts, **options[size])
+                note('loads plan JSON paused', json.loads, plan_texts[size])
+            finally:
+                gc.enable()
+            del facts
+            sys.stderr.write('round %d/%d, %d hosts: %s\n' % (round_number + 1, rounds, size, ', '.join(
+                '%s %.3f s' % (measure, values[-1]) for measure, values in row.items())))
+    return times, plan_texts
+
+
+def _ratio(row, measure, base):
+    """Median of the per-round ratios (drift within a run hits both sides of a round alike)."""
+    return statistics.median(value / reference for value, reference in zip(row[measure], row[base]))
+
+
+def _report(opts, sizes, texts, times, plan_texts, pairs):
+    median = statistics.median
+    print('Run %s, Python %s, %s, %d CPUs, load average %.1f; median of %d interleaved rounds; CPU seconds of this '
+          'process (time.process_time), each measurement from a collected heap.\n' % (
+              datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), platform.python_version(), platform.machine(),
+              os.cpu_count(), os.getloadavg()[0], opts.repeat))
+    baseline = ' | baseline plan s | baseline / json.loads' if opts.baseline else ''
+    print('Garbage collector on, as Ansible runs the filter:\n')
+    print('| hosts | pairs | facts JSON MB | plan JSON MB | json.loads s | plan s | **plan / json.loads** | pairs/s '
+          '| plan us/host | plan us/host vs %d hosts | json.loads of the plan JSON / json.loads%s |' % (sizes[0], baseline))
+    print('|---:' * (11 + (2 if opts.baseline else 0)) + '|')
+    first = None
+    for size in sizes:
+        row = times[size]
+        per_host = median(row['plan']) / size * 1e6
+        first = first or per_host
+        cells = [size, pairs[size], '%.1f' % (len(texts[size]) / 1e6), '%.1f' % (len(plan_texts[size]) / 1e6),
+                 '%.4f' % median(row['loads']), '%.4f' % median(row['plan']), '**%.2fx**' % _ratio(row, 'plan', 'loads'),
+                 '%.0f' % (pairs[size] / median(row['plan'])), '%.1f' % per_host, '%.2fx' % (per_host / first),
+                 '%.2fx' % _ratio(row, 'loads plan JSON', 'loads')]
+        if opts.baseline:
+            cells += ['%.3f' % median(row['baseline']), '%.1fx' % _ratio(row, 'baseline', 'loads')]
+        print('| %s |' % ' | '.join(str(cell) for cell in cells))
+    print('\nGarbage collector paused (gc.disable) for every measurement of this table:\n')
+    print('| hosts | json.loads s | plan s | plan / json.loads | json.loads of the plan JSON / json.loads |')
+    print('|---:|---:|---:|---:|---:|')
+    for size in sizes:
+        row = times[size]
+        print('| %d | %.4f | %.4f | %.2fx | %.2fx |' % (
+            size, median(row['loads paused']), median(row['plan paused']), _ratio(row, 'plan paused', 'loads paused'),
+            _ratio(row, 'loads plan JSON paused', 'loads paused')))
+
+
+def _profile(sizes, build_plan, services_per_client):
+    """Function calls per host at each size (constant: the planner's work is linear) and where the time goes."""
+    print('\ncProfile of the plan (collector on): function calls per host\n')
+    print('| hosts | function calls | per host |')
+    print('|---:|---:|---:|')
+    for size in sizes:
+        facts, name_ports = fleet(size, services_per_client=services_per_client)
+        facts = json.loads(json.dumps(facts))
+        gc.collect()
+        profile = cProfile.Profile()
+        profile.runcall(build_plan, facts, name_ports=name_ports)
+        stats = pstats.Stats(profile, stream=sys.stdout)
+        print('| %d | %d | %.1f |' % (size, stats.total_calls, stats.total_calls / float(size)))
+    print('\nTop 25 by internal time, %d hosts:\n\n```' % sizes[-1])
+    stats.strip_dirs().sort_stats('tottime').print_stats(25)
+    print('```')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='100,500,1000,2000,5000')
     parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--profile', type=int, metavar='HOSTS', help='print cProfile top entries for the plan of this fleet size')
+    parser.add_argument('--profile', metavar='HOSTS[,HOSTS...]',
+                        help='cProfile the plan of these fleet sizes: function calls per host, and the top entries of the last')
     parser.add_argument('--dump-facts', type=int, metavar='HOSTS',
                         help='print {facts, name_ports} of a fleet this size as JSON and stop')
     parser.add_argument('--services-per-client', type=int, default=SERVICES_PER_CLIENT)
+    parser.add_argument('--baseline', metavar='PLAN_PY',
+                        help='another _plan.py (e.g. from git show REV:plugins/plugin_utils/_plan.py) to time alongside; '
+                             'its plans must equal this one\'s')
     opts = parser.parse_args()
     if opts.dump_facts:
         facts, name_ports = fleet(opts.dump_facts, services_per_client=opts.services_per_client)
@@ -360,48 +474,14 @@ def main():
         facts, name_ports = fleet(size, services_per_client=opts.services_per_client)
         texts[size] = json.dumps(facts)
         options[size] = {'name_ports': name_ports}
-    cpu = {size: {'loads': [], 'plan': []} for size in sizes}
-    wall_ratios = {size: [] for size in sizes}
-    pairs = {}
-    for round_number in range(opts.repeat):
-        for size in sizes:
-            load_cpu, load_wall, facts = _time(json.loads, texts[size])
-            plan_cpu, plan_wall, plan = _time(build_plan, facts, **options[size])
-            cpu[size]['loads'].append(load_cpu)
-            cpu[size]['plan'].append(plan_cpu)
-            wall_ratios[size].append(plan_wall / load_wall)
-            pairs[size] = plan['summary']['pairs']
-            sys.stderr.write('round %d/%d, %d hosts: json.loads %.3f s, plan %.3f s CPU (wall %.3f s, %.3f s)\n'
-                             % (round_number + 1, opts.repeat, size, load_cpu, plan_cpu, load_wall, plan_wall))
-
-    print('Run %s, Python %s, %s, %d CPUs, load average %.1f; median of %d interleaved rounds.\n' % (
-        datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), platform.python_version(), platform.machine(), os.cpu_count(),
-        os.getloadavg()[0], opts.repeat))
-    print('| hosts | pairs | facts JSON MB | json.loads s | plan s | plan / json.loads | (wall clock) | pairs/s '
-          '| json.loads us/host | plan us/host | plan per host vs %d hosts |' % sizes[0])
-    print('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-    base = None
-    for size in sizes:
-        load = statistics.median(cpu[size]['loads'])
-        plan = statistics.median(cpu[size]['plan'])
-        ratio = statistics.median(p / l for p, l in zip(cpu[size]['plan'], cpu[size]['loads']))
-        per_host = plan / size * 1e6
-        base = base or per_host
-        print('| %d | %d | %.1f | %.4f | %.4f | **%.2fx** | %.2fx | %.0f | %.1f | %.1f | %.2fx |' % (
-            size, pairs[size], len(texts[size]) / 1e6, load, plan, ratio, statistics.median(wall_ratios[size]),
-            pairs[size] / plan, load / size * 1e6, per_host, per_host / base))
-    print('\nTimes are CPU seconds of this process (time.process_time); the wall-clock column is the same '
-          'ratio from time.perf_counter.')
+    del facts
+    baseline = _load_planner(opts.baseline) if opts.baseline else None
+    times, plan_texts = _measure(opts.repeat, sizes, texts, options, build_plan, baseline)
+    pairs = {size: json.loads(plan_texts[size])['summary']['pairs'] for size in sizes}
+    _report(opts, sizes, texts, times, plan_texts, pairs)
 
     if opts.profile:
-        facts, name_ports = fleet(opts.profile)
-        facts = json.loads(json.dumps(facts))
-        profile = cProfile.Profile()
-        profile.runcall(build_plan, facts, name_ports=name_ports)
-        print('\ncProfile of the plan, %d hosts (top 25 by internal time):\n\n```' % opts.profile)
-        stats = pstats.Stats(profile, stream=sys.stdout)
-        stats.sort_stats('tottime').print_stats(25)
-        print('```')
+        _profile([int(size) for size in opts.profile.split(',')], build_plan, opts.services_per_client)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,11 @@ Pure functions, controller side, stdlib only (``ipaddress``). The input is what 
 gathered on each host; the output is the plan documented in docs/architecture.md. Nothing here
 does I/O, and the output is deterministic: same facts, same plan (sorted lists, fixed keys).
 
+The facts are read once into typed records (``_Host`` and what it holds), each distinct address
+parsed once into one ``_Address``; the planning stages work on those records through indexes by
+address (``_address_owners``), by forward (``_ForwardIndex``) and by name, so the cost grows with
+the facts, not with pairs times forwards.
+
 Decision table (one fix per pair; what applies it is decided in ``_recommend.py``):
 
 ================  ===============  ==================  ==================================================
@@ -29,11 +34,11 @@ Same-host TCP to an app server (``same_host[]``) gets ``unix_socket``.
 from __future__ import annotations
 
 import ipaddress
+from collections import namedtuple
 from collections.abc import Mapping
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
     DEFAULT_INTERNAL_CIDRS,
-    endpoint,
     ip_sort_key,
     parse_ip,
 )
@@ -46,13 +51,17 @@ from ansible_collections.keeplocal.traffic.plugins.plugin_utils._recommend impor
 PLAN_VERSION = 2
 FIX_KINDS = ('unix_socket', 'split_dns', 'local_shortcut', 'conntrack_headroom')
 SEEN_BY_ORDER = ('gateway_conntrack', 'client_socket', 'dns_answer')
+# A pair's sightings as bits (in SEEN_BY_ORDER), and the seen_by list of each combination.
+_BY_GATEWAY, _BY_CLIENT, _BY_DNS = 1, 2, 4
+_SEEN_BY = [[kind for bit, kind in zip((_BY_GATEWAY, _BY_CLIENT, _BY_DNS), SEEN_BY_ORDER) if seen & bit] for seen in range(8)]
 # Sightings of traffic; a pair seen only in DNS answers is latent: it hairpins once it is used.
-ACTIVE_SIGHTINGS = frozenset(('gateway_conntrack', 'client_socket'))
+_ACTIVE = _BY_GATEWAY | _BY_CLIENT
 RELATIONS = ('same_host', 'same_network', 'routed')
 SOURCES = ('nat_rules', 'conntrack', 'hairpin_flows', 'outbound_flows', 'dns_answers')
 DEFAULT_USAGE_THRESHOLD = 0.7
 DEFAULT_IPV4_PREFIX = 24
 DEFAULT_IPV6_PREFIX = 64
+_BITS = {4: 32, 6: 128}
 
 
 class PlanError(ValueError):
@@ -60,10 +69,12 @@ class PlanError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# small helpers
+# coercion of loosely shaped facts: used only while reading them into records
 
 
 def _int(value, default=None):
+    if value.__class__ is int:  # the common case first (a bool is no number here)
+        return value
     if value is None or isinstance(value, bool):
         return default
     try:
@@ -89,24 +100,21 @@ def _items(value):
     """The list items of ``value`` that are mappings (anything else is ignored)."""
     if not isinstance(value, (list, tuple)):
         return []
-    return [item for item in value if isinstance(item, Mapping)]
+    # dict first: the abstract Mapping check is slow, and facts are plain dicts
+    return [item for item in value if item.__class__ is dict or isinstance(item, Mapping)]
+
+
+def _listed(value):
+    return value if isinstance(value, (list, tuple)) else ()
 
 
 def _failed(source):
     return isinstance(source, Mapping) and bool(source.get('failed'))
 
 
-def _sources(hosts, source):
-    """(host, facts, result) for every host whose ``source`` result is usable, in host order."""
-    for host in sorted(hosts):
-        facts = hosts[host]
-        result = facts.get(source) if facts else None
-        if isinstance(result, Mapping) and not _failed(result):
-            yield host, facts, result
-
-
-def _sorted_seen_by(seen):
-    return [kind for kind in SEEN_BY_ORDER if kind in seen]
+def _usable(source):
+    """A module result the planner can read (a dict that did not fail)."""
+    return isinstance(source, Mapping) and not source.get('failed')
 
 
 def _ratio(value):
@@ -128,7 +136,7 @@ def format_percent(value, missing='?'):
 
 
 # --------------------------------------------------------------------------------------------
-# input normalisation
+# options
 
 
 def normalize_facts(data):
@@ -208,17 +216,17 @@ def _check_name_ports(name_ports):
     return result
 
 
-def _check_public_addresses(value):
+def _check_public_addresses(value, book):
     if value is None:
         return set()
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise PlanError('public_addresses must be a list of IP addresses such as [198.51.100.1], got %r' % (value,))
     result = set()
     for item in value:
-        ip = parse_ip(item)
-        if ip is None:
+        address = book.parse(item)
+        if address is None:
             raise PlanError('public_addresses: %r is not an IP address (give addresses such as 198.51.100.1, no ports)' % (item,))
-        result.add(ip)
+        result.add(address)
     return result
 
 
@@ -239,6 +247,11 @@ def _parse_cidrs(value, option, example):
     return result
 
 
+def _masked(net):
+    """(version, netmask, network) as integers: membership is one AND and one compare."""
+    return net.version, int(net.netmask), int(net.network_address)
+
+
 class Networks:
     """Address classification for the planner.
 
@@ -248,6 +261,9 @@ class Networks:
     - ``networks``: the subnets hosts sit on. Two addresses share a network when the most specific
       entry containing one also contains the other; addresses no entry covers fall back to their
       /``ipv4_prefix`` (default 24) or /``ipv6_prefix`` (default 64) network.
+
+    ``network_of`` returns one object per network, so two results are the same network exactly
+    when they are the same object.
     """
 
     def __init__(self, internal_cidrs=None, networks=None, ipv4_prefix=DEFAULT_IPV4_PREFIX, ipv6_prefix=DEFAULT_IPV6_PREFIX):
@@ -256,50 +272,87 @@ class Networks:
         self.cidrs = _parse_cidrs(networks, 'networks', '"192.168.1.0/24"')
         self.cidrs.sort(key=lambda net: (-net.prefixlen, net.version, int(net.network_address)))
         self.prefix = {4: _check_prefix(ipv4_prefix, 'ipv4_prefix', 4), 6: _check_prefix(ipv6_prefix, 'ipv6_prefix', 6)}
+        self._internal = [_masked(net) for net in self.internal]
+        self._cidrs = [_masked(net) + (net,) for net in self.cidrs]
+        self._fallback = {}
 
     def is_internal(self, ip):
-        return ip is not None and any(ip.version == net.version and ip in net for net in self.internal)
+        """``ip`` (an ``ipaddress`` address) lies in ``internal_cidrs``."""
+        value = int(ip)
+        return any(version == ip.version and value & mask == network for version, mask, network in self._internal)
 
     def network_of(self, ip):
-        for net in self.cidrs:
-            if ip.version == net.version and ip in net:
+        """The network ``ip`` (an ``ipaddress`` address) sits on, one object per network."""
+        value = int(ip)
+        for version, mask, network, net in self._cidrs:
+            if version == ip.version and value & mask == network:
                 return net
-        return ipaddress.ip_network('%s/%d' % (ip, self.prefix[ip.version]), strict=False)
-
-    def same(self, first, second):
-        if first is None or second is None or first.version != second.version:
-            return False
-        return self.network_of(first) == self.network_of(second)
+        prefix = self.prefix[ip.version]
+        bits = _BITS[ip.version]
+        key = (ip.version, value >> (bits - prefix))
+        net = self._fallback.get(key)
+        if net is None:
+            net = self._fallback[key] = ipaddress.ip_network('%s/%d' % (ip, prefix), strict=False)
+        return net
 
 
 # --------------------------------------------------------------------------------------------
-# indexes over all hosts
+# addresses
 
 
-def _usable_host_ip(ip):
-    return ip is not None and not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
+class _Address:
+    """One distinct address of a planning run, with what the planner asks of it computed once.
+
+    ``_AddressBook`` hands out a single object per address, so identity is equality: dicts and sets
+    of them hash by identity instead of calling ``ipaddress``'s Python-level hash and compare.
+    """
+
+    __slots__ = ('ip', 'version', 'text', 'host_text', 'sort_key', 'usable', 'internal', 'network', 'network_text')
+
+    def __init__(self, ip, networks):
+        self.ip = ip
+        self.version = ip.version
+        self.text = str(ip)
+        self.host_text = '[%s]' % self.text if ':' in self.text else self.text
+        self.sort_key = ip_sort_key(ip)
+        # an address a host can be known by: loopback, link-local and the like never map to one host
+        self.usable = not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
+        self.internal = networks.is_internal(ip)
+        self.network = networks.network_of(ip)
+        self.network_text = str(self.network)
 
 
-def host_addresses(facts):
-    """A host's own addresses (facts.addresses + outbound_flows.local_addresses), as objects."""
-    seen = set()
-    for value in list(facts.get('addresses') or []) + list(_mapping(facts.get('outbound_flows')).get('local_addresses') or []):
-        ip = parse_ip(value)
-        if ip is not None:
-            seen.add(ip)
-    return sorted(seen, key=ip_sort_key)
+class _AddressBook:
+    """Parses addresses once: one ``_Address`` per distinct address, looked up by its text."""
+
+    def __init__(self, networks):
+        self.networks = networks
+        self._by_text = {}      # also None and other values that are no address
+        self._by_value = {}     # (version, integer): the aliases of one address (::ffff:a.b.c.d, a.b.c.d) share it
+
+    def parse(self, value):
+        """The ``_Address`` for address text (or an ``ipaddress`` address), None when it is not one."""
+        try:
+            return self._by_text[value]
+        except KeyError:
+            address = self._by_text[value] = self.intern(parse_ip(value))
+            return address
+        except TypeError:  # unhashable, so no address
+            return None
+
+    def intern(self, ip):
+        if ip is None:
+            return None
+        key = (ip.version, int(ip))
+        address = self._by_value.get(key)
+        if address is None:
+            address = self._by_value[key] = _Address(ip, self.networks)
+        return address
 
 
-def build_address_index(hosts):
-    """``{ip: host}`` for addresses owned by exactly one host (loopback/link-local never map)."""
-    owners = {}
-    for host, facts in hosts.items():
-        if not facts:
-            continue
-        for ip in host_addresses(facts):
-            if _usable_host_ip(ip):
-                owners.setdefault(ip, set()).add(host)
-    return {ip: next(iter(names)) for ip, names in owners.items() if len(names) == 1}
+def _endpoint(address, port):
+    """``ip:port`` of an ``_Address`` like ``_addresses.endpoint`` (IPv6 in brackets; no port: the address alone)."""
+    return address.host_text if port is None else '%s:%s' % (address.host_text, port)
 
 
 def parse_network(value):
@@ -312,6 +365,10 @@ def parse_network(value):
         return None
 
 
+# --------------------------------------------------------------------------------------------
+# records: the facts of one host, read once
+
+
 class Forward:
     """One port forward (DNAT) of a gateway, or of the ``forwards`` option.
 
@@ -320,16 +377,16 @@ class Forward:
     ``public_port_end`` closes a range, ``private_port`` null keeps the port.
     """
 
-    def __init__(self, gateway, item, gateway_ips):
+    def __init__(self, gateway, item, gateway_ips, book):
         self.gateway = gateway
         self.proto = str(item['proto']).lower() if item.get('proto') else None
-        self.public_ip = parse_ip(item.get('public_ip'))
+        self.public_ip = book.parse(item.get('public_ip'))
         self.public_net = None if self.public_ip is not None else parse_network(item.get('public_ip'))
         if self.public_net is not None and self.public_net.num_addresses == 1:
-            self.public_ip, self.public_net = self.public_net.network_address, None
+            self.public_ip, self.public_net = book.intern(self.public_net.network_address), None
         self.public_port = _int(item.get('public_port'))
         self.public_port_end = _int(item.get('public_port_end'))
-        self.private_ip = parse_ip(item.get('private_ip'))
+        self.private_ip = book.parse(item.get('private_ip'))
         self.private_port = _int(item.get('private_port'))
         self.private_port_end = _int(item.get('private_port_end'))
         self.gateway_ips = gateway_ips
@@ -337,19 +394,17 @@ class Forward:
     def valid(self):
         return self.private_ip is not None
 
-    def covers_ip(self, ip):
-        if ip is None:
-            return False
+    def covers_ip(self, address):
         if self.public_ip is not None:
-            return ip == self.public_ip
+            return address is self.public_ip
         if self.public_net is not None:
-            return ip.version == self.public_net.version and ip in self.public_net
-        return ip in self.gateway_ips
+            return address.version == self.public_net.version and address.ip in self.public_net
+        return address in self.gateway_ips
 
-    def matches(self, ip, port, proto):
+    def matches(self, address, port, proto):
         if self.proto is not None and proto != self.proto:
             return False
-        if port is None or not self.covers_ip(ip):
+        if port is None or not self.covers_ip(address):
             return False
         if self.public_port is None:
             return True
@@ -381,19 +436,257 @@ class Forward:
         return self.private_port is not None and self.private_port != self.public_port
 
 
-def ip_covered(forwards, ip):
-    """Some forward answers on ``ip`` (a forward map is known for that address)."""
-    return any(fwd.covers_ip(ip) for fwd in forwards)
+# A hairpin_flows pair (or one flow, counted once): the gateway saw client -> public -> backend.
+_FlowPair = namedtuple('_FlowPair', 'client_ip proto public_ip public_port backend_ip backend_port connections')
+# An outbound_flows.to_public entry: the client's sockets to a public address.
+_Outbound = namedtuple('_Outbound', 'remote_ip remote_port proto local_ip connections process')
+# An outbound_flows.same_host entry whose listener is an app server.
+_SameHost = namedtuple('_SameHost', 'ip port client listener connections')
+# A dns_answers answer: a name (lower case, no trailing dot) and the addresses it answered.
+_Answer = namedtuple('_Answer', 'name addresses public_match')
 
 
-def build_forwards(hosts, extra_forwards=None):
-    forwards = []
-    for host, facts, nat in _sources(hosts, 'nat_rules'):
-        gateway_ips = frozenset(ip for ip in host_addresses(facts) if _usable_host_ip(ip))
-        for item in _items(nat.get('forwards')):
-            fwd = Forward(host, item, gateway_ips)
-            if fwd.valid():
-                forwards.append(fwd)
+class _Health:
+    """conntrack_info (and hairpin_flows_info's counts) of one gateway or host, as the plan shows it."""
+
+    __slots__ = ('is_gateway', 'available', 'count', 'max', 'buckets', 'usage', 'counters', 'hairpin_entries', 'share',
+                 'writable', 'unobserved')
+
+    def __init__(self, conntrack, flows, is_gateway):
+        self.is_gateway = is_gateway
+        ct = conntrack if _usable(conntrack) else {}
+        stats = _mapping(ct.get('stats'))
+        self.available = bool(ct.get('available')) if ct else False
+        self.count = _int(ct.get('count'))
+        self.max = _int(ct.get('max'))
+        self.buckets = _int(ct.get('buckets'))
+        usage = _num(ct.get('usage'))
+        if usage is None and self.count is not None and self.max:
+            usage = self.count / float(self.max)
+        self.usage = usage
+        self.counters = {key: (_int(stats.get(key), 0) if self.available else None) for key in ('drop', 'insert_failed', 'early_drop')}
+        self.hairpin_entries = None
+        total = None
+        if _usable(flows):
+            self.hairpin_entries = _int(flows.get('hairpin_entries'))
+            total = _int(flows.get('total_entries'))
+        if not total:
+            total = self.count
+        self.share = None
+        if self.hairpin_entries is not None and total:
+            self.share = self.hairpin_entries / float(total)
+        elif self.hairpin_entries == 0:
+            self.share = 0.0
+        self.writable = ct.get('writable') if ct else None   # as reported; the plan shows it as a bool
+        if _failed(conntrack):
+            self.unobserved = 'conntrack not observed: %s' % (conntrack.get('msg') or 'the module failed')
+        elif conntrack is None:
+            self.unobserved = 'conntrack not observed: conntrack_info did not run on this host'
+        else:
+            self.unobserved = 'conntrack not observed: nf_conntrack is not loaded in this network namespace'
+
+
+class _Host:
+    """One host's facts as records; an unreachable host (no facts) has empty ones."""
+
+    __slots__ = ('name', 'usable_addresses', 'inside', 'forwards', 'flow_pairs', 'to_public', 'same_host', 'answers', 'health',
+                 'not_observed')
+
+    def __init__(self, name):
+        self.name = name
+        self.usable_addresses = []      # own addresses that can name this host (no loopback, link-local, ...), sorted
+        self.inside = {4: [], 6: []}    # those that are internal, per IP version: where its connections leave from
+        self.forwards = []
+        self.flow_pairs = []
+        self.to_public = []
+        self.same_host = []
+        self.answers = []
+        self.health = None              # None: neither a gateway nor reporting conntrack
+        self.not_observed = []          # (source, reason)
+
+
+def _read_host(name, facts, book):
+    host = _Host(name)
+    if not facts:
+        host.not_observed.append(('all', 'no hairpin_detect_facts facts: host unreachable or detection skipped'))
+        return host
+    outbound = facts.get('outbound_flows')
+    own = set(book.parse(value) for value in [*_listed(facts.get('addresses')), *_listed(_mapping(outbound).get('local_addresses'))])
+    host.usable_addresses = sorted((address for address in own if address is not None and address.usable),
+                                   key=lambda address: address.sort_key)
+    for address in host.usable_addresses:
+        if address.internal:
+            host.inside[address.version].append(address)
+
+    nat = facts.get('nat_rules')
+    listed_forwards = _items(nat.get('forwards')) if _usable(nat) else []
+    gateway_ips = frozenset(host.usable_addresses)
+    host.forwards = [fwd for fwd in (Forward(name, item, gateway_ips, book) for item in listed_forwards) if fwd.valid()]
+
+    flows = facts.get('hairpin_flows')
+    if _usable(flows):
+        host.flow_pairs = _read_flow_pairs(flows, book)
+    if _usable(outbound):
+        host.to_public = _read_outbound(outbound, book)
+        host.same_host = _read_same_host(outbound, book)
+    dns = facts.get('dns_answers')
+    if _usable(dns):
+        host.answers = _read_answers(dns, book)
+
+    conntrack = facts.get('conntrack')
+    is_gateway = bool(listed_forwards) or _usable(flows)
+    if is_gateway or conntrack is not None:
+        host.health = _Health(conntrack, flows, is_gateway)
+    host.not_observed = _unobserved_sources(facts)
+    return host
+
+
+def _read_flow_pairs(flows, book):
+    if 'pairs' in flows:
+        entries = _items(flows.get('pairs'))
+        counted = True
+    else:  # a result without the aggregate: count the (capped) flows themselves
+        entries = _items(flows.get('flows'))
+        counted = False
+    result = []
+    for item in entries:
+        client_ip = book.parse(item.get('client_ip'))
+        public_ip = book.parse(item.get('public_ip'))
+        public_port = _int(item.get('public_port'))
+        if client_ip is None or public_ip is None or public_port is None:
+            continue
+        backend_ip = book.parse(item.get('backend_ip'))
+        backend_port = _int(item.get('backend_port'), public_port) if backend_ip is not None else None
+        connections = max(_int(item.get('connections'), 1), 0) if counted else 1
+        proto = item.get('proto')
+        result.append(_FlowPair(client_ip, str(proto).lower() if proto else 'tcp', public_ip, public_port,
+                                backend_ip, backend_port, connections))
+    return result
+
+
+def _read_outbound(outbound, book):
+    result = []
+    for item in _items(outbound.get('to_public')):
+        remote_ip = book.parse(item.get('remote_ip'))
+        remote_port = _int(item.get('remote_port'))
+        if remote_ip is None or remote_port is None:
+            continue
+        proto = item.get('proto')
+        process = item.get('process')
+        result.append(_Outbound(remote_ip, remote_port, str(proto).lower() if proto else 'tcp', book.parse(item.get('local_ip')),
+                                max(_int(item.get('connections'), 1), 0), str(process) if process else None))
+    return result
+
+
+def _read_same_host(outbound, book):
+    result = []
+    for item in _items(outbound.get('same_host')):
+        ip = book.parse(item.get('remote_ip'))
+        port = _int(item.get('remote_port'))
+        listener = item.get('listener_process')
+        if ip is None or port is None or not same_host_candidate(listener):
+            continue
+        result.append(_SameHost(ip, port, item.get('client_process'), listener, max(_int(item.get('connections'), 1), 0)))
+    return result
+
+
+def _read_answers(dns, book):
+    result = []
+    for item in _items(dns.get('answers')):
+        name = str(item.get('name') or '').rstrip('.').lower()
+        if not name:
+            continue
+        addresses = item.get('addresses') or []
+        if not isinstance(addresses, (list, tuple)):
+            addresses = [addresses]
+        parsed = [book.parse(value) for value in addresses]
+        result.append(_Answer(name, [address for address in parsed if address is not None], bool(item.get('public_match'))))
+    return result
+
+
+def _unobserved_sources(facts):
+    result = []
+    for source in SOURCES:
+        value = facts.get(source)
+        if _failed(value):
+            result.append((source, str(value.get('msg') or 'the module failed')))
+        elif value is not None and not isinstance(value, Mapping):
+            result.append((source, 'unexpected value (not a dict)'))
+        elif source == 'conntrack' and isinstance(value, Mapping) and value.get('available') is False:
+            result.append((source, str(value.get('msg') or 'nf_conntrack not loaded here')))
+        elif source == 'hairpin_flows' and isinstance(value, Mapping) and value.get('available') is False:
+            result.append((source, str(value.get('msg') or 'conntrack table not readable here')))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# indexes over all hosts
+
+
+def _address_owners(hosts):
+    """``{address: host name}`` for addresses owned by exactly one host (loopback/link-local never map)."""
+    owners = {}
+    for host in hosts:
+        for address in host.usable_addresses:
+            owners.setdefault(address, set()).add(host.name)
+    return {address: next(iter(names)) for address, names in owners.items() if len(names) == 1}
+
+
+class _ForwardIndex:
+    """Every forward, looked up by public address, or by address, port and protocol.
+
+    Rule order (gateways by name, then the ``forwards`` option) decides between forwards that
+    overlap: the first that matches wins.
+    """
+
+    def __init__(self, forwards):
+        self._position = {fwd: number for number, fwd in enumerate(forwards)}
+        self._by_address = {}   # forwards on one address, or on their gateway's own addresses
+        self._by_network = {}   # (version, prefix length): {network as an integer: forwards}
+        for fwd in forwards:
+            if fwd.public_ip is not None:
+                self._by_address.setdefault(fwd.public_ip, []).append(fwd)
+            elif fwd.public_net is not None:
+                net = fwd.public_net
+                table = self._by_network.setdefault((net.version, net.prefixlen), {})
+                table.setdefault(int(net.network_address), []).append(fwd)
+            else:
+                for address in fwd.gateway_ips:
+                    self._by_address.setdefault(address, []).append(fwd)
+        self._at = {}
+        self._found = {}
+
+    def at(self, address):
+        """The forwards answering on ``address``, in rule order."""
+        found = self._at.get(address)
+        if found is None:
+            found = list(self._by_address.get(address, ()))
+            value = int(address.ip)
+            for (version, prefix), table in self._by_network.items():
+                if version == address.version:
+                    found.extend(table.get(value >> (_BITS[version] - prefix) << (_BITS[version] - prefix), ()))
+            if len(found) > 1:
+                found.sort(key=self._position.__getitem__)
+            self._at[address] = found
+        return found
+
+    def covered(self, address):
+        """Some forward answers on ``address`` (a forward map is known for that address)."""
+        return bool(self.at(address))
+
+    def find(self, address, port, proto):
+        key = (address, port, proto)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        fwd = next((fwd for fwd in self.at(address) if fwd.matches(address, port, proto)), None)
+        self._found[key] = fwd
+        return fwd
+
+
+def _read_forwards(hosts, extra_forwards, book):
+    forwards = [fwd for host in hosts for fwd in host.forwards]
     if extra_forwards is not None:
         if not isinstance(extra_forwards, (list, tuple)):
             raise PlanError('forwards must be a list of port forwards like nat_rules_info returns '
@@ -401,20 +694,13 @@ def build_forwards(hosts, extra_forwards=None):
         for index, item in enumerate(extra_forwards):
             if not isinstance(item, Mapping):
                 raise PlanError('forwards[%d] is not a dict' % index)
-            fwd = Forward(item.get('gateway'), item, frozenset())
+            fwd = Forward(item.get('gateway'), item, frozenset(), book)
             if (fwd.public_ip is None and fwd.public_net is None) or fwd.public_port is None or not fwd.valid():
                 raise PlanError('forwards[%d] needs public_ip, public_port and private_ip (e.g. a cloud NAT rule '
                                 '{public_ip: 203.0.113.7, public_port: 443, private_ip: 10.0.0.5, private_port: 8443}); got %r'
                                 % (index, dict(item)))
             forwards.append(fwd)
-    return forwards
-
-
-def find_forward(forwards, ip, port, proto):
-    for fwd in forwards:
-        if fwd.matches(ip, port, proto):
-            return fwd
-    return None
+    return _ForwardIndex(forwards)
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,6 +708,10 @@ def find_forward(forwards, ip, port, proto):
 
 
 class _Pair:
+    """A client host (or address) reaching a public endpoint; every sighting names the client's address."""
+
+    __slots__ = ('client_host', 'client_ip', 'client_process', 'proto', 'public_ip', 'public_port', 'backend_ip', 'backend_port',
+                 'gateway', 'forward_gateway', 'seen', 'conn_gateway', 'conn_client', 'names', '_id')
 
     def __init__(self, client_host, client_ip, proto, public_ip, public_port):
         self.client_host = client_host
@@ -432,190 +722,166 @@ class _Pair:
         self.public_port = public_port
         self.backend_ip = None
         self.backend_port = None
-        self.gateways = set()
+        self.gateway = None     # the first by name of the gateways that saw it
         self.forward_gateway = None
-        self.seen = set()
+        self.seen = 0           # _BY_* bits
         self.conn_gateway = 0
         self.conn_client = 0
-        self.names = set()
+        self.names = []         # names that answer with its public address, each once
+        self._id = None
 
     def client_label(self):
-        return self.client_host or str(self.client_ip)
+        return self.client_host or self.client_ip.text
 
     def pair_id(self):
-        return '%s->%s/%s' % (self.client_label(), endpoint(self.public_ip, self.public_port), self.proto)
+        if self._id is None:
+            self._id = '%s->%s/%s' % (self.client_label(), _endpoint(self.public_ip, self.public_port), self.proto)
+        return self._id
 
     def sort_key(self):
-        return (self.client_label(), ip_sort_key(self.client_ip), ip_sort_key(self.public_ip), self.public_port, self.proto)
+        return (self.client_label(), self.client_ip.sort_key, self.public_ip.sort_key, self.public_port, self.proto)
 
 
 class _PairTable:
 
-    def __init__(self, index):
-        self.index = index
+    def __init__(self, owners):
+        self.owners = owners
         self.pairs = {}
 
     def get(self, client_host, client_ip, proto, public_ip, public_port):
-        if client_host is None and client_ip is not None:
-            client_host = self.index.get(client_ip)
-        key = (('host', client_host) if client_host else ('ip', str(client_ip)), proto, str(public_ip), public_port)
+        if client_host is None:
+            client_host = self.owners.get(client_ip)
+        key = (('host', client_host) if client_host else ('ip', client_ip), proto, public_ip, public_port)
         pair = self.pairs.get(key)
         if pair is None:
-            pair = _Pair(client_host, client_ip, proto, public_ip, public_port)
-            self.pairs[key] = pair
-        elif pair.client_ip is None and client_ip is not None:
-            pair.client_ip = client_ip
+            pair = self.pairs[key] = _Pair(client_host, client_ip, proto, public_ip, public_port)
         return pair
 
     def has(self, client_host, proto, public_ip, public_port):
-        return (('host', client_host), proto, str(public_ip), public_port) in self.pairs
+        return (('host', client_host), proto, public_ip, public_port) in self.pairs
 
 
-def _choose_client_ip(facts, remote_ip, backend_ip, networks):
+def _choose_client_ip(host, remote_ip, backend_ip):
     """The host's own address a connection to ``remote_ip`` most likely left from."""
-    candidates = [ip for ip in host_addresses(facts)
-                  if _usable_host_ip(ip) and ip.version == remote_ip.version and networks.is_internal(ip)]
+    candidates = host.inside[remote_ip.version]
     if not candidates:
         return None
     if backend_ip is not None:
-        for ip in candidates:
-            if networks.same(ip, backend_ip):
-                return ip
+        for address in candidates:
+            if address.network is backend_ip.network:
+                return address
     return candidates[0]
 
 
 def _gateway_pairs(hosts, table):
-    for host, dummy, flows in _sources(hosts, 'hairpin_flows'):
-        if 'pairs' in flows:
-            entries = _items(flows.get('pairs'))
-        else:  # a result without the aggregate: count the (capped) flows themselves
-            entries = [dict(item, connections=1) for item in _items(flows.get('flows'))]
-        for item in entries:
-            client_ip = parse_ip(item.get('client_ip'))
-            public_ip = parse_ip(item.get('public_ip'))
-            public_port = _int(item.get('public_port'))
-            if client_ip is None or public_ip is None or public_port is None:
-                continue
-            proto = str(item.get('proto') or 'tcp').lower()
-            pair = table.get(None, client_ip, proto, public_ip, public_port)
-            pair.client_ip = client_ip
-            backend_ip = parse_ip(item.get('backend_ip'))
-            if backend_ip is not None:
-                pair.backend_ip = backend_ip
-                pair.backend_port = _int(item.get('backend_port'), public_port)
-            pair.gateways.add(host)
-            pair.seen.add('gateway_conntrack')
-            pair.conn_gateway += max(_int(item.get('connections'), 1), 0)
+    for host in hosts:
+        for flow in host.flow_pairs:
+            pair = table.get(None, flow.client_ip, flow.proto, flow.public_ip, flow.public_port)
+            pair.client_ip = flow.client_ip
+            if flow.backend_ip is not None:
+                pair.backend_ip = flow.backend_ip
+                pair.backend_port = flow.backend_port
+            if pair.gateway is None or host.name < pair.gateway:
+                pair.gateway = host.name
+            pair.seen |= _BY_GATEWAY
+            pair.conn_gateway += flow.connections
 
 
-def _client_pairs(hosts, table, forwards, networks, listed_public):
-    for host, facts, outbound in _sources(hosts, 'outbound_flows'):
-        for item in _items(outbound.get('to_public')):
-            remote_ip = parse_ip(item.get('remote_ip'))
-            remote_port = _int(item.get('remote_port'))
-            if remote_ip is None or remote_port is None:
-                continue
-            proto = str(item.get('proto') or 'tcp').lower()
-            fwd = find_forward(forwards, remote_ip, remote_port, proto)
-            if fwd is None and (ip_covered(forwards, remote_ip) or remote_ip not in listed_public):
+def _client_pairs(hosts, table, forwards, listed_public):
+    for host in hosts:
+        for item in host.to_public:
+            fwd = forwards.find(item.remote_ip, item.remote_port, item.proto)
+            if fwd is None and (forwards.covered(item.remote_ip) or item.remote_ip not in listed_public):
                 # A known gateway address without a forward on that port, or a public address no
                 # forward covers and nobody listed (the internet): not a hairpin.
                 continue
-            if fwd is not None and fwd.gateway == host:
+            if fwd is not None and fwd.gateway == host.name:
                 continue  # the gateway talking to its own forward is local DNAT, not a hairpin
-            client_ip = parse_ip(item.get('local_ip'))
+            client_ip = item.local_ip
             if client_ip is None:
-                client_ip = _choose_client_ip(facts, remote_ip, fwd.private_ip if fwd else None, networks)
-            if not networks.is_internal(client_ip):
+                client_ip = _choose_client_ip(host, item.remote_ip, fwd.private_ip if fwd else None)
+            if client_ip is None or not client_ip.internal:
                 continue  # an outside client using the public address as intended
-            pair = table.get(host, client_ip, proto, remote_ip, remote_port)
-            if pair.client_ip is None:
-                pair.client_ip = client_ip
-            pair.seen.add('client_socket')
-            pair.conn_client += max(_int(item.get('connections'), 1), 0)
-            process = item.get('process')
-            if process and not pair.client_process:
-                pair.client_process = str(process)
+            pair = table.get(host.name, client_ip, item.proto, item.remote_ip, item.remote_port)
+            pair.seen |= _BY_CLIENT
+            pair.conn_client += item.connections
+            if item.process and not pair.client_process:
+                pair.client_process = item.process
 
 
 class _Name:
 
-    def __init__(self, name):
+    def __init__(self, name, ports):
         self.name = name
+        self.ports = ports      # the ports name_ports allows, None for all
         self.public_ips = set()
         self.resolved_by = set()
-        self.forwards = []      # [(public_ip, Forward)] the name can reach (name_ports applied)
+        self.forwards = []      # [(public address, Forward)] the name can reach (name_ports applied)
         self.backends = set()   # backend hosts (or addresses) behind those forwards
         self.safe = False       # a private answer breaks none of them
         self.pair_ids = set()
 
 
-def _collect_names(hosts, forwards, index):
+def _collect_names(hosts, forwards, owners, name_ports):
     names = {}
-    for host, dummy, dns in _sources(hosts, 'dns_answers'):
-        for item in _items(dns.get('answers')):
-            name = str(item.get('name') or '').rstrip('.').lower()
-            if not name:
-                continue
-            addresses = item.get('addresses') or []
-            if not isinstance(addresses, (list, tuple)):
-                addresses = [addresses]
-            for value in addresses:
-                ip = parse_ip(value)
-                if ip is None:
-                    continue
-                if ip_covered(forwards, ip) or (item.get('public_match') and ip not in index):
-                    entry = names.setdefault(name, _Name(name))
-                    entry.public_ips.add(ip)
-                    entry.resolved_by.add(host)
+    for host in hosts:
+        for answer in host.answers:
+            for address in answer.addresses:
+                if forwards.covered(address) or (answer.public_match and address not in owners):
+                    entry = names.get(answer.name)
+                    if entry is None:
+                        entry = names[answer.name] = _Name(answer.name, name_ports.get(answer.name))
+                    entry.public_ips.add(address)
+                    entry.resolved_by.add(host.name)
     return names
 
 
-def _name_forwards(entry, forwards, name_ports):
-    ports = name_ports.get(entry.name)
+def _name_forwards(entry, forwards):
     result = []
-    for ip in sorted(entry.public_ips, key=ip_sort_key):
-        for fwd in forwards:
-            if not fwd.covers_ip(ip):
+    for address in sorted(entry.public_ips, key=lambda item: item.sort_key):
+        for fwd in forwards.at(address):
+            if entry.ports is not None and not any(fwd.matches(address, port, fwd.proto) for port in entry.ports):
                 continue
-            if ports is not None and not any(fwd.matches(ip, port, fwd.proto) for port in ports):
-                continue
-            result.append((ip, fwd))
+            result.append((address, fwd))
     return result
 
 
-def _name_allows(entry, name_ports, port):
-    ports = name_ports.get(entry.name)
-    return ports is None or port in ports
-
-
-def _dns_pairs(names, table, hosts, networks):
+def _dns_pairs(names, table, hosts_by_name):
     """A host that resolved a name to a forward's public address is a client of that forward."""
     for name in sorted(names):
         entry = names[name]
-        for host in sorted(entry.resolved_by):
-            facts = hosts.get(host) or {}
-            for ip, fwd in entry.forwards:
+        for host_name in sorted(entry.resolved_by):
+            host = hosts_by_name[host_name]
+            for address, fwd in entry.forwards:
                 port = fwd.single_port()
-                if port is None or fwd.gateway == host:
+                if port is None or fwd.gateway == host_name:
                     continue  # ranges/all-port forwards: DNS alone does not say which port
                 proto = fwd.proto or 'tcp'
-                if table.has(host, proto, ip, port):
+                if table.has(host_name, proto, address, port):
                     continue
-                client_ip = _choose_client_ip(facts, ip, fwd.private_ip, networks)
+                client_ip = _choose_client_ip(host, address, fwd.private_ip)
                 if client_ip is None:
                     continue  # no internal address: the host resolves the name from outside
-                table.get(host, client_ip, proto, ip, port)
+                table.get(host_name, client_ip, proto, address, port)
 
 
-def _attach_names(names, table, name_ports):
+def _attach_names(names, table):
     """Candidate names per pair: they answer with its public address (and name_ports allows its port)."""
+    by_endpoint = {}    # (address, port) -> names limited to some ports
+    by_address = {}     # address -> names valid on every port
+    for entry in names.values():
+        for address in entry.public_ips:
+            if entry.ports is None:
+                by_address.setdefault(address, []).append(entry)
+            else:
+                for port in entry.ports:
+                    by_endpoint.setdefault((address, port), []).append(entry)
     for pair in table.pairs.values():
-        for entry in names.values():
-            if pair.public_ip in entry.public_ips and _name_allows(entry, name_ports, pair.public_port):
-                pair.names.add(entry.name)
+        for entries in (by_address.get(pair.public_ip, ()), by_endpoint.get((pair.public_ip, pair.public_port), ())):
+            for entry in entries:
+                pair.names.append(entry.name)
                 if pair.client_host and pair.client_host in entry.resolved_by:
-                    pair.seen.add('dns_answer')
+                    pair.seen |= _BY_DNS
 
 
 def _split_names(pair, backend_key, fix, names):
@@ -631,7 +897,7 @@ def _split_names(pair, backend_key, fix, names):
     for name in sorted(pair.names):
         entry = names[name]
         if entry.forwards:
-            mine = entry.backends == {backend_key} and (fix != 'split_dns' or entry.safe)
+            mine = len(entry.backends) == 1 and backend_key in entry.backends and (fix != 'split_dns' or entry.safe)
         else:
             mine = fix is None  # no forward map at all: keep the name for information only
         if mine:
@@ -661,7 +927,7 @@ def _names_note(own, other, backend_ip):
                 'give the detect role the names they use, or apply local_shortcut')
     note = ''
     if own:
-        note += '; answer %s for %s' % (backend_ip, ', '.join(own))
+        note += '; answer %s for %s' % (backend_ip.text, ', '.join(own))
     if other:
         note += ('; %s also reach%s other forwards, so a private answer would break them (see names[]): '
                  'tell the planner which ports each name serves (name_ports)'
@@ -669,21 +935,19 @@ def _names_note(own, other, backend_ip):
     return note
 
 
-def _pair_reason(pair, relation, fix, networks, names, known_forward):
-    public = endpoint(pair.public_ip, pair.public_port)
+def _pair_reason(pair, relation, fix, names, known_forward):
+    public = _endpoint(pair.public_ip, pair.public_port)
     if fix is None:
-        if pair.backend_ip is None:
-            return ('backend unknown: no gateway conntrack entry and no known forward for %s/%s (cloud NAT?); '
-                    'run detection on the gateway or pass its forward map to the planner (forwards=)' % (public, pair.proto))
-        return 'client address unknown: cannot tell whether client and backend share a network'
-    backend = endpoint(pair.backend_ip, pair.backend_port)
+        return ('backend unknown: no gateway conntrack entry and no known forward for %s/%s (cloud NAT?); '
+                'run detection on the gateway or pass its forward map to the planner (forwards=)' % (public, pair.proto))
+    backend = _endpoint(pair.backend_ip, pair.backend_port)
     if relation == 'same_host':
         return ('client and backend are the same host (%s): it reaches itself through %s and the gateway; '
-                'send %s straight to its own %s' % (pair.client_host or pair.client_ip, public, public, backend))
+                'send %s straight to its own %s' % (pair.client_label(), public, public, backend))
     if fix == 'local_shortcut' and pair.backend_port != pair.public_port:
         return ('public port %s is translated to %s: a private DNS answer alone would make the client dial %s, '
                 'so send %s straight to %s on the client' % (pair.public_port, pair.backend_port,
-                                                             endpoint(pair.backend_ip, pair.public_port), public, backend))
+                                                             _endpoint(pair.backend_ip, pair.public_port), public, backend))
     if fix == 'local_shortcut':
         text = ('no DNS name answers for this backend alone (the client dials %s itself, or its names reach other '
                 'forwards too): send %s straight to %s on the client' % (public, public, backend))
@@ -694,39 +958,36 @@ def _pair_reason(pair, relation, fix, networks, names, known_forward):
     # split_dns
     if relation == 'same_network':
         text = ('client and backend share %s and the port is not translated: private DNS answers remove the hairpin'
-                % networks.network_of(pair.client_ip))
+                % pair.client_ip.network_text)
     else:
         text = ('client (%s) and backend (%s) are on different internal networks and the port is not translated: '
                 'a private DNS answer removes the hairpin when %s is routable from the client'
-                % (networks.network_of(pair.client_ip), networks.network_of(pair.backend_ip), pair.backend_ip))
+                % (pair.client_ip.network_text, pair.backend_ip.network_text, pair.backend_ip.text))
     if not known_forward:
         text += ' (forward not in any rule set read; backend taken from conntrack)'
     return text + _names_note(names[0], names[1], pair.backend_ip)
 
 
-def _finish_pair(pair, forwards, index, networks, names, act_on_latent):
-    fwd = find_forward(forwards, pair.public_ip, pair.public_port, pair.proto)
+def _finish_pair(pair, forwards, owners, names, act_on_latent):
+    fwd = forwards.find(pair.public_ip, pair.public_port, pair.proto)
     if fwd is not None:
         pair.forward_gateway = fwd.gateway
         if pair.backend_ip is None:
             pair.backend_ip = fwd.private_ip
             pair.backend_port = fwd.backend_port(pair.public_port)
-    backend_host = index.get(pair.backend_ip) if pair.backend_ip is not None else None
+    backend_host = owners.get(pair.backend_ip) if pair.backend_ip is not None else None
     if pair.backend_ip is None:
         relation = None
-    elif (pair.client_host and backend_host and pair.client_host == backend_host) or \
-            (pair.client_ip is not None and pair.client_ip == pair.backend_ip):
+    elif (pair.client_host and backend_host and pair.client_host == backend_host) or pair.client_ip is pair.backend_ip:
         relation = 'same_host'
-    elif pair.client_ip is None:
-        relation = None
-    elif networks.same(pair.client_ip, pair.backend_ip):
+    elif pair.client_ip.network is pair.backend_ip.network:
         relation = 'same_network'
     else:
         relation = 'routed'
     translated = None if pair.backend_port is None else pair.backend_port != pair.public_port
     fix = decide(relation, translated)
-    gateway = sorted(pair.gateways)[0] if pair.gateways else pair.forward_gateway
-    backend_key = (backend_host or str(pair.backend_ip)) if pair.backend_ip is not None else None
+    gateway = pair.gateway if pair.gateway is not None else pair.forward_gateway
+    backend_key = (backend_host or pair.backend_ip.text) if pair.backend_ip is not None else None
     own, other = _split_names(pair, backend_key, fix, names)
     if fix == 'split_dns' and not own:
         # No name answers for this backend alone: DNS cannot carry the fix, a local path can.
@@ -734,55 +995,56 @@ def _finish_pair(pair, forwards, index, networks, names, act_on_latent):
         own, other = _split_names(pair, backend_key, fix, names)
     finding = {
         'id': pair.pair_id(),
-        'client': {'host': pair.client_host, 'ip': str(pair.client_ip) if pair.client_ip is not None else None,
-                   'process': pair.client_process},
-        'public': {'ip': str(pair.public_ip), 'port': pair.public_port, 'proto': pair.proto, 'names': own, 'other_names': other},
-        'backend': {'host': backend_host, 'ip': str(pair.backend_ip) if pair.backend_ip is not None else None,
+        'client': {'host': pair.client_host, 'ip': pair.client_ip.text, 'process': pair.client_process},
+        'public': {'ip': pair.public_ip.text, 'port': pair.public_port, 'proto': pair.proto, 'names': own, 'other_names': other},
+        'backend': {'host': backend_host, 'ip': pair.backend_ip.text if pair.backend_ip is not None else None,
                     'port': pair.backend_port},
         'gateway': gateway,
-        'seen_by': _sorted_seen_by(pair.seen),
+        'seen_by': list(_SEEN_BY[pair.seen]),
         'connections': max(pair.conn_gateway, pair.conn_client),
         'relation': relation,
         'port_translated': translated,
         'fix': fix,
-        'reason': _pair_reason(pair, relation, fix, networks, (own, other), fwd is not None),
-        'status': 'active' if pair.seen & ACTIVE_SIGHTINGS else 'latent',
+        'reason': _pair_reason(pair, relation, fix, (own, other), fwd is not None),
+        'status': 'active' if pair.seen & _ACTIVE else 'latent',
     }
     finding['recommendation'] = pair_recommendation(finding, act_on_latent)
     return finding
 
 
-def _names_out(names, forwards, name_ports, index):
+def _names_out(names, forwards, owners):
     result = {}
     for name in sorted(names):
         entry = names[name]
-        entry.forwards = _name_forwards(entry, forwards, name_ports)
+        entry.forwards = _name_forwards(entry, forwards)
         reached = []
         backends = set()
         translated = []
-        for ip, fwd in entry.forwards:
-            label = '%s/%s' % (endpoint(ip, fwd.ports_text()), fwd.proto or 'any')
-            target = endpoint(fwd.private_ip, fwd.private_port)
+        for address, fwd in entry.forwards:
+            label = '%s/%s' % (_endpoint(address, fwd.ports_text()), fwd.proto or 'any')
+            target = _endpoint(fwd.private_ip, fwd.private_port)
             reached.append('%s -> %s' % (label, target))
-            backends.add(index.get(fwd.private_ip) or str(fwd.private_ip))
+            backends.add(owners.get(fwd.private_ip) or fwd.private_ip.text)
             if fwd.translated():
                 translated.append(label)
         entry.backends = backends
         private = []
+        public_ips = sorted(entry.public_ips, key=lambda address: address.sort_key)
         if not entry.forwards:
-            reason = 'no known forward answers on %s: nothing to point the name at' % ', '.join(str(ip) for ip in sorted(entry.public_ips, key=ip_sort_key))
+            reason = 'no known forward answers on %s: nothing to point the name at' % ', '.join(address.text for address in public_ips)
         elif len(backends) > 1:
             reason = 'the name reaches forwards to different backends (%s): a private answer would break some of them' % '; '.join(reached)
         elif translated:
             reason = 'port translated on %s: a private answer would make clients dial the public port on the backend' % ', '.join(translated)
         else:
-            private = sorted(set(str(fwd.private_ip) for _ip, fwd in entry.forwards), key=lambda text: ip_sort_key(parse_ip(text)))
+            private = [address.text for address in sorted(set(fwd.private_ip for _address, fwd in entry.forwards),
+                                                          key=lambda address: address.sort_key)]
             reason = 'every forward the name reaches goes to %s without port translation: answer %s inside' % (
                 sorted(backends)[0], ', '.join(private))
         entry.safe = bool(private)
         result[name] = {
             'name': name,
-            'public_ips': sorted((str(ip) for ip in entry.public_ips), key=lambda text: ip_sort_key(parse_ip(text))),
+            'public_ips': [address.text for address in public_ips],
             'resolved_by': sorted(entry.resolved_by),
             'forwards': reached,
             'private_answers': private,
@@ -793,139 +1055,86 @@ def _names_out(names, forwards, name_ports, index):
 
 def _same_host(hosts):
     """Same-host TCP an app server answers: Unix-socket findings (a front end's own listener is none)."""
-    result = []
-    for host, dummy, outbound in _sources(hosts, 'outbound_flows'):
-        for item in _items(outbound.get('same_host')):
-            ip = parse_ip(item.get('remote_ip'))
-            port = _int(item.get('remote_port'))
-            listener = item.get('listener_process')
-            if ip is None or port is None or not same_host_candidate(listener):
-                continue
-            client = item.get('client_process')
-            connections = max(_int(item.get('connections'), 1), 0)
+    rows = []
+    for host in hosts:
+        for item in host.same_host:
+            address = _endpoint(item.ip, item.port)
             entry = {
-                'id': '%s->%s/tcp' % (host, endpoint(ip, port)),
-                'host': host,
-                'ip': str(ip),
-                'port': port,
-                'client_process': client,
-                'listener_process': listener,
-                'connections': connections,
+                'id': '%s->%s/tcp' % (host.name, address),
+                'host': host.name,
+                'ip': item.ip.text,
+                'port': item.port,
+                'client_process': item.client,
+                'listener_process': item.listener,
+                'connections': item.connections,
                 'status': 'active',
                 'fix': 'unix_socket',
                 'reason': '%s reaches %s over TCP %s on the same host (%d connection%s, each a conntrack entry and a TCP '
                           'stack round trip): serve and connect over a Unix socket'
-                          % (client or 'a local client', listener, endpoint(ip, port), connections, '' if connections == 1 else 's'),
+                          % (item.client or 'a local client', item.listener, address, item.connections,
+                             '' if item.connections == 1 else 's'),
             }
             entry['recommendation'] = pair_recommendation(entry, act_on_latent=False)
-            result.append(entry)
-    result.sort(key=lambda item: (item['host'], ip_sort_key(parse_ip(item['ip'])), item['port'],
-                                  item['client_process'] or '', item['listener_process'] or ''))
-    return result
+            rows.append(((host.name, item.ip.sort_key, item.port, item.client or '', item.listener or ''), entry))
+    rows.sort(key=lambda row: row[0])
+    return [entry for _key, entry in rows]
 
 
 def _gateways(hosts, usage_threshold):
     result = []
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
+    for host in hosts:
+        health = host.health
+        if health is None:
             continue
-        nat = facts.get('nat_rules')
-        flows = facts.get('hairpin_flows')
-        conntrack = facts.get('conntrack')
-        is_gateway = bool(isinstance(nat, Mapping) and not _failed(nat) and _items(nat.get('forwards'))) or \
-            bool(isinstance(flows, Mapping) and not _failed(flows))
-        if not is_gateway and conntrack is None:
-            continue
-        ct = conntrack if isinstance(conntrack, Mapping) and not _failed(conntrack) else {}
-        stats = _mapping(ct.get('stats'))
-        available = bool(ct.get('available')) if ct else False
-        count = _int(ct.get('count'))
-        maximum = _int(ct.get('max'))
-        usage = _num(ct.get('usage'))
-        if usage is None and count is not None and maximum:
-            usage = count / float(maximum)
-        counters = {key: (_int(stats.get(key), 0) if available else None) for key in ('drop', 'insert_failed', 'early_drop')}
-        hairpin_entries = None
-        total = None
-        if isinstance(flows, Mapping) and not _failed(flows):
-            hairpin_entries = _int(flows.get('hairpin_entries'))
-            total = _int(flows.get('total_entries'))
-        if not total:
-            total = count
-        share = None
-        if hairpin_entries is not None and total:
-            share = hairpin_entries / float(total)
-        elif hairpin_entries == 0:
-            share = 0.0
-        writable = ct.get('writable') if ct else None
         entry = {
-            'host': host,
-            'is_gateway': is_gateway,
-            'available': available,
-            'count': count,
-            'max': maximum,
-            'buckets': _int(ct.get('buckets')),
-            'usage': _ratio(usage),
-            'drop': counters['drop'],
-            'insert_failed': counters['insert_failed'],
-            'early_drop': counters['early_drop'],
-            'hairpin_entries': hairpin_entries,
-            'hairpin_share': _ratio(share),
-            'writable': None if writable is None else bool(writable),
+            'host': host.name,
+            'is_gateway': health.is_gateway,
+            'available': health.available,
+            'count': health.count,
+            'max': health.max,
+            'buckets': health.buckets,
+            'usage': _ratio(health.usage),
+            'drop': health.counters['drop'],
+            'insert_failed': health.counters['insert_failed'],
+            'early_drop': health.counters['early_drop'],
+            'hairpin_entries': health.hairpin_entries,
+            'hairpin_share': _ratio(health.share),
+            'writable': None if health.writable is None else bool(health.writable),
             'fix': None,
             'reason': '',
             'recommendation': None,
         }
-        if not available:
-            if _failed(conntrack):
-                entry['reason'] = 'conntrack not observed: %s' % (conntrack.get('msg') or 'the module failed')
-            elif conntrack is None:
-                entry['reason'] = 'conntrack not observed: conntrack_info did not run on this host'
-            else:
-                entry['reason'] = 'conntrack not observed: nf_conntrack is not loaded in this network namespace'
+        if not health.available:
+            entry['reason'] = health.unobserved
             result.append(entry)
             continue
         problems = []
-        if usage is not None and usage >= usage_threshold:
-            problems.append('table %s full (%s of %s, threshold %s)' % (format_percent(usage), count, maximum, format_percent(usage_threshold)))
+        if health.usage is not None and health.usage >= usage_threshold:
+            problems.append('table %s full (%s of %s, threshold %s)' % (format_percent(health.usage), health.count, health.max,
+                                                                        format_percent(usage_threshold)))
         for key in ('drop', 'insert_failed', 'early_drop'):
-            if counters[key]:
-                problems.append('%s %d' % (key, counters[key]))
+            if health.counters[key]:
+                problems.append('%s %d' % (key, health.counters[key]))
         hairpin = ''
-        if hairpin_entries is not None:
-            hairpin = '; hairpin flows hold %d entr%s (%s of the table)' % (hairpin_entries, 'y' if hairpin_entries == 1 else 'ies', format_percent(share))
+        if health.hairpin_entries is not None:
+            hairpin = '; hairpin flows hold %d entr%s (%s of the table)' % (
+                health.hairpin_entries, 'y' if health.hairpin_entries == 1 else 'ies', format_percent(health.share))
         if problems:
             entry['fix'] = 'conntrack_headroom'
             text = 'at risk: %s: raise nf_conntrack_max and the hash buckets' % ', '.join(problems)
-            if writable is False:
+            if health.writable is False:
                 text += ' (read-only in this network namespace: set them on the host or in the initial namespace)'
             entry['reason'] = text + hairpin
             entry['recommendation'] = gateway_recommendation(entry)
         else:
-            entry['reason'] = 'healthy: %s of max %s used, no drops or insert failures%s' % (format_percent(usage), maximum, hairpin)
+            entry['reason'] = 'healthy: %s of max %s used, no drops or insert failures%s' % (
+                format_percent(health.usage), health.max, hairpin)
         result.append(entry)
     return result
 
 
 def _not_observed(hosts):
-    result = []
-    for host in sorted(hosts):
-        facts = hosts[host]
-        if not facts:
-            result.append({'host': host, 'source': 'all', 'reason': 'no hairpin_detect_facts facts: host unreachable or detection skipped'})
-            continue
-        for source in SOURCES:
-            value = facts.get(source)
-            if _failed(value):
-                result.append({'host': host, 'source': source, 'reason': str(value.get('msg') or 'the module failed')})
-            elif value is not None and not isinstance(value, Mapping):
-                result.append({'host': host, 'source': source, 'reason': 'unexpected value (not a dict)'})
-            elif source == 'conntrack' and isinstance(value, Mapping) and value.get('available') is False:
-                result.append({'host': host, 'source': source, 'reason': str(value.get('msg') or 'nf_conntrack not loaded here')})
-            elif source == 'hairpin_flows' and isinstance(value, Mapping) and value.get('available') is False:
-                result.append({'host': host, 'source': source, 'reason': str(value.get('msg') or 'conntrack table not readable here')})
-    return result
+    return [{'host': host.name, 'source': source, 'reason': reason} for host in hosts for source, reason in host.not_observed]
 
 
 def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, ipv4_prefix=DEFAULT_IPV4_PREFIX,
@@ -937,22 +1146,23 @@ def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, 
     """
     if not isinstance(act_on_latent, bool):
         raise PlanError('act_on_latent must be true or false, got %r' % (act_on_latent,))
-    hosts = normalize_facts(facts)
-    networks = Networks(internal_cidrs, networks, ipv4_prefix, ipv6_prefix)
+    raw = normalize_facts(facts)
+    book = _AddressBook(Networks(internal_cidrs, networks, ipv4_prefix, ipv6_prefix))
     threshold = _check_threshold(usage_threshold)
     ports = _check_name_ports(name_ports)
-    index = build_address_index(hosts)
-    fwds = build_forwards(hosts, forwards)
-    listed_public = _check_public_addresses(public_addresses)
+    hosts = [_read_host(name, raw[name], book) for name in sorted(raw)]
+    owners = _address_owners(hosts)
+    fwds = _read_forwards(hosts, forwards, book)
+    listed_public = _check_public_addresses(public_addresses, book)
 
-    table = _PairTable(index)
+    table = _PairTable(owners)
     _gateway_pairs(hosts, table)
-    _client_pairs(hosts, table, fwds, networks, listed_public)
-    names = _collect_names(hosts, fwds, index)
-    names_out = _names_out(names, fwds, ports, index)
-    _dns_pairs(names, table, hosts, networks)
-    _attach_names(names, table, ports)
-    pairs = [_finish_pair(pair, fwds, index, networks, names, act_on_latent) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
+    _client_pairs(hosts, table, fwds, listed_public)
+    names = _collect_names(hosts, fwds, owners, ports)
+    names_out = _names_out(names, fwds, owners)
+    _dns_pairs(names, table, {host.name: host for host in hosts})
+    _attach_names(names, table)
+    pairs = [_finish_pair(pair, fwds, owners, names, act_on_latent) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
     for name, entry in names.items():
         names_out[name]['pairs'] = sorted(entry.pair_ids)
     same_host = _same_host(hosts)

@@ -12,7 +12,7 @@ alone. Pure functions, controller side; the plan reader (``_plan_reader.py``) on
 
 from __future__ import annotations
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint, parse_ip
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint
 
 ROLE_FOR_FIX = {
     'split_dns': 'keeplocal.traffic.split_dns',
@@ -60,7 +60,8 @@ def _local_shortcut(finding, usable):
     backend_text = endpoint(backend['ip'], backend['port'])
     change = ('on %s, send %s/%s straight to %s (a local DNAT, no gateway)'
               % (client or finding['client']['ip'], public_text, public['proto'], backend_text))
-    ipv4 = all(getattr(parse_ip(ip), 'version', None) == 4 for ip in (public['ip'], backend['ip']))
+    # The planner writes canonical address text, where only IPv6 has a colon.
+    ipv4 = all(ip is not None and ':' not in ip for ip in (public['ip'], backend['ip']))
     if not usable:
         return _manual(_latent_prefix(finding) + change)
     if not client:
