@@ -120,9 +120,11 @@ run_installed() {
 # Integration targets that run on this machine: the conntrack write path needs a real kernel's
 # initial network namespace, this machine's own (disposable in CI; the runner records the original
 # values and always restores them); measure_pair runs measure.yml's counting on localhost.
+# report_files writes a report on localhost with no usable remote temporary directory.
 run_host() {
   tests/integration/targets/conntrack_tuning_host/runme.sh
   tests/integration/targets/measure_pair/runme.sh
+  tests/integration/targets/report_files/runme.sh
 }
 
 prepare() {
