@@ -3,12 +3,12 @@
 """Read one host's detection facts: the I/O half of the info modules (stdlib only).
 
 Each reader takes the running AnsibleModule (for get_bin_path, run_command, warn, fail_json and
-tmpdir) and returns that module's result, without ``changed``. The single-source modules
-(conntrack_info, nat_rules_info, hairpin_flows_info, outbound_flows_info, dns_answers_info) call one
-reader each; hairpin_facts calls them all in one process, so detection costs one module execution
-per host. The parsing lives in the pure helpers (_conntrack_stats, _nat_rules, _conntrack_table,
-_ctnetlink, _sockets); the path constants below are what the unit tests point at fake trees, and
-netlink_socket what they replace with captured kernel answers.
+tmpdir) and returns one facts key's value in the shape _facts_schema states. gather_facts runs the
+readers of the subsets hairpin_facts is asked for in one process, so detection costs one module
+execution per host; the single-source modules call one reader each. The parsing lives in the pure
+helpers (_conntrack_stats, _nat_rules, _conntrack_table, _ctnetlink, _sockets); the path constants
+below are what the unit tests point at fake trees, and netlink_socket what they replace with
+captured kernel answers.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._ctnetlink impor
     global_entries,
     stats_request,
 )
+from ansible_collections.keeplocal.traffic.plugins.module_utils._facts_schema import SECTIONS
 from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
+    forwarded_addresses,
     merge,
     parse_iptables_save,
     parse_nft_json,
@@ -109,6 +111,40 @@ def check_names(module, names):
         if not name or not name.strip() or ' ' in name.strip():
             module.fail_json(msg='names: %r is not a host name' % name)
     return [name.strip() for name in names]
+
+
+SUBSETS = tuple(SECTIONS)
+
+
+def select_subsets(module, gather_subset, names):
+    """The subsets to gather, read from gather_subset as ansible.builtin.setup reads its own: 'all'
+    adds every subset, a name adds it, '!name' leaves it out, '!all' leaves out every subset not
+    named; only exclusions mean the rest of 'all'; a name given both ways is gathered.
+
+    An unknown name fails the module, excluded or not (a misspelt exclusion would gather the
+    subset), and so does dns_answers named without ``names`` (it would return nothing).
+    """
+    added, excluded, named = set(), set(), set()
+    for item in gather_subset:
+        text = item.strip()
+        exclude = text.startswith('!')
+        name = text[1:].strip() if exclude else text
+        if name == 'all':
+            (excluded if exclude else added).update(SUBSETS)
+            continue
+        if name not in SUBSETS:
+            module.fail_json(msg="gather_subset: %r is not a subset; give all, %s, or one of them after '!' to leave it out"
+                             % (item, ', '.join(SUBSETS)))
+        if exclude:
+            excluded.add(name)
+        else:
+            added.add(name)
+            named.add(name)
+    if 'dns_answers' in named and not names:
+        module.fail_json(msg='gather_subset: dns_answers resolves the names given in names, which is empty')
+    if not added:
+        added.update(SUBSETS)
+    return added - (excluded - named)
 
 
 # --- conntrack health (conntrack_info) -----------------------------------------------------------
@@ -414,18 +450,16 @@ def socket_owners(wanted):
     return owners
 
 
-def outbound_flows(module, internal, public):
-    """The outbound_flows_info result: own addresses, listeners, connections to public addresses
-    (outside ``internal`` or listed in ``public``) and same-host connections to a local listener."""
+def outbound_flows(module, internal, public, addresses):
+    """The outbound_flows facts: listeners, connections to public addresses (outside ``internal`` or
+    listed in ``public``) and same-host connections to a local listener; ``addresses`` are the
+    host's own (local_addresses), which make a peer this host."""
     tcp = read_text(os.path.join(PROC, 'net/tcp'))
     if tcp is None:
         module.fail_json(msg='%s/net/tcp is not readable: is /proc mounted?' % PROC)
     sockets = parse_proc_net_tcp(tcp) + parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp6')) or '')
     owners = socket_owners(sock['inode'] for sock in sockets if sock['inode'])
-    addresses = local_addresses(module)
-    result = summarize(sockets, owners, addresses, public, internal)
-    result['local_addresses'] = addresses
-    return result
+    return summarize(sockets, owners, addresses, public, internal)
 
 
 # --- DNS answers (dns_answers_info) --------------------------------------------------------------
@@ -470,3 +504,35 @@ def dns_answers(names, internal, public):
             'error': error,
         })
     return {'resolvers': read_resolvers(RESOLV_CONF), 'answers': answers}
+
+
+# --- everything in one run (hairpin_facts) --------------------------------------------------------
+
+def gather_facts(module, subsets, internal, public, names, flow_limit=100, kernel_log=True, nat_source='auto',
+                 flows_source='auto'):
+    """The hairpin_facts result: ``addresses`` (the planner knows a host by them) and one key per
+    subset in ``subsets`` that applies here.
+
+    With ``nat_rules`` gathered, the conntrack table is scanned only on a host with port forwards,
+    and their public addresses count as public in the scan (a gateway whose public side lies inside
+    ``internal`` still finds its hairpin flows); without it, on every host. ``dns_answers`` needs
+    ``names``.
+    """
+    addresses = local_addresses(module)
+    result = {'addresses': addresses}
+    if 'conntrack' in subsets:
+        result['conntrack'] = conntrack_health(module, kernel_log=kernel_log)
+    scan = 'hairpin_flows' in subsets
+    scan_public = public
+    if 'nat_rules' in subsets:
+        result['nat_rules'] = nat_rules(module, internal, nat_source)
+        forwards = result['nat_rules']['forwards']
+        scan = scan and bool(forwards)
+        scan_public = sorted(set(public + forwarded_addresses(forwards)))
+    if scan:
+        result['hairpin_flows'] = hairpin_flows(module, internal, scan_public, flows_source, flow_limit)
+    if 'outbound_flows' in subsets:
+        result['outbound_flows'] = outbound_flows(module, internal, public, addresses)
+    if 'dns_answers' in subsets and names:
+        result['dns_answers'] = dns_answers(names, internal, public)
+    return result

@@ -78,6 +78,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import (
     NETWORK_OPTIONS,
+    local_addresses,
     networks,
     outbound_flows,
 )
@@ -86,7 +87,8 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts impo
 def main():
     module = AnsibleModule(argument_spec=dict(**NETWORK_OPTIONS), supports_check_mode=True)
     internal, public = networks(module)
-    module.exit_json(changed=False, **outbound_flows(module, internal, public))
+    addresses = local_addresses(module)
+    module.exit_json(changed=False, local_addresses=addresses, **outbound_flows(module, internal, public, addresses))
 
 
 if __name__ == '__main__':

@@ -5,13 +5,11 @@ net/fib_trie, net/if_inet6, and /proc/PID/fd socket links for the captured inode
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.modules import outbound_flows_info
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.fake_hosts import fake_proc
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fake_tools, fixture, run, warnings
 
 PUBLIC = ['198.51.100.1', '2001:db8:77::1']
@@ -20,22 +18,7 @@ PUBLIC = ['198.51.100.1', '2001:db8:77::1']
 @pytest.fixture
 def proc(tmp_path, monkeypatch):
     def build(host, with_processes=True):
-        root = tmp_path / 'proc'
-        (root / 'net').mkdir(parents=True)
-        (root / 'net' / 'tcp').write_text(fixture('%s-proc-net-tcp.txt' % host))
-        (root / 'net' / 'tcp6').write_text(fixture('%s-proc-net-tcp6.txt' % host))
-        (root / 'net' / 'fib_trie').write_text(fixture('%s-fib_trie.txt' % host))
-        if host == 'cli':
-            (root / 'net' / 'if_inet6').write_text(fixture('cli-if_inet6.txt'))
-        (root / 'self').mkdir()  # not a PID directory: skipped
-        if with_processes:
-            for inode, (pid, comm) in json.loads(fixture('%s-socket-inodes.json' % host)).items():
-                fd_dir = root / str(pid) / 'fd'
-                fd_dir.mkdir(parents=True, exist_ok=True)
-                (root / str(pid) / 'comm').write_text(comm + '\n')
-                os.symlink('socket:[%s]' % inode, str(fd_dir / str(len(os.listdir(str(fd_dir))) + 3)))
-                if not (fd_dir / '0').exists():
-                    os.symlink('/dev/null', str(fd_dir / '0'))
+        root = fake_proc(tmp_path / 'proc', host, with_processes)
         monkeypatch.setattr(_host_facts, 'PROC', str(root))
         return root
     return build
