@@ -15,6 +15,14 @@ description:
     hairpin traffic) and which are internal.
   - Also returns the name servers listed in C(/etc/resolv.conf).
   - A name that does not resolve is reported with an error message; the module does not fail.
+deprecated:
+  removed_in: 1.0.0
+  why: >-
+    keeplocal.traffic.hairpin_facts reads every detection source in one module run, with one option
+    set and one documented result.
+  alternative: >-
+    Use keeplocal.traffic.hairpin_facts with gather_subset=[dns_answers] and names; its dns_answers
+    key holds this module's result.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 options:
@@ -29,7 +37,7 @@ extends_documentation_fragment:
   - keeplocal.traffic.detect.internal_cidrs
   - keeplocal.traffic.detect.public_addresses
 seealso:
-  - module: keeplocal.traffic.outbound_flows_info
+  - module: keeplocal.traffic.hairpin_facts
 """
 
 EXAMPLES = r"""

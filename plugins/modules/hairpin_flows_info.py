@@ -19,6 +19,15 @@ description:
     destination was NATed to an internal backend.
   - The table is streamed from every source; memory grows with the hairpin flows, not with the table size.
   - A host without a readable table returns RV(available=false) with a message; the module does not fail.
+deprecated:
+  removed_in: 1.0.0
+  why: >-
+    keeplocal.traffic.hairpin_facts reads every detection source in one module run, with one option
+    set and one documented result.
+  alternative: >-
+    Use keeplocal.traffic.hairpin_facts with gather_subset=[hairpin_flows]; its hairpin_flows key
+    holds this module's result, its hairpin_flows_source option is this module's source, its
+    flow_limit this module's limit.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 options:
@@ -51,7 +60,7 @@ notes:
   - With O(source=conntrack) the dump is written to the module's temporary directory (about 230 bytes per entry)
     and read back line by line; the file is removed at the end.
 seealso:
-  - module: keeplocal.traffic.nat_rules_info
+  - module: keeplocal.traffic.hairpin_facts
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,14 @@ description:
   - Decides whether hairpin NAT works, that is whether some SNAT or MASQUERADE rule would rewrite a
     connection from an internal client to a forward's private address.
   - Read-only. Needs root (the tools read the rule set through netlink).
+deprecated:
+  removed_in: 1.0.0
+  why: >-
+    keeplocal.traffic.hairpin_facts reads every detection source in one module run, with one option
+    set and one documented result.
+  alternative: >-
+    Use keeplocal.traffic.hairpin_facts with gather_subset=[nat_rules]; its nat_rules key holds this
+    module's result, and its nat_rules_source option is this module's source.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 options:
@@ -34,7 +42,7 @@ notes:
   - Rules whose NAT target cannot be decoded (for example iptables-nft rules read through C(nft -j),
     which shows them as opaque C(xt) expressions) are reported as warnings, never guessed.
 seealso:
-  - module: keeplocal.traffic.hairpin_flows_info
+  - module: keeplocal.traffic.hairpin_facts
 """
 
 EXAMPLES = r"""

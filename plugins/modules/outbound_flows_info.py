@@ -19,6 +19,14 @@ description:
     which knows every gateway's forwards.
   - The host's addresses come from C(ip -j addr) when iproute2 is installed, else from
     C(/proc/net/fib_trie) and C(/proc/net/if_inet6).
+deprecated:
+  removed_in: 1.0.0
+  why: >-
+    keeplocal.traffic.hairpin_facts reads every detection source in one module run, with one option
+    set and one documented result.
+  alternative: >-
+    Use keeplocal.traffic.hairpin_facts with gather_subset=[outbound_flows]; its outbound_flows key
+    holds this module's result without local_addresses, which is its addresses key.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 extends_documentation_fragment:
@@ -26,7 +34,7 @@ extends_documentation_fragment:
   - keeplocal.traffic.detect.internal_cidrs
   - keeplocal.traffic.detect.public_addresses
 seealso:
-  - module: keeplocal.traffic.hairpin_flows_info
+  - module: keeplocal.traffic.hairpin_facts
 """
 
 EXAMPLES = r"""
