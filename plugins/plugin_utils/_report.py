@@ -347,6 +347,30 @@ NOT_MEASURED = 'Not measured: run playbooks/site.yml (path_probe) to measure bef
 
 
 # --------------------------------------------------------------------------------------------
+# Plain text (the console)
+
+
+def render_outcome_lines(plan, measurements=None):
+    """What a person reads at the end of a run: the summary, then one line per measured finding
+    (the fix applied and before -> after), or per finding and its plan when nothing was measured."""
+    plan = check_plan(plan)
+    measurements = check_measurements(measurements)
+    lines = [_summary_line(plan)]
+    pair_rows, same_rows = _outcome_rows(plan, measurements)
+    for row in pair_rows:
+        lines.append('%s: %s; gateway entries per 1,000 requests %s, p50 %s, p99 %s, the backend saw %s' % tuple(row))
+    for row in same_rows:
+        lines.append('%s (%s): %s; TCP connections to the app server per 1,000 requests %s, p50 %s, p99 %s, path %s'
+                     % (row[0], row[1], row[2], row[3], row[4], row[5], row[7]))
+    if not pair_rows and not same_rows:
+        lines += ['%s [%s] %s: %s' % tuple(row) for row in _found_rows(plan)]
+    manual = _manual_rows(plan)
+    if manual:
+        lines.append('%d manual recommendation(s) (nothing changed for them): see "Manual advice" in the report' % len(manual))
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
 # Markdown
 
 

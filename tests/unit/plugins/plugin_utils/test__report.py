@@ -18,6 +18,7 @@ from ansible_collections.keeplocal.traffic.plugins.plugin_utils._report import (
     check_measurements,
     render_html,
     render_markdown,
+    render_outcome_lines,
     render_svg,
 )
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_fixture import PAIR_80, PAIR_5432, SAME_HOST_B
@@ -399,3 +400,19 @@ def test_bad_measurements(measurements, message):
     with pytest.raises(ReportError) as exc:
         check_measurements(measurements)
     assert message in str(exc.value)
+
+
+def test_console_outcome_one_line_per_measured_finding():
+    lines = render_outcome_lines(lab_plan(), lab_measurements())
+    assert lines[0].startswith('2 hairpin pair(s)') or 'hairpin pair(s)' in lines[0]
+    web = [line for line in lines if line.startswith(PAIR_80 + ':')]
+    assert len(web) == 1
+    assert '1,000' in web[0] and '1000' in web[0] and '192.168.1.1' in web[0] and '192.168.1.10' in web[0]
+    same = [line for line in lines if line.startswith(SAME_HOST_B)]
+    assert len(same) == 1 and 'unix_socket' in same[0]
+    assert lines[-1].startswith('2 manual recommendation(s)')
+
+
+def test_console_outcome_without_measurements_says_what_will_be_done():
+    lines = render_outcome_lines(lab_plan())
+    assert any(PAIR_80 in line and 'keeplocal.traffic.split_dns on svc-a' in line for line in lines)
