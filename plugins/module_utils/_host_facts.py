@@ -358,11 +358,13 @@ def _scan_conntrack_tool(module, scanner):
         os.unlink(dump)
 
 
-def hairpin_flows(module, internal, public, source='auto', limit=100):
+def hairpin_flows(module, internal, public, source='auto', limit=100, scanner_class=HairpinScanner):
     """The hairpin_flows_info result: the hairpin flows in this namespace's conntrack table.
 
     ``source='auto'`` tries netlink, then /proc/net/nf_conntrack, then conntrack -L, and reports the
-    first that answers (the messages of all of them when none does).
+    first that answers (the messages of all of them when none does). ``scanner_class`` is a
+    HairpinScanner or a subclass that keeps more of each hairpin entry (the hairpin watch's byte
+    counters), its ``result()`` merged into the returned dict.
     """
     if limit < 0:
         module.fail_json(msg='limit must be 0 or more, got %d' % limit)
@@ -381,7 +383,7 @@ def hairpin_flows(module, internal, public, source='auto', limit=100):
         sources = ['netlink', 'proc', 'conntrack']
     problems = []
     for name in sources:
-        scanner = HairpinScanner(internal, public, limit)
+        scanner = scanner_class(internal, public, limit)
         try:
             if name == 'netlink':
                 count, kernel_filter = _scan_netlink(scanner)

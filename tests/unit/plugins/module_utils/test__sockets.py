@@ -14,6 +14,7 @@ import os
 import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
+    connections_by_process,
     decode_address,
     parse_fib_trie,
     parse_if_inet6,
@@ -170,3 +171,21 @@ def test_count_new_connections():
     assert count_new_connections(parsed[0], parsed[1], '127.0.0.1', 8000) == 3
     assert count_new_connections(parsed[0], parsed[1], '::ffff:127.0.0.1', '80') == 1
     assert count_new_connections(parsed[1], parsed[1], '127.0.0.1', 8000) == 0
+
+
+def test_connections_by_process_per_address_and_process():
+    assert connections_by_process(host_sockets('cli'), owners('cli'), PUBLIC) == [
+        {'remote_ip': '198.51.100.1', 'remote_port': 80, 'process': None, 'connections': 2},
+        {'remote_ip': '198.51.100.1', 'remote_port': 80, 'process': 'curl', 'connections': 2},
+        {'remote_ip': '198.51.100.1', 'remote_port': 5432, 'process': 'psql', 'connections': 1},
+        {'remote_ip': '2001:db8:77::1', 'remote_port': 80, 'process': None, 'connections': 1},
+        {'remote_ip': '2001:db8:77::1', 'remote_port': 80, 'process': 'curl6', 'connections': 1},
+    ]
+
+
+def test_connections_by_process_counts_the_calling_side_only():
+    """On srv, 192.168.77.10 and 127.0.0.1 are also peers of connections its listeners accepted
+    (:80 on the wildcard address, 127.0.0.1:8000): only nginx's calls to gunicorn are this host's."""
+    assert connections_by_process(host_sockets('srv'), owners('srv'), ['127.0.0.1', '192.168.77.10']) == [
+        {'remote_ip': '127.0.0.1', 'remote_port': 8000, 'process': 'nginx', 'connections': 4},
+    ]
