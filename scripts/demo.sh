@@ -4,6 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$KEEPLOCAL_REPO"
+echo "demo: setting up this machine: host packages, venvs, lab images, CoreDNS (each cached; about 10 min on a fresh machine)"
 scripts/host-setup.sh
 scripts/venv.sh
 scripts/lab-image.sh
@@ -12,6 +13,7 @@ lab=molecule/resources/lab
 exec 9>/var/lock/keeplocal-lab.lock
 flock 9
 echo "demo: CoreDNS for the lab is $coredns"
+echo "demo: bringing the lab up (five systemd containers, two networks; about a minute)"
 ansible-playbook -i $lab/inventory.yml $lab/up.yml
 # The hairpin as found: client, gateway conntrack, backend log.
 ansible-playbook -i $lab/inventory.yml $lab/show.yml

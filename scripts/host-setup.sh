@@ -9,11 +9,13 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "host-setup: installing ${missing[*]}"
+  echo "host-setup: installing ${missing[*]} (apt-get, a few minutes on a fresh machine; once)"
+  start=$SECONDS
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Installed here for its binary only: the service the package starts stays off.
   if [[ " ${missing[*]} " == *" nginx "* ]]; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+  echo "host-setup: installed in $((SECONDS - start)) s"
 fi
 # The gateway tests need conntrack in the kernel.
 modprobe nf_conntrack 2>/dev/null || true

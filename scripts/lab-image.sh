@@ -15,6 +15,9 @@ lab_hash=$( { echo "$base_hash"; cat "$here/lab/image/Containerfile.lab"; } | sh
 
 have() { podman image exists "$1"; }
 
+# The recipe block below is hashed into the tag: progress lines go outside it.
+base_built=false start=$SECONDS
+have "localhost/keeplocal-base:$base_hash" || base_built=true
 # base-recipe-start
 if ! have "localhost/keeplocal-base:$base_hash"; then
   echo "lab-image: building base image $base_hash (debootstrap, about a minute)"
@@ -27,13 +30,16 @@ if ! have "localhost/keeplocal-base:$base_hash"; then
       --change 'STOPSIGNAL SIGRTMIN+3' - "localhost/keeplocal-base:$base_hash" >/dev/null
 fi
 # base-recipe-end
+if $base_built; then echo "lab-image: base image built in $((SECONDS - start)) s"; fi
 podman tag "localhost/keeplocal-base:$base_hash" localhost/keeplocal-base:latest
 
 if ! have "localhost/keeplocal-lab:$lab_hash"; then
-  echo "lab-image: building lab image $lab_hash"
+  start=$SECONDS
+  echo "lab-image: building lab image $lab_hash (the lab's packages on the base, about 2 min; once per recipe)"
   podman build --quiet --build-arg "BASE_IMAGE=localhost/keeplocal-base:$base_hash" \
       -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/host-ca.crt:ro \
       -t "localhost/keeplocal-lab:$lab_hash" -f "$here/lab/image/Containerfile.lab" "$here/lab/image" >/dev/null
+  echo "lab-image: lab image built in $((SECONDS - start)) s"
 fi
 podman tag "localhost/keeplocal-lab:$lab_hash" localhost/keeplocal-lab:latest
 echo "lab-image: base $base_hash, lab $lab_hash ready"

@@ -128,10 +128,13 @@ run_host() {
 }
 
 prepare() {
+  local start=$SECONDS
+  echo "=== setup: host packages, venvs, lab images, CoreDNS (each cached; about 10 min on a fresh machine)"
   scripts/host-setup.sh
   scripts/venv.sh
   scripts/lab-image.sh
   scripts/coredns-build.sh >/dev/null
+  echo "=== setup: $((SECONDS - start)) s"
 }
 
 what=${1:-all}; shift || true

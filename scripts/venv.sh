@@ -10,12 +10,14 @@ set -euo pipefail
 build() {
   local venv=$1 requirements=$2
   if [ ! -f "$venv/.complete" ]; then
-    echo "venv: building $venv from $requirements (about a minute)"
+    local start=$SECONDS
+    echo "venv: building $venv from $requirements (pip install, about a minute; once per requirements file)"
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q -r "$requirements"
     touch "$venv/.complete"
+    echo "venv: built in $((SECONDS - start)) s"
   fi
   echo "venv: $venv ready"
 }
