@@ -96,7 +96,9 @@ def cleanup():
         sh('ip', 'netns', 'del', ns, check=False)
 
 
-def build_table(entries):
+def build_table(entries, accounting=False):
+    """Fill the bench namespace's table; ``accounting`` turns on nf_conntrack_acct first (byte
+    counters on every entry, as on a gateway that counts hairpin bytes)."""
     sh('ip', 'netns', 'add', NS)
 
     def run(*args):
@@ -115,6 +117,8 @@ def build_table(entries):
         '-j', 'DNAT', '--to-destination', BACKEND)
     run('iptables', '-A', 'OUTPUT', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'ACCEPT')
     run('sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=900')
+    if accounting:
+        run('sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1')
     netns_max = sh(*ns_exec(NS, 'cat', '/proc/sys/net/netfilter/nf_conntrack_max')).stdout.strip()
     write = sh(*ns_exec(NS, 'sh', '-c', 'echo 1000 > /proc/sys/net/netfilter/nf_conntrack_max'), check=False)
     sender = r'''
@@ -167,15 +171,15 @@ def timed(argv, stdout=None, usage_file=None):
     return elapsed, float(user) + float(system), int(rss), out
 
 
-def build_payload(tmp, name, args):
-    """The AnsiballZ payload ansible writes for the module with ``args`` (built by an ad-hoc run in the
+def build_payload(tmp, name, args, module=MODULE):
+    """The AnsiballZ payload ansible writes for ``module`` with ``args`` (built by an ad-hoc run in the
     empty namespace, kept with ANSIBLE_KEEP_REMOTE_FILES)."""
     remote_tmp = os.path.join(tmp, 'remote-' + name)
     env = dict(os.environ, ANSIBLE_KEEP_REMOTE_FILES='1', ANSIBLE_REMOTE_TMP=remote_tmp, ANSIBLE_PIPELINING='0')
     subprocess.run(ns_exec(NS_EMPTY, 'ansible', 'localhost', '-c', 'local', '-i', 'localhost,', '-e',
-                           'ansible_python_interpreter=' + HOST_PYTHON, '-m', MODULE, '-a', json.dumps(args)),
+                           'ansible_python_interpreter=' + HOST_PYTHON, '-m', module, '-a', json.dumps(args)),
                    check=True, stdout=subprocess.DEVNULL, env=env)
-    found = glob.glob(os.path.join(remote_tmp, '*', 'AnsiballZ_hairpin_flows_info.py'))
+    found = glob.glob(os.path.join(remote_tmp, '*', 'AnsiballZ_%s.py' % module.rsplit('.', 1)[-1]))
     if len(found) != 1:
         raise RuntimeError('expected one AnsiballZ payload under %s, found %s' % (remote_tmp, found))
     payload = os.path.join(tmp, 'AnsiballZ-%s.py' % name)

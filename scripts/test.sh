@@ -125,6 +125,13 @@ run_host() {
   tests/integration/targets/conntrack_tuning_host/runme.sh
   tests/integration/targets/measure_pair/runme.sh
   tests/integration/targets/report_files/runme.sh
+  run_promtool
+}
+
+# The hairpin_watch role's alerting rules: promtool checks the shipped file and runs its unit tests.
+run_promtool() {
+  promtool check rules roles/hairpin_watch/files/keeplocal-hairpin.rules.yml
+  promtool test rules tests/prometheus/*.test.yml
 }
 
 prepare() {

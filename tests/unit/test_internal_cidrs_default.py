@@ -33,3 +33,9 @@ def test_detect_role_default_and_spec():
 def test_module_doc_fragment():
     fragment = yaml.safe_load(ModuleDocFragment.INTERNAL_CIDRS)
     assert fragment['options']['internal_cidrs']['default'] == DEFAULT_INTERNAL_CIDRS
+
+
+def test_watch_role_default_and_spec():
+    assert _yaml('roles', 'hairpin_watch', 'defaults', 'main.yml')['hairpin_watch_internal_cidrs'] == DEFAULT_INTERNAL_CIDRS
+    spec = _yaml('roles', 'hairpin_watch', 'meta', 'argument_specs.yml')['argument_specs']['main']['options']
+    assert spec['hairpin_watch_internal_cidrs']['default'] == DEFAULT_INTERNAL_CIDRS
