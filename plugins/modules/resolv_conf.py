@@ -71,8 +71,8 @@ def main():
     except FileNotFoundError:
         before = b''
     changed = before != wanted
-    result = {'changed': changed, 'method': None, 'diff': {'before': before.decode('utf-8', 'replace'), 'after': module.params['content'],
-                                                          'before_header': path, 'after_header': path}}
+    diff = {'before': before.decode('utf-8', 'replace'), 'after': module.params['content'], 'before_header': path, 'after_header': path}
+    result = {'changed': changed, 'method': None, 'diff': diff}
     if changed and not module.check_mode:
         mode = os.stat(path).st_mode & 0o7777 if before or os.path.exists(path) else 0o644
         result['method'] = replace_file(path, wanted, mode)

@@ -23,8 +23,8 @@ AFTER = {'after': {PAIR_80: {'p50_ms': 0.4, 'p99_ms': 1.1, 'gw_entries_per_1000'
 
 
 def test_registered():
-    assert plugin.FilterModule().filters() == {'report_markdown': plugin.report_markdown, 'report_html': plugin.report_html,
-                                              'report_outcome': plugin.report_outcome}
+    assert plugin.FilterModule().filters() == {
+        'report_markdown': plugin.report_markdown, 'report_html': plugin.report_html, 'report_outcome': plugin.report_outcome}
 
 
 @pytest.mark.parametrize('name', ['report_markdown', 'report_html'])
