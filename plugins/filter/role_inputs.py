@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The local_shortcut_rules and unix_sockets_pairs filters (documentation in their .yml files)."""
+"""The local_shortcut_rules, unix_sockets_pairs and conntrack_tuning_settings filters (documentation in their .yml files)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,17 @@ def unix_sockets_pairs(pairs, socket_path):
         raise AnsibleFilterError('unix_sockets: fix these pairs, nothing was changed: %s' % to_native(exc)) from exc
 
 
+def conntrack_tuning_settings(settings):
+    """The conntrack_tuning role's variables, checked, as conntrack_limits' arguments."""
+    try:
+        return _role_inputs.conntrack_tuning_settings(settings)
+    except _role_inputs.RoleInputError as exc:
+        raise AnsibleFilterError('conntrack_tuning: fix these variables, nothing was changed: %s' % to_native(exc)) from exc
+
+
 class FilterModule:
     """Role input filters."""
 
     def filters(self):
-        return {'local_shortcut_rules': local_shortcut_rules, 'unix_sockets_pairs': unix_sockets_pairs}
+        return {'local_shortcut_rules': local_shortcut_rules, 'unix_sockets_pairs': unix_sockets_pairs,
+                'conntrack_tuning_settings': conntrack_tuning_settings}

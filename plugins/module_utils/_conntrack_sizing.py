@@ -35,7 +35,7 @@ maximum segment lifetime: lowering it risks mixing old and new connections).
 
 from __future__ import annotations
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import BYTES_PER_BUCKET
+from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import BYTES_PER_BUCKET, BYTES_PER_ENTRY
 
 POLICIES = ('fixed', 'kube_proxy', 'memory')
 KUBE_PROXY_PER_CORE = 32768
@@ -45,6 +45,7 @@ DEFAULT_MEMORY_SHARE = 0.05
 MAX_MEMORY_SHARE = 0.5
 DEFAULT_HEADROOM = 16384
 MIN_BYTES_PER_ENTRY = 64
+MAX_BYTES_PER_ENTRY = 65536
 # nf_conntrack_max is an int sysctl.
 MAX_LIMIT = 2 ** 31 - 1
 # nf_ct_alloc_hashtable refuses more than INT_MAX / sizeof(pointer) buckets.
@@ -59,6 +60,11 @@ TIMEOUT_SYSCTLS = {
     'close_wait': 'nf_conntrack_tcp_timeout_close_wait',
 }
 RECOMMENDED_TIMEOUTS = {'established': 86400, 'time_wait': 120, 'close_wait': 3600}
+TIMEOUT_HINTS = {
+    'established': 'kube-proxy uses %d' % RECOMMENDED_TIMEOUTS['established'],
+    'time_wait': "the kernel's %d is sane" % RECOMMENDED_TIMEOUTS['time_wait'],
+    'close_wait': 'kube-proxy uses %d' % RECOMMENDED_TIMEOUTS['close_wait'],
+}
 
 MANAGED_HEADER = '# Managed by keeplocal.traffic (conntrack_limits): local changes are overwritten.\n'
 
@@ -72,52 +78,109 @@ class SizingError(ValueError):
         self.message = message
 
 
-def _require_int(field, value, minimum, maximum=None, hint=''):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SizingError(field, '%s must be an integer, got %r%s' % (field, value, hint))
-    if value < minimum:
-        raise SizingError(field, '%s must be at least %d, got %d%s' % (field, minimum, value, hint))
-    if maximum is not None and value > maximum:
-        raise SizingError(field, '%s must be at most %d, got %d%s' % (field, maximum, value, hint))
-    return value
+class OptionNames(object):
+    """How messages spell an option and a setting of it.
+
+    The module's own spelling by default (``max``, ``timeouts.established``, ``policy=fixed``); a role
+    passes its variables' (``conntrack_tuning_max``, ``conntrack_tuning_policy: fixed``), so one set of
+    rules speaks to whoever set the values.
+    """
+
+    def __init__(self, prefix='', timeouts='timeouts.', assign='%s=%s'):
+        self.prefix = prefix
+        self.timeouts = timeouts
+        self.assign = assign
+
+    def name(self, field):
+        if field.startswith('timeouts.'):
+            field = self.timeouts + field[len('timeouts.'):]
+        return self.prefix + field
+
+    def setting(self, field, value):
+        return self.assign % (self.name(field), value)
+
+
+MODULE_NAMES = OptionNames()
+
+
+def _int_within(value, minimum, maximum):
+    return not isinstance(value, bool) and isinstance(value, int) and minimum <= value <= maximum
+
+
+def request_problems(request, names=MODULE_NAMES):
+    """Every problem of a request on its own (no host values needed), as ``SizingError``s in option
+    order; an empty list when it can be planned. Each message names the option as ``names`` spells
+    it and says what to set.
+
+    Keys: policy, max, per_core, floor, cap, memory_share, bytes_per_entry, hashsize, headroom,
+    timeouts ({established, time_wait, close_wait}: int or None). Every value is checked whatever the
+    policy: an option the policy ignores today is read as soon as the policy changes.
+    """
+    problems = []
+    name = names.name
+
+    def add(field, message):
+        problems.append(SizingError(field, message))
+
+    policy = request.get('policy')
+    if policy not in POLICIES:
+        add('policy', '%s must be one of %s, got %r' % (name('policy'), ', '.join(POLICIES), policy))
+    fixed = names.setting('policy', 'fixed')
+    value = request.get('max')
+    if value is None:
+        if policy == 'fixed':
+            add('max', '%s is required by %s (the nf_conntrack_max to set), e.g. %s'
+                % (name('max'), fixed, names.setting('max', 262144)))
+    elif policy in POLICIES and policy != 'fixed':
+        add('max', '%s is only used by %s (the policy is %s): remove %s or set %s' % (name('max'), fixed, policy, name('max'), fixed))
+    elif not _int_within(value, 1, MAX_LIMIT):
+        add('max', '%s must be an integer from 1 to %d (entries), got %r' % (name('max'), MAX_LIMIT, value))
+
+    value = request.get('per_core')
+    if not _int_within(value, 1, MAX_LIMIT):
+        add('per_core', '%s must be an integer from 1 to %d (entries per CPU, kube-proxy uses %d), got %r'
+            % (name('per_core'), MAX_LIMIT, KUBE_PROXY_PER_CORE, value))
+    floor = request.get('floor')
+    floor_ok = _int_within(floor, 1, MAX_LIMIT)
+    if not floor_ok:
+        add('floor', '%s must be an integer from 1 to %d (minimum entries, kube-proxy uses %d), got %r'
+            % (name('floor'), MAX_LIMIT, KUBE_PROXY_FLOOR, floor))
+    value = request.get('cap')
+    if not (_int_within(value, 0, 0) or _int_within(value, floor if floor_ok else 1, MAX_LIMIT)):
+        lowest = '%s (%d)' % (name('floor'), floor) if floor_ok else '1'
+        add('cap', '%s must be 0 (no cap) or at least %s and at most %d, got %r' % (name('cap'), lowest, MAX_LIMIT, value))
+
+    value = request.get('memory_share')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_MEMORY_SHARE:
+        add('memory_share', '%s must be a fraction of RAM above 0 and at most %s (e.g. %s), got %r'
+            % (name('memory_share'), MAX_MEMORY_SHARE, DEFAULT_MEMORY_SHARE, value))
+    value = request.get('bytes_per_entry')
+    if not _int_within(value, MIN_BYTES_PER_ENTRY, MAX_BYTES_PER_ENTRY):
+        add('bytes_per_entry', '%s must be from %d to %d bytes (%d is the documented estimate), got %r'
+            % (name('bytes_per_entry'), MIN_BYTES_PER_ENTRY, MAX_BYTES_PER_ENTRY, BYTES_PER_ENTRY, value))
+    value = request.get('headroom')
+    if not _int_within(value, 0, MAX_LIMIT):
+        add('headroom', '%s must be from 0 to %d free entries above the entries in use, got %r' % (name('headroom'), MAX_LIMIT, value))
+    value = request.get('hashsize')
+    if value is not None and not _int_within(value, 1, HASHSIZE_LIMIT):
+        add('hashsize', "%s must be from 1 to %d buckets (the kernel's limit), or unset for max/4, got %r"
+            % (name('hashsize'), HASHSIZE_LIMIT, value))
+
+    for key, value in sorted((request.get('timeouts') or {}).items()):
+        if key not in TIMEOUT_SYSCTLS:
+            add('timeouts', '%s: unknown timeout %r, use %s' % (name('timeouts'), key, ', '.join(sorted(TIMEOUT_SYSCTLS))))
+        elif value is not None and not _int_within(value, 1, TIMEOUT_LIMIT):
+            field = 'timeouts.' + key
+            add(field, '%s must be from 1 to %d seconds, or unset to leave it unchanged (%s), got %r'
+                % (name(field), TIMEOUT_LIMIT, TIMEOUT_HINTS[key], value))
+    return problems
 
 
 def validate_request(request):
-    """Check a request dict on its own (no host values needed). Raises SizingError.
-
-    Keys: policy, max, per_core, floor, cap, memory_share, bytes_per_entry, hashsize, headroom,
-    allow_lower, timeouts ({established, time_wait, close_wait}: int or None).
-    """
-    policy = request.get('policy')
-    if policy not in POLICIES:
-        raise SizingError('policy', 'policy must be one of %s, got %r' % (', '.join(POLICIES), policy))
-    if policy == 'fixed':
-        if request.get('max') is None:
-            raise SizingError('max', 'max is required by policy fixed (the nf_conntrack_max to set), e.g. max=262144')
-        _require_int('max', request['max'], 1, MAX_LIMIT, ' (nf_conntrack_max entries)')
-    elif request.get('max') is not None:
-        raise SizingError('max', 'max is only used by policy fixed (policy is %s): remove max or set policy=fixed' % policy)
-    if policy == 'kube_proxy':
-        _require_int('per_core', request.get('per_core'), 1, MAX_LIMIT, ' (entries per CPU)')
-        _require_int('floor', request.get('floor'), 1, MAX_LIMIT, ' (minimum entries)')
-        cap = _require_int('cap', request.get('cap'), 0, MAX_LIMIT, ' (0 = no cap)')
-        if cap and cap < request['floor']:
-            raise SizingError('cap', 'cap (%d) is below floor (%d): raise cap, lower floor, or set cap=0 for no cap' % (cap, request['floor']))
-    if policy == 'memory':
-        share = request.get('memory_share')
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= MAX_MEMORY_SHARE:
-            raise SizingError('memory_share', 'memory_share must be a fraction of RAM above 0 and at most %s, got %r (e.g. 0.05 for 5%%)'
-                              % (MAX_MEMORY_SHARE, share))
-    _require_int('bytes_per_entry', request.get('bytes_per_entry'), MIN_BYTES_PER_ENTRY, 65536,
-                 ' (kernel memory per entry; 320 is the documented estimate)')
-    if request.get('hashsize') is not None:
-        _require_int('hashsize', request['hashsize'], 1, HASHSIZE_LIMIT, ' (hash buckets; leave unset for max/4)')
-    _require_int('headroom', request.get('headroom'), 0, MAX_LIMIT, ' (free entries to keep above the current count)')
-    for key, value in sorted((request.get('timeouts') or {}).items()):
-        if key not in TIMEOUT_SYSCTLS:
-            raise SizingError('timeouts', 'timeouts: unknown timeout %r, use %s' % (key, ', '.join(sorted(TIMEOUT_SYSCTLS))))
-        if value is not None:
-            _require_int('timeouts.%s' % key, value, 1, TIMEOUT_LIMIT, ' (seconds; unset = unchanged)')
+    """Raise ``SizingError`` listing every problem of ``request_problems`` (``field``: the first one's)."""
+    problems = request_problems(request)
+    if problems:
+        raise SizingError(problems[0].field, '; '.join(problem.message for problem in problems))
 
 
 def policy_max(request, cpus, mem_total_bytes):

@@ -15,8 +15,8 @@ description:
     RAM), a hash size (explicit or max/4) and optional TCP timeouts, then sets them at run time and
     persists them across reboots.
   - Never lowers a running value unless O(allow_lower=true), and refuses any value below the entries in
-    use plus O(headroom) (a table below its use drops new connections). Errors name the option to fix,
-    in the result key C(field) too.
+    use plus O(headroom) (a table below its use drops new connections). Bad values are reported all at
+    once, each naming the option to fix; the result key C(field) names the first.
   - Runtime values are written to C(/proc/sys/net/netfilter) and C(/sys/module/nf_conntrack/parameters/hashsize),
     then read back; a value the kernel did not take (C(sysctl -w) exits 0 even then) fails the task and
     restores what was written before.
@@ -51,7 +51,7 @@ options:
     type: int
     default: 131072
   cap:
-    description: Maximum entries for O(policy=kube_proxy), as in newer kube-proxy; V(0) means no cap.
+    description: Maximum entries for O(policy=kube_proxy), as in newer kube-proxy; V(0) means no cap, any other value is at least O(floor).
     type: int
     default: 1048576
   memory_share:
@@ -218,7 +218,7 @@ files:
   type: dict
   sample: {sysctl: {path: /etc/sysctl.d/90-keeplocal-conntrack.conf, changed: true}}
 field:
-  description: On failure, the option to fix.
+  description: On failure, the option to fix (the first one when the message lists several).
   returned: failure
   type: str
   sample: max

@@ -1,25 +1,47 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The remediation roles' list inputs, checked and normalised before any change.
+"""The remediation roles' inputs, checked and normalised before any change.
 
-Each function returns the normalised list or raises ``RoleInputError`` listing every problem,
+Each function returns the normalised input or raises ``RoleInputError`` listing every problem,
 each naming the variable path (``local_shortcut_rules[1].private_port``) and the fix. Addresses
-are parsed by the collection's one address module. Pure functions, controller side.
+are parsed by the collection's one address module, conntrack sizing by the rules its module
+enforces. Pure functions, controller side.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 
+from ansible.module_utils.common.validation import check_type_float, check_type_int
+
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint, parse_endpoint, parse_ip, parse_port
+from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_sizing import TIMEOUT_SYSCTLS, OptionNames, request_problems
 
 SHORTCUT_KEYS = ('public_ip', 'public_port', 'proto', 'private_ip', 'private_port', 'comment')
 SHORTCUT_PROTOS = ('tcp', 'udp')
 COMMENT_LIMIT = 100
 UNIX_SOCKET_PAIR_KEYS = ('address', 'socket')
+# The conntrack_tuning role's variables (names without the prefix) that become conntrack_limits'
+# arguments, by kind; the timeouts become its timeouts dict.
+CONNTRACK_TUNING_INTEGERS = ('max', 'per_core', 'floor', 'cap', 'bytes_per_entry', 'headroom', 'hashsize')
+CONNTRACK_TUNING_PASSED = ('policy', 'allow_lower', 'persist', 'backup')
+CONNTRACK_TUNING_TIMEOUTS = tuple(sorted(TIMEOUT_SYSCTLS))
+# Each persistence file name, the directory the role writes it to and the program that reads it
+# there, which skips files not ending in .conf.
+CONNTRACK_TUNING_FILES = (
+    ('sysctl_file', '/etc/sysctl.d', 'systemd-sysctl'),
+    ('modprobe_file', '/etc/modprobe.d', 'modprobe'),
+    ('modules_load_file', '/etc/modules-load.d', 'systemd-modules-load'),
+)
+CONNTRACK_TUNING_SETTINGS = (CONNTRACK_TUNING_PASSED + CONNTRACK_TUNING_INTEGERS + ('memory_share',)
+                             + tuple('timeout_' + key for key in CONNTRACK_TUNING_TIMEOUTS)
+                             + tuple(name for name, dummy, dummy2 in CONNTRACK_TUNING_FILES))
+CONNTRACK_TUNING_NAMES = OptionNames(prefix='conntrack_tuning_', timeouts='timeout_', assign='%s: %s')
+CONF_FILE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]*[.]conf')
 
 
 class RoleInputError(ValueError):
@@ -128,3 +150,42 @@ def unix_sockets_pairs(pairs, socket_path):
     if problems:
         raise RoleInputError('; '.join(problems))
     return list(result.values())
+
+
+def _converted(value, check):
+    """The value as the module's argument spec converts it, or unchanged for the rules to refuse."""
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except TypeError:
+        return value
+
+
+def conntrack_tuning_settings(settings):
+    """conntrack_limits' arguments from the conntrack_tuning role's variables (``settings``: names
+    without the ``conntrack_tuning_`` prefix). The sizing rules are the module's own, speaking the
+    role's variable names; the file names are the role's: plain names ending in .conf, in the
+    directories the role writes to."""
+    if not isinstance(settings, Mapping):
+        raise RoleInputError('the settings must be a dict of the role variables, got %s' % type(settings).__name__)
+    missing = [name for name in CONNTRACK_TUNING_SETTINGS if name not in settings]
+    unknown = sorted(str(name) for name in settings if name not in CONNTRACK_TUNING_SETTINGS)
+    if missing or unknown:
+        raise RoleInputError('the settings must be every role variable without the conntrack_tuning_ prefix: missing %s, unknown %s'
+                             % (', '.join(missing) or 'none', ', '.join(unknown) or 'none'))
+    arguments = {name: settings[name] for name in CONNTRACK_TUNING_PASSED}
+    arguments.update((name, _converted(settings[name], check_type_int)) for name in CONNTRACK_TUNING_INTEGERS)
+    arguments['memory_share'] = _converted(settings['memory_share'], check_type_float)
+    arguments['timeouts'] = {key: _converted(settings['timeout_' + key], check_type_int) for key in CONNTRACK_TUNING_TIMEOUTS}
+    problems = [problem.message for problem in request_problems(arguments, CONNTRACK_TUNING_NAMES)]
+    for name, directory, reader in CONNTRACK_TUNING_FILES:
+        value = settings[name]
+        if not isinstance(value, str) or not CONF_FILE_NAME.fullmatch(value):
+            problems.append('%s must be a plain file name ending in .conf (it goes to %s, where %s reads only *.conf), got %r'
+                            % (CONNTRACK_TUNING_NAMES.name(name), directory, reader, value))
+        else:
+            arguments[name] = '%s/%s' % (directory, value)
+    if problems:
+        raise RoleInputError('; '.join(problems))
+    return arguments

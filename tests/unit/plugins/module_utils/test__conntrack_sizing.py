@@ -9,12 +9,14 @@ import pytest
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_sizing import (
     HASHSIZE_LIMIT,
     TIMEOUT_LIMIT,
+    OptionNames,
     SizingError,
     plan_limits,
     policy_max,
     render_modprobe,
     render_modules_load,
     render_sysctl,
+    request_problems,
     round_hashsize,
     validate_request,
 )
@@ -152,33 +154,86 @@ def test_memory_warning_for_a_huge_fixed_table():
     assert plan['warnings'] and 'of RAM' in plan['warnings'][0]
 
 
-@pytest.mark.parametrize('req, field, words', [
-    (request(policy='bogus'), 'policy', 'must be one of'),
-    (request(policy='fixed'), 'max', 'required by policy fixed'),
-    (request(policy='fixed', max=0), 'max', 'at least 1'),
-    (request(policy='fixed', max=-5), 'max', 'at least 1'),
-    (request(policy='fixed', max='lots'), 'max', 'integer'),
-    (request(policy='fixed', max=2 ** 31), 'max', 'at most'),
-    (request(max=262144), 'max', 'only used by policy fixed'),
-    (request(per_core=0), 'per_core', 'at least 1'),
-    (request(floor=True), 'floor', 'integer'),
-    (request(cap=1000), 'cap', 'below floor'),
-    (request(policy='memory', memory_share=0), 'memory_share', 'fraction'),
-    (request(policy='memory', memory_share=0.9), 'memory_share', 'fraction'),
-    (request(bytes_per_entry=8), 'bytes_per_entry', 'at least'),
-    (request(hashsize=0), 'hashsize', 'at least 1'),
-    (request(hashsize=HASHSIZE_LIMIT + 1), 'hashsize', 'at most'),
-    (request(headroom=-1), 'headroom', 'at least 0'),
-    (request(timeouts={'established': 0}), 'timeouts.established', 'at least 1'),
-    (request(timeouts={'close_wait': TIMEOUT_LIMIT + 1}), 'timeouts.close_wait', 'at most'),
-    (request(timeouts={'fin_wait': 10}), 'timeouts', 'unknown timeout'),
+@pytest.mark.parametrize('changes, field, message', [
+    ({'policy': 'bogus'}, 'policy', "policy must be one of fixed, kube_proxy, memory, got 'bogus'"),
+    ({'policy': 'fixed'}, 'max', 'max is required by policy=fixed (the nf_conntrack_max to set), e.g. max=262144'),
+    ({'max': 262144}, 'max', 'max is only used by policy=fixed (the policy is kube_proxy): remove max or set policy=fixed'),
+    ({'policy': 'memory', 'max': 262144}, 'max',
+     'max is only used by policy=fixed (the policy is memory): remove max or set policy=fixed'),
+    ({'policy': 'fixed', 'max': 0}, 'max', 'max must be an integer from 1 to 2147483647 (entries), got 0'),
+    ({'policy': 'fixed', 'max': 2 ** 31}, 'max', 'max must be an integer from 1 to 2147483647 (entries), got 2147483648'),
+    ({'policy': 'fixed', 'max': 'lots'}, 'max', "max must be an integer from 1 to 2147483647 (entries), got 'lots'"),
+    ({'policy': 'fixed', 'max': True}, 'max', 'max must be an integer from 1 to 2147483647 (entries), got True'),
+    ({'per_core': 0}, 'per_core', 'per_core must be an integer from 1 to 2147483647 (entries per CPU, kube-proxy uses 32768), got 0'),
+    # checked whatever the policy: the value is read as soon as the policy changes
+    ({'policy': 'memory', 'per_core': 2 ** 31}, 'per_core',
+     'per_core must be an integer from 1 to 2147483647 (entries per CPU, kube-proxy uses 32768), got 2147483648'),
+    ({'floor': 0}, 'floor', 'floor must be an integer from 1 to 2147483647 (minimum entries, kube-proxy uses 131072), got 0'),
+    ({'floor': True, 'cap': 0}, 'floor', 'floor must be an integer from 1 to 2147483647 (minimum entries, kube-proxy uses 131072), got True'),
+    ({'cap': 1000}, 'cap', 'cap must be 0 (no cap) or at least floor (131072) and at most 2147483647, got 1000'),
+    ({'cap': -1}, 'cap', 'cap must be 0 (no cap) or at least floor (131072) and at most 2147483647, got -1'),
+    ({'cap': 2 ** 31}, 'cap', 'cap must be 0 (no cap) or at least floor (131072) and at most 2147483647, got 2147483648'),
+    ({'cap': False}, 'cap', 'cap must be 0 (no cap) or at least floor (131072) and at most 2147483647, got False'),
+    ({'policy': 'fixed', 'max': 262144, 'cap': 1000}, 'cap',
+     'cap must be 0 (no cap) or at least floor (131072) and at most 2147483647, got 1000'),
+    ({'memory_share': 0}, 'memory_share', 'memory_share must be a fraction of RAM above 0 and at most 0.5 (e.g. 0.05), got 0'),
+    ({'policy': 'memory', 'memory_share': 0.9}, 'memory_share',
+     'memory_share must be a fraction of RAM above 0 and at most 0.5 (e.g. 0.05), got 0.9'),
+    ({'memory_share': '5%'}, 'memory_share', "memory_share must be a fraction of RAM above 0 and at most 0.5 (e.g. 0.05), got '5%'"),
+    ({'bytes_per_entry': 63}, 'bytes_per_entry', 'bytes_per_entry must be from 64 to 65536 bytes (320 is the documented estimate), got 63'),
+    ({'bytes_per_entry': 65537}, 'bytes_per_entry',
+     'bytes_per_entry must be from 64 to 65536 bytes (320 is the documented estimate), got 65537'),
+    ({'headroom': -1}, 'headroom', 'headroom must be from 0 to 2147483647 free entries above the entries in use, got -1'),
+    ({'hashsize': 0}, 'hashsize', "hashsize must be from 1 to 268435455 buckets (the kernel's limit), or unset for max/4, got 0"),
+    ({'hashsize': HASHSIZE_LIMIT + 1}, 'hashsize',
+     "hashsize must be from 1 to 268435455 buckets (the kernel's limit), or unset for max/4, got 268435456"),
+    ({'timeouts': {'established': 0}}, 'timeouts.established',
+     'timeouts.established must be from 1 to 2147483 seconds, or unset to leave it unchanged (kube-proxy uses 86400), got 0'),
+    ({'timeouts': {'time_wait': TIMEOUT_LIMIT + 1}}, 'timeouts.time_wait',
+     "timeouts.time_wait must be from 1 to 2147483 seconds, or unset to leave it unchanged (the kernel's 120 is sane), got 2147484"),
+    ({'timeouts': {'close_wait': 'x'}}, 'timeouts.close_wait',
+     "timeouts.close_wait must be from 1 to 2147483 seconds, or unset to leave it unchanged (kube-proxy uses 3600), got 'x'"),
+    ({'timeouts': {'fin_wait': 10}}, 'timeouts', "timeouts: unknown timeout 'fin_wait', use close_wait, established, time_wait"),
 ])
-def test_validation_names_the_field(req, field, words):
+def test_each_rule_names_the_option_and_the_fix(changes, field, message):
+    problems = request_problems(request(**changes))
+    assert [(problem.field, problem.message) for problem in problems] == [(field, message)]
+
+
+@pytest.mark.parametrize('changes', [
+    {},
+    {'policy': 'fixed', 'max': 1}, {'policy': 'fixed', 'max': 2 ** 31 - 1},
+    {'policy': 'memory'},
+    {'per_core': 1}, {'per_core': 2 ** 31 - 1},
+    {'floor': 1, 'cap': 1}, {'cap': 0}, {'cap': 131072}, {'cap': 2 ** 31 - 1},
+    {'memory_share': 0.5}, {'memory_share': 1e-9},
+    {'bytes_per_entry': 64}, {'bytes_per_entry': 65536},
+    {'headroom': 0}, {'headroom': 2 ** 31 - 1},
+    {'hashsize': 1}, {'hashsize': HASHSIZE_LIMIT},
+    {'timeouts': {'established': 1, 'time_wait': TIMEOUT_LIMIT, 'close_wait': None}},
+    {'timeouts': None},
+])
+def test_values_at_the_edges_are_accepted(changes):
+    assert request_problems(request(**changes)) == []
+
+
+def test_every_problem_at_once_the_first_one_as_field():
+    req = request(policy='fixed', per_core=0, cap=5, timeouts={'established': 0})
+    assert [problem.field for problem in request_problems(req)] == ['max', 'per_core', 'cap', 'timeouts.established']
     with pytest.raises(SizingError) as e:
         validate_request(req)
-    assert e.value.field == field
-    assert words in e.value.message
-    assert e.value.message.startswith(field.split('.')[0])
+    assert e.value.field == 'max'
+    assert e.value.message.count('; ') == 3 and e.value.message.startswith('max is required')
+
+
+def test_messages_in_a_role_spelling():
+    names = OptionNames(prefix='role_', timeouts='timeout_', assign='%s: %s')
+    messages = [problem.message for problem in request_problems(request(policy='fixed', cap=5, timeouts={'close_wait': 0}), names)]
+    assert messages == [
+        'role_max is required by role_policy: fixed (the nf_conntrack_max to set), e.g. role_max: 262144',
+        'role_cap must be 0 (no cap) or at least role_floor (131072) and at most 2147483647, got 5',
+        'role_timeout_close_wait must be from 1 to 2147483 seconds, or unset to leave it unchanged (kube-proxy uses 3600), got 0',
+    ]
 
 
 def test_render_files():

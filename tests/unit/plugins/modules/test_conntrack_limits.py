@@ -142,6 +142,18 @@ def test_refusals_name_the_field_and_change_nothing(fake, capsys, args, field):
     assert k.snapshot() == snap
 
 
+def test_every_bad_value_is_named_at_once(fake, capsys):
+    k = fake()
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, files_args(k, policy='fixed', cap=5, timeouts={'close_wait': 0}), capsys)
+    assert failed and r['field'] == 'max'
+    assert r['msg'] == (
+        'max is required by policy=fixed (the nf_conntrack_max to set), e.g. max=262144; '
+        'cap must be 0 (no cap) or at least floor (131072) and at most 2147483647, got 5; '
+        'timeouts.close_wait must be from 1 to 2147483 seconds, or unset to leave it unchanged (kube-proxy uses 3600), got 0')
+    assert k.snapshot() == snap
+
+
 @pytest.mark.parametrize('args, words', [
     ({'policy': 'fixed', 'max': 'lots'}, "'max'"),
     ({'policy': 'bogus'}, 'policy'),
