@@ -104,7 +104,9 @@ run_release() {
 run_installed() {
   local artifact=$1 root rc=0
   root=$(mktemp -d "$KEEPLOCAL_CACHE/installed.XXXXXX")
-  "$KEEPLOCAL_VENV_INSTALL/bin/ansible-galaxy" collection install --offline -p "$root/collections" "$artifact" >/dev/null
+  # Only the installed copy on the path: the checkout's tree (env.sh) would make the install a no-op.
+  env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$root/collections" \
+    "$KEEPLOCAL_VENV_INSTALL/bin/ansible-galaxy" collection install --offline -p "$root/collections" "$artifact" >/dev/null
   (cd "$root" && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$root/collections" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
     "$KEEPLOCAL_VENV_INSTALL/bin/ansible-playbook" keeplocal.traffic.detect -i localhost, -c local --check \
     -e ansible_python_interpreter=/usr/bin/python3 -e hairpin_detect_report_dir="$root/report" >"$root/detect.log" 2>&1) || rc=$?

@@ -10,7 +10,7 @@ short_description: Gather everything hairpin detection needs from one host in on
 version_added: 0.2.0
 description:
   - Reads, in one process on the host, the sources hairpin detection needs and returns one key per
-    source (a subset, chosen with O(gather_subset) as for M(ansible.builtin.setup)), that is
+    source (a subset, chosen with O(gather_subset) as for C(ansible.builtin.setup)), that is
     RV(conntrack) (connection-tracking health), RV(nat_rules) (port forwards and source NAT),
     RV(hairpin_flows) (hairpin flows in the conntrack table), RV(outbound_flows) (connections to
     public addresses and to the host itself) and RV(dns_answers) (what the host's resolver answers
@@ -37,7 +37,7 @@ author:
 options:
   gather_subset:
     description:
-      - Which sources to read, as in M(ansible.builtin.setup). V(all) reads every one; a name
+      - Which sources to read, as in C(ansible.builtin.setup). V(all) reads every one; a name
         (V(conntrack), V(nat_rules), V(hairpin_flows), V(outbound_flows), V(dns_answers)) reads
         that one; a name after V(!) leaves it out, and V(!all) leaves out every one not named.
         Exclusions alone mean the rest of V(all); a name both given and excluded is read.
@@ -103,7 +103,6 @@ notes:
   - Process names come from C(/proc/PID/fd) (best effort; other users' processes need root with
     CAP_SYS_PTRACE, which containers often lack).
 seealso:
-  - module: ansible.builtin.setup
   - module: keeplocal.traffic.conntrack_info
 """
 

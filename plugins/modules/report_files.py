@@ -11,7 +11,7 @@ description:
   - Writes text files (the plan, the Markdown and HTML reports, the measurements) into one directory on the
     controller. It runs entirely in the controller's ansible-playbook process (an action plugin; no module is sent
     anywhere), so it never creates the remote temporary directory (C(~/.ansible/tmp/ansible-tmp-*)) that
-    M(ansible.builtin.copy) needs even when delegated to C(localhost), and which another job on a busy controller can
+    C(ansible.builtin.copy) needs even when delegated to C(localhost), and which another job on a busy controller can
     remove while a run is using it.
   - Each file is written to a temporary file in O(dir) and renamed over the old one, so a reader, or another run
     writing the same report, sees either the old file or the new one, never a part. A file whose content and mode
@@ -67,8 +67,6 @@ attributes:
     support: full
     platforms: posix
     details: Runs on the controller only, whatever the host or the connection of the task.
-seealso:
-  - module: ansible.builtin.copy
 notes:
   - Use it with O(ignore:run_once=true) and, so the task line names the controller, O(ignore:delegate_to=localhost).
 author:

@@ -11,7 +11,7 @@ version_added: 0.2.0
 description:
   - Writes a resolver configuration (C(/etc/resolv.conf)) so that a program resolving a name at that very moment
     still finds a nameserver. glibc re-reads the file when it changes; a file that is empty for an instant (what
-    truncating and then writing does, e.g. M(ansible.builtin.copy) with C(unsafe_writes) on a bind mount) makes a
+    truncating and then writing does, e.g. C(ansible.builtin.copy) with C(unsafe_writes) on a bind mount) makes a
     lookup in that instant ask no server and fail with "Temporary failure in name resolution".
   - A temporary file in the same directory is renamed over the file. Where that is impossible (a container
     runtime bind-mounts C(/etc/resolv.conf)), the new text is written over the old text in one write and the file
