@@ -19,5 +19,13 @@ ansible-playbook -i $lab/inventory.yml $lab/up.yml
 ansible-playbook -i $lab/inventory.yml $lab/show.yml
 # The main job: detect -> measure -> remediate -> measure -> report.
 ansible-playbook -i $lab/inventory.yml playbooks/site.yml -e "hairpin_detect_report_dir=$KEEPLOCAL_REPO/keeplocal-report"
-echo "demo: report in $KEEPLOCAL_REPO/keeplocal-report/ (report.html, report.md, plan.json, measurements.json)"
-echo "demo: the lab is still up (podman ps); remove it with: make lab-down"
+report=$KEEPLOCAL_REPO/keeplocal-report
+echo
+echo "demo: the outcome (per pair: the fix, then before -> after)"
+sed 's/^/  /' "$report/outcome.txt"
+echo
+echo "demo: the full report: $report/report.html (open it in a browser, e.g. xdg-open $report/report.html);"
+echo "      report.md is the same as text, plan.json the plan, measurements.json the raw numbers"
+echo "demo: undo: the lab is still up (podman ps); make lab-down removes all of it. On your own hosts, nginx files"
+echo "      the Unix-socket switch replaced are kept under /var/backups/keeplocal/nginx/ and"
+echo "      local_shortcut_state=absent / split_dns_client_state=absent undo those fixes"
