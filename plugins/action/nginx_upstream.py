@@ -47,12 +47,14 @@ def parse_files(files, conf):
         raise AnsibleActionFail(str(exc))
 
 
-def _pairs_for(pairs, port, address):
+def _pairs_for(pairs, port, address, sockets):
+    """The pairs of one TCP address: on the port still, or on a socket given for it or switched from it."""
     selected = []
     for pair in pairs:
         if pair['kind'] == 'tcp' and pair['port'] == port:
             selected.append(pair)
-        elif pair['kind'] == 'unix' and ((pair.get('gunicorn') or {}).get('keeplocal') or {}).get('Address') == address:
+        elif pair['kind'] == 'unix' and (pair['socket'] in sockets
+                                         or ((pair.get('gunicorn') or {}).get('keeplocal') or {}).get('Address') == address):
             selected.append(pair)
     return selected
 
@@ -114,7 +116,7 @@ class ActionModule(ActionBase):
                                     'moves same-host backends only' % (address, ', '.join(addresses) or 'none found'))
         analysis = nu.analyze(payload, addresses)
         built = nu.build_pairs(analysis, host, args['socket'], args['drop_tcp'], args['umask'])
-        pairs = built['pairs'] if port is None else _pairs_for(built['pairs'], port, address)
+        pairs = built['pairs'] if port is None else _pairs_for(built['pairs'], port, address, args['replace_sockets'])
         out = {
             'changed': False,
             'pairs': pairs,

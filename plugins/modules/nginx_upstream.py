@@ -68,6 +68,9 @@ options:
     description:
       - Other Unix socket paths that count as the same backend (rewritten too), for example the
         temporary handover socket used during a cutover.
+      - With O(mode=discover) and O(address), the pairs on these sockets are returned with the pair of O(address)
+        (besides the sockets switched from O(address) by the C(keeplocal.traffic.unix_sockets) role), so a caller sees
+        where a cutover it interrupted stands.
     type: list
     elements: str
     default: []

@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where each Unix-socket cutover stands and what the unix_sockets role does next.
+
+The role keeps a record on each host (``unix_sockets_record_path``, JSON) of every pair it is
+switching or has switched: the proposed unit changes, the sockets and the backups of nginx's
+original files. A run killed at any task leaves the record saying ``cutover`` and nginx pointing
+at one of three places; from the two together the next run knows where to pick up:
+
+=====================  ================  ===========================================
+nginx points at        record            next step
+=====================  ================  ===========================================
+the TCP address        none / cutover    ``fresh``: the cutover from the start
+the handover socket    cutover           ``resume_on_handover``: restart the handover
+                                         copy, reload nginx, go on with the service
+the final socket       cutover           ``resume_on_socket``: reload nginx, remove the
+                                         handover copy
+the final socket       switched / none   ``switched``: check the socket, change nothing
+=====================  ================  ===========================================
+
+Every step of the cutover is safe to repeat, so picking up at the step a kill interrupted is
+enough. Pure functions, controller side.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+
+RECORD_FORMAT = 'keeplocal.traffic/unix_sockets'
+RECORD_VERSION = 1
+STEPS = ('fresh', 'resume_on_handover', 'resume_on_socket', 'switched')
+
+
+class RecordError(ValueError):
+    """A record this collection cannot read; the message names the file and the fix."""
+
+
+def empty_record():
+    return {'format': RECORD_FORMAT, 'version': RECORD_VERSION, 'pairs': {}}
+
+
+def read_record(record, path):
+    """The record as a dict: ``record`` is the file's text (or its parsed JSON), None/'' for none."""
+    if record is None or (isinstance(record, str) and not record.strip()):
+        return empty_record()
+    if isinstance(record, (str, bytes)):
+        try:
+            record = json.loads(record)
+        except ValueError as exc:
+            raise RecordError('%s is not JSON (%s): move it away or restore it from a backup, then run again' % (path, exc))
+    if not isinstance(record, Mapping) or record.get('format') != RECORD_FORMAT:
+        raise RecordError('%s is not a record of keeplocal.traffic.unix_sockets (no "format": "%s"): move it away or set '
+                          'unix_sockets_record_path to another file' % (path, RECORD_FORMAT))
+    version = record.get('version')
+    if not isinstance(version, int) or version > RECORD_VERSION:
+        raise RecordError('%s is a record of version %s, written by a newer keeplocal.traffic (this one reads version %d): '
+                          'run the collection version that wrote it' % (path, version, RECORD_VERSION))
+    if not isinstance(record.get('pairs'), Mapping):
+        raise RecordError('%s has no "pairs" object: move it away (it is not a record this role wrote)' % path)
+    return dict(record)
+
+
+def record_with(record, address, entry):
+    """A copy of ``record`` with ``address``'s entry replaced (``entry`` None removes it; ``address``
+    None changes nothing)."""
+    updated = copy.deepcopy(record)
+    if address is None:
+        return updated
+    if entry is None:
+        updated['pairs'].pop(address, None)
+    else:
+        updated['pairs'][address] = entry
+    return updated
+
+
+def _kind(pairs, kind):
+    return [pair for pair in pairs if pair.get('kind') == kind]
+
+
+def _refusal(address, reason):
+    return '%s cannot be switched, nothing was changed: %s' % (address, reason)
+
+
+def _fresh(address, tcp, entry, force):
+    if len(tcp) > 1:
+        return {'problem': _refusal(address, 'nginx proxies to it through several local addresses: %s' % ', '.join(
+            pair['address'] for pair in tcp))}
+    pair = tcp[0]
+    if pair.get('proposed') is None or not (pair.get('safe') or force):
+        reasons = '; '.join(reason['msg'] for reason in pair.get('reasons') or []) or 'no gunicorn service found behind it'
+        return {'problem': _refusal(address, reasons + ' (set unix_sockets_force to switch anyway, or fix the cause)')}
+    # A cutover interrupted before nginx moved keeps the backups of its first nginx change: the
+    # files as they were before keeplocal touched them.
+    backups = {}
+    if entry and entry.get('state') == 'cutover':
+        backups = entry.get('backups') or {}
+    return {'step': 'fresh', 'pair': pair, 'proposed': pair['proposed'], 'backups': backups}
+
+
+def next_step(discovered, entry, force=False, record_path='the record'):
+    """What to do for one pair.
+
+    ``discovered``: nginx_upstream's discover result for the pair (``item.address``, ``pairs``),
+    asked for the pair's final and handover sockets too. ``entry``: the record's entry for the
+    address, or None. Returns {address, step, proposed, backups, pair, switched, problem}.
+    """
+    address = discovered['item']['address']
+    pairs = discovered.get('pairs') or []
+    entry = entry or None
+    result = {'address': address, 'step': None, 'proposed': None, 'backups': {}, 'pair': None, 'switched': None,
+              'problem': None}
+    tcp, unix = _kind(pairs, 'tcp'), _kind(pairs, 'unix')
+    proposed = (entry or {}).get('proposed') or {}
+    on_handover = [pair for pair in unix if proposed and pair.get('socket') == proposed.get('handover_socket')]
+    on_socket = [pair for pair in unix if pair not in on_handover]
+    in_cutover = (entry or {}).get('state') == 'cutover'
+    if tcp:
+        result.update(_fresh(address, tcp, entry, force))
+    elif on_handover:
+        if not in_cutover:
+            result['problem'] = _refusal(address, 'nginx points at %s, the handover socket of keeplocal.traffic, but %s has no '
+                                         'cutover in progress for it: point nginx back at %s by hand, or restore %s' % (
+                                             proposed.get('handover_socket'), record_path, address, record_path))
+        else:
+            result.update(step='resume_on_handover', proposed=proposed, backups=entry.get('backups') or {})
+    elif on_socket:
+        if in_cutover:
+            result.update(step='resume_on_socket', proposed=proposed, backups=entry.get('backups') or {})
+        else:
+            result.update(step='switched', switched=on_socket[0], proposed=proposed or None,
+                          backups=(entry or {}).get('backups') or {})
+    else:
+        result['problem'] = _refusal(address, 'nginx does not proxy to it (no upstream server or proxy_pass names this port on a '
+                                     'local address)')
+    return result
+
+
+def cutover_steps(discovered_results, record, force=False, record_path='the record'):
+    """next_step for every discovered pair, the record read once (RecordError when unreadable)."""
+    record = read_record(record, record_path)
+    return [next_step(item, record['pairs'].get(item['item']['address']), force, record_path) for item in discovered_results]
+
+
+
+def nginx_changes(first, second):
+    """The cutover's nginx lines as one change from the original to the final line.
+
+    ``first``: the changes of the switch to the handover socket (original -> handover line),
+    ``second``: those of the switch to the final socket (handover -> final line); a resumed
+    cutover has only ``second``, whose lines then start from the handover socket.
+    """
+    originals = dict(((change['file'], change['line']), change['before']) for change in first or [])
+    return [dict(change, before=originals.get((change['file'], change['line']), change['before'])) for change in second or []]
