@@ -262,7 +262,7 @@ def fleet(hosts, seed=7, services_per_client=SERVICES_PER_CLIENT):
             conntrack = _conntrack(rng, rng.randint(10, 900), 65536, 2, slot % 2 == 0)
             if slot % 50 == 7:
                 conntrack = {'available': False, 'count': None, 'max': None, 'buckets': None, 'usage': None, 'stats': {},
-                             'per_cpu': [], 'message': 'nf_conntrack is not loaded', 'msg': 'nf_conntrack is not loaded'}
+                             'per_cpu': [], 'message': 'nf_conntrack is not loaded'}
             facts[client] = {
                 'host': client, 'addresses': addresses,
                 'conntrack': conntrack,

@@ -613,7 +613,8 @@ def _unobserved_sources(facts):
         elif value is not None and not isinstance(value, Mapping):
             result.append((source, 'unexpected value (not a dict)'))
         elif source == 'conntrack' and isinstance(value, Mapping) and value.get('available') is False:
-            result.append((source, str(value.get('msg') or 'nf_conntrack not loaded here')))
+            # conntrack_info's own key; hairpin_flows and nat_rules say why in msg
+            result.append((source, str(value.get('message') or 'nf_conntrack not loaded here')))
         elif source == 'hairpin_flows' and isinstance(value, Mapping) and value.get('available') is False:
             result.append((source, str(value.get('msg') or 'conntrack table not readable here')))
     return result

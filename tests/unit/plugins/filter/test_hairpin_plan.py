@@ -17,6 +17,7 @@ except ImportError:  # ansible-core < 2.19 renders any string given to template(
         return value
 
 from ansible_collections.keeplocal.traffic.plugins.filter import hairpin_plan as plugin
+from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_stats import MSG_UNAVAILABLE, unavailable_result
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.plugin_utils.lab_fixture import PAIR_80, PAIR_5432, lab_facts
 
 
@@ -28,6 +29,14 @@ def test_defaults_match_the_planner():
     plan = plugin.hairpin_plan(lab_facts())
     # without name_ports the lab's two names share one public address: neither is attributable
     assert [(pair['id'], pair['fix']) for pair in plan['pairs']] == [(PAIR_80, 'local_shortcut'), (PAIR_5432, 'local_shortcut')]
+
+
+def test_not_observed_conntrack_says_why_in_the_modules_words():
+    """conntrack_info (and hairpin_facts) put the reason of an unavailable table in ``message``."""
+    facts = lab_facts()
+    facts['svc-a']['conntrack'] = unavailable_result()
+    plan = plugin.hairpin_plan(facts)
+    assert plan['not_observed'] == [{'host': 'svc-a', 'source': 'conntrack', 'reason': MSG_UNAVAILABLE}]
 
 
 @pytest.mark.parametrize('kwargs, message', [

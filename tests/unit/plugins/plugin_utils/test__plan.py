@@ -404,7 +404,7 @@ def test_below_threshold_is_healthy():
 def test_not_observed_sources():
     facts = lab_facts()
     facts['svc-c'] = None
-    facts['svc-a']['conntrack'] = {'available': False, 'msg': 'nf_conntrack is not loaded: modprobe nf_conntrack'}
+    facts['svc-a']['conntrack'] = {'available': False, 'message': 'nf_conntrack is not loaded: modprobe nf_conntrack'}
     facts['gw']['hairpin_flows'] = {'failed': True, 'msg': 'permission denied reading /proc/net/nf_conntrack: run with become'}
     plan = build_plan(facts, name_ports=LAB_NAME_PORTS)
     assert plan['not_observed'] == [
