@@ -11,10 +11,10 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils import _cutover
 
 
-def unix_sockets_cutover(discovered_results, record, force=False, record_path='the record'):
+def unix_sockets_cutover(discovered_results, record, force=False, record_path='the record', state='present'):
     """Per pair, where its cutover stands and the step the unix_sockets role takes next."""
     try:
-        return _cutover.cutover_steps(discovered_results, record, force, record_path)
+        return _cutover.cutover_steps(discovered_results, record, force, record_path, state)
     except _cutover.RecordError as exc:
         raise AnsibleFilterError('unix_sockets: nothing was changed: %s' % to_native(exc)) from exc
 

@@ -19,6 +19,9 @@ the final socket       cutover           ``resume_on_socket``: reload nginx, rem
 the final socket       switched / none   ``switched``: check the socket, change nothing
 =====================  ================  ===========================================
 
+With ``state: absent`` a recorded pair is put back on TCP (``revert``) the way a failed cutover
+is rolled back; a pair on TCP without a record needs nothing (``reverted``).
+
 Every step of the cutover is safe to repeat, so picking up at the step a kill interrupted is
 enough. Pure functions, controller side.
 """
@@ -138,9 +141,35 @@ def next_step(discovered, entry, force=False, record_path='the record'):
     return result
 
 
-def cutover_steps(discovered_results, record, force=False, record_path='the record'):
-    """next_step for every discovered pair, the record read once (RecordError when unreadable)."""
+def revert_step(discovered, entry, record_path='the record'):
+    """What ``state: absent`` does for one pair: ``revert`` (back to TCP, from the record) or
+    ``reverted`` (nginx uses the TCP address and no cutover is recorded: nothing to do)."""
+    address = discovered['item']['address']
+    pairs = discovered.get('pairs') or []
+    result = {'address': address, 'step': None, 'proposed': None, 'backups': {}, 'pair': None, 'switched': None,
+              'problem': None}
+    if entry:
+        result.update(step='revert', proposed=entry.get('proposed'), backups=entry.get('backups') or {})
+    elif _kind(pairs, 'unix'):
+        result['problem'] = ('%s cannot be put back on TCP, nothing was changed: nginx points at %s, but %s has no record of '
+                             'switching it (switched by hand or by a version of keeplocal.traffic without records): put it '
+                             'back by hand (nginx lines, %s.socket and the drop-in)' % (
+                                 address, _kind(pairs, 'unix')[0]['socket'], record_path,
+                                 ((_kind(pairs, 'unix')[0].get('unit') or '<app>.service').rsplit('.service', 1)[0])))
+    elif _kind(pairs, 'tcp'):
+        result['step'] = 'reverted'
+    else:
+        result['problem'] = _refusal(address, 'nginx does not proxy to it (no upstream server or proxy_pass names this port on '
+                                     'a local address)').replace('cannot be switched', 'cannot be put back on TCP')
+    return result
+
+
+def cutover_steps(discovered_results, record, force=False, record_path='the record', state='present'):
+    """next_step (state present) or revert_step (state absent) for every discovered pair, the
+    record read once (RecordError when unreadable)."""
     record = read_record(record, record_path)
+    if state == 'absent':
+        return [revert_step(item, record['pairs'].get(item['item']['address']), record_path) for item in discovered_results]
     return [next_step(item, record['pairs'].get(item['item']['address']), force, record_path) for item in discovered_results]
 
 

@@ -23,7 +23,7 @@ def in_window(load, window):
     return ok, failed
 
 
-@pytest.mark.parametrize('name', ['failure', 'switch'])
+@pytest.mark.parametrize('name', ['failure', 'switch', 'revert'])
 def test_load_during_the_change_had_no_failure(lab, name):
     load = json.loads(evidence(lab, 'load-%s.json' % name))
     window = json.loads(evidence(lab, 'window-%s.json' % name))
@@ -39,8 +39,34 @@ def test_load_during_the_change_had_no_failure(lab, name):
         assert 'keeplocal_forced_failure' in message and 'Rolled back' in message, message
         # gunicorn listens on TCP again, no socket unit is left, nginx's line is the original one.
         assert window['state_after'] == ['1', 'no-socket-unit', '1'], window['state_after']
+    elif name == 'revert':
+        [result] = json.loads(window['message'])
+        assert result['state'] == 'reverted', result
+        # nginx's site and the unit as systemd reads it are byte-identical to before the first switch,
+        # and no socket unit or drop-in is left.
+        assert window['state_after'][0] == 'identical', window['state_after']
     else:
         assert window['message'] == ''
+
+
+def test_a_killed_cutover_is_completed_by_the_next_run(lab):
+    """The switch window above had two SIGKILLed runs and the run that completed the cutover."""
+    kills = json.loads(evidence(lab, 'kills.json'))
+    first, second = kills['kills']
+    print(json.dumps(kills['kills'], indent=1))
+    assert first['run']['killed'] and 'Stop the service gracefully' in first['run']['task']
+    # nginx was on the handover copy, the record said the cutover was under way.
+    assert first['left'] == ['server unix:/run/app/gunicorn.handover.sock', 'cutover']
+    assert second['run']['killed'] and 'Wait for the workers from before the reload' in second['run']['task']
+    # The rerun picked up from the handover copy: nginx's files name the final socket, not yet done.
+    assert second['left'] == ['server unix:/run/app/gunicorn.sock', 'cutover']
+    [completed] = kills['completed']
+    assert completed['state'] == 'switched (completed the cutover an earlier run left)', completed
+    # The record says switched and keeps the backups of the original files.
+    record = json.loads(lab('svc-b').file('/var/lib/keeplocal/unix_sockets.json').content_string)
+    entry = record['pairs']['127.0.0.1:8000']
+    assert entry['state'] == 'switched' and entry['socket'] == SOCKET
+    assert any(path.endswith('/etc/nginx/sites-available/app') for path in entry['backups'].values()), entry['backups']
 
 
 def test_gunicorn_serves_the_socket_only(lab):
@@ -63,8 +89,8 @@ def test_gunicorn_serves_the_socket_only(lab):
     assert svc_b.check_output('find /etc/nginx -name "*~"') == ''
     backups = svc_b.check_output('ls /var/backups/keeplocal/nginx/*/etc/nginx/sites-available/app').split()
     assert any('server 127.0.0.1:8000;' in svc_b.file(path).content_string for path in backups), backups
-    # The handover copy is gone.
-    assert svc_b.check_output('ls /run/systemd/system/ | grep -c keeplocal-handover || true') == '0'
+    # The handover copy is gone (units and the enabled socket's link).
+    assert svc_b.check_output('find /run/systemd/system /etc/systemd/system -name "*keeplocal-handover*" | wc -l') == '0'
     # gunicorn took the socket from systemd; nginx logged no upstream error during the changes.
     log = svc_b.check_output('journalctl -u app.service --no-pager -n 50')
     assert 'Listening at: unix:/run/app/gunicorn.sock' in log

@@ -122,3 +122,29 @@ def test_nginx_changes_run_from_the_original_to_the_final_line():
     [change] = _cutover.nginx_changes(first, second)
     assert (change['before'], change['after']) == ('    server 127.0.0.1:8000;', '    server unix:/run/app/gunicorn.sock;')
     assert _cutover.nginx_changes([], second) == second
+
+
+def revert(item, rec=None):
+    [result] = _cutover.cutover_steps([item], rec, False, '/var/lib/keeplocal/unix_sockets.json', 'absent')
+    return result
+
+
+@pytest.mark.parametrize('nginx, rec, expected', [
+    ('socket', 'switched', 'revert'),
+    ('handover', 'cutover', 'revert'),
+    ('tcp', 'cutover', 'revert'),
+    ('tcp', None, 'reverted'),
+])
+def test_state_absent_reverts_what_the_record_names(nginx, rec, expected):
+    pairs = {'tcp': [tcp_pair()], 'handover': [unix_pair(PROPOSED['handover_socket'])], 'socket': [unix_pair(PROPOSED['socket'])]}
+    result = revert(discovered(*pairs[nginx]), record(rec, BACKUPS) if rec else None)
+    assert result['problem'] is None
+    assert result['step'] == expected
+    if expected == 'revert':
+        assert result['proposed'] == PROPOSED and result['backups'] == BACKUPS
+
+
+def test_state_absent_refuses_a_socket_it_has_no_record_of():
+    result = revert(discovered(unix_pair(PROPOSED['socket'])))
+    assert result['step'] is None
+    assert 'no record of switching it' in result['problem'] and 'by hand' in result['problem']

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""The Unix-socket cutover killed at each of its tasks, on the lab, under load.
+
+For each kill point (and, with --reboot, again with svc-b restarted between the kill and the
+rerun): put svc-b's pair back on TCP (the role with state absent), start a counted load from svc-a
+through nginx, run the role and SIGKILL its ansible-playbook process group once the task has run
+for --delay seconds, note where the kill left the pair, optionally restart the svc-b container,
+run the role again, stop the load, check the pair converged. Prints a Markdown table (task killed
+at -> state left -> rerun result -> failed requests, and the downtime when there was one).
+
+Needs the lab up (scripts/lab.sh up) and takes it for itself (the lab lock). Example:
+    . scripts/env.sh && flock /var/lock/keeplocal-lab.lock bench/cutover_kills.py --reboot-points 3
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCENARIO = os.path.join(REPO, 'molecule', 'unix_sockets')
+INVENTORY = os.path.join(REPO, 'molecule', 'resources', 'lab', 'inventory.yml')
+ROLE_PLAYBOOK = os.path.join(SCENARIO, 'role.yml')
+KILL_AT = os.path.join(SCENARIO, 'files', 'kill_at.py')
+RECORD = '/var/lib/keeplocal/unix_sockets.json'
+ADDRESS = '127.0.0.1:8000'
+
+# The cutover's tasks in the order a fresh run starts them: (text in the task header, occurrence).
+KILL_POINTS = [
+    ('Update the record of', 1),
+    ("Write the handover copy's socket and service", 1),
+    ('Start the handover socket', 1),
+    ('Start the handover copy of', 1),
+    ('Wait for gunicorn to answer on', 1),
+    ('Point nginx at the handover copy', 1),
+    ('Update the record of', 2),
+    ('Wait for the workers from before the reload to finish', 1),
+    ('Stop the service gracefully', 1),
+    ('Write app.socket', 1),
+    ("Write the drop-in with gunicorn's new binds", 1),
+    ('Start app.socket', 1),
+    ('Start the service on the socket', 1),
+    ('Point nginx at the final socket', 1),
+    ('Wait for gunicorn to answer on', 2),
+    ('Wait for the workers from before the reload to finish', 2),
+    ('Stop the handover copy (graceful)', 1),
+    ('Remove the handover units', 1),
+    ('Update the record of', 3),
+]
+
+
+def run(argv, check=True, **kwargs):
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    if check and result.returncode != 0:
+        sys.exit('failed (%d): %s\n%s' % (result.returncode, ' '.join(argv), result.stdout[-3000:]))
+    return result
+
+
+def on(host, script, check=True):
+    return run(['podman', 'exec', host, 'bash', '-c', script], check=check).stdout.strip()
+
+
+def role(*extra, check=True):
+    return run(['ansible-playbook', '-i', INVENTORY, ROLE_PLAYBOOK] + list(extra), check=check)
+
+
+def pair_state():
+    """Where nginx points and what the record says (or 'none')."""
+    line = on('svc-b', "grep -o 'server [^;]*' /etc/nginx/sites-available/app | head -n1", check=False)
+    record = on('svc-b', "python3 -c \"import json; print(json.load(open('%s'))['pairs']['%s']['state'])\" 2>/dev/null || echo none"
+                % (RECORD, ADDRESS), check=False)
+    return '%s; record %s' % (line.replace('server ', ''), record)
+
+
+def converged():
+    """The switched state: nginx on the final socket, the record says switched, no handover unit
+    left, the TCP port closed, a request through nginx answered."""
+    problems = []
+    if on('svc-b', "grep -c 'server unix:/run/app/gunicorn.sock;' /etc/nginx/sites-available/app", check=False) != '1':
+        problems.append('nginx not on the final socket')
+    if 'record switched' not in pair_state():
+        problems.append('record not switched')
+    if on('svc-b', 'find /etc/systemd/system /run/systemd/system -name "*keeplocal-handover*" | wc -l') != '0':
+        problems.append('handover units left')
+    if on('svc-b', "ss -Hltn 'sport = :8000' | wc -l") != '0':
+        problems.append('TCP port open')
+    if on('svc-a', 'curl -s -o /dev/null -w "%{http_code}" -m 5 http://192.168.1.20/converged', check=False) != '200':
+        problems.append('no 200 through nginx')
+    return problems
+
+
+def load_start():
+    on('svc-a', 'rm -f /root/kill-load.json /root/kill-load.json.running; systemd-run --unit keeplocal-kill-load --collect '
+                '/usr/bin/python3 /root/load.py --threads 4 --out /root/kill-load.json')
+    for dummy in range(300):
+        if on('svc-a', 'test -e /root/kill-load.json.running && echo yes || true') == 'yes':
+            return
+        time.sleep(0.1)
+    sys.exit('the load client never answered')
+
+
+def load_stop():
+    on('svc-a', 'systemctl stop keeplocal-kill-load')
+    for dummy in range(300):
+        text = on('svc-a', 'cat /root/kill-load.json 2>/dev/null || true')
+        if text:
+            return json.loads(text)
+        time.sleep(0.1)
+    sys.exit('the load client wrote no counts')
+
+
+def failed_between(load, start, end):
+    return sum(bad for key, (good, bad) in load['buckets'].items() if start <= int(key) / 10.0 < end)
+
+
+def downtime(load):
+    """Seconds from the first to the last 100 ms bucket with a failed request (0 when none)."""
+    keys = sorted(int(key) for key, (good, bad) in load['buckets'].items() if bad)
+    return 0.0 if not keys else (keys[-1] - keys[0] + 1) / 10.0
+
+
+def one(task, occurrence, reboot, delay):
+    role('-e', 'unix_sockets_state=absent')
+    load_start()
+    t_kill = time.time()
+    killed = json.loads(run([sys.executable, KILL_AT, '--task', task, '--occurrence', str(occurrence), '--delay', str(delay),
+                             '--', 'ansible-playbook', '-i', INVENTORY, ROLE_PLAYBOOK], check=False).stdout.strip().splitlines()[-1])
+    left = pair_state()
+    t_reboot = time.time()
+    if reboot:
+        run(['podman', 'restart', '--time', '30', 'svc-b'])
+        # Serving again without the rerun? (answers through nginx within 30 s of the restart)
+        for dummy in range(60):
+            if on('svc-a', 'curl -s -o /dev/null -w "%{http_code}" -m 2 http://192.168.1.20/after-reboot', check=False) == '200':
+                break
+            time.sleep(0.5)
+    t_rerun = time.time()
+    rerun = role(check=False)
+    t_done = time.time()
+    time.sleep(2)
+    load = load_stop()
+    problems = converged() if rerun.returncode == 0 else ['rerun failed: ' + rerun.stdout[-400:].replace('\n', ' ')]
+    return {
+        'task': task, 'occurrence': occurrence, 'reboot': reboot, 'killed': killed['killed'], 'left': left,
+        'rerun_rc': rerun.returncode, 'rerun_s': round(t_done - t_rerun, 1), 'converged': not problems, 'problems': problems,
+        'requests': load['requests'], 'failed': load['failed'],
+        'failed_kill_run': failed_between(load, t_kill, t_reboot), 'failed_reboot': failed_between(load, t_reboot, t_rerun),
+        'failed_rerun': failed_between(load, t_rerun, t_done + 3), 'downtime_s': downtime(load),
+        'reasons': sorted(set(str(failure.get('reason', failure))[:80] for failure in load.get('failures', [])))[:3],
+    }
+
+
+def table(rows):
+    lines = ['| killed at (task, occurrence) | reboot | left (nginx -> ; record) | rerun | converged | requests | failed '
+             '(kill run / reboot / rerun) | down |',
+             '|---|---|---|---|---|---|---|---|']
+    for row in rows:
+        lines.append('| %s #%d%s | %s | %s | rc %d, %.1f s | %s | %d | %d (%d / %d / %d) | %s |' % (
+            row['task'], row['occurrence'], '' if row['killed'] else ' (not reached)', 'yes' if row['reboot'] else 'no',
+            row['left'], row['rerun_rc'], row['rerun_s'], 'yes' if row['converged'] else 'NO: ' + '; '.join(row['problems']),
+            row['requests'], row['failed'], row['failed_kill_run'], row['failed_reboot'], row['failed_rerun'],
+            '%.1f s' % row['downtime_s'] if row['downtime_s'] else '-'))
+    return '\n'.join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--points', default='all', help='comma-separated indexes into the kill points (0-based), or all')
+    parser.add_argument('--reboot-points', default='', help='indexes also run with a restart of svc-b between kill and rerun')
+    parser.add_argument('--delay', type=float, default=1.0, help='seconds the killed task runs before the kill')
+    parser.add_argument('--json', help='write the rows here too')
+    args = parser.parse_args()
+    indexes = range(len(KILL_POINTS)) if args.points == 'all' else [int(i) for i in args.points.split(',') if i]
+    reboots = set(int(i) for i in args.reboot_points.split(',') if i)
+    run(['podman', 'cp', os.path.join(SCENARIO, 'files', 'load.py'), 'svc-a:/root/load.py'])
+    rows = []
+    for index in indexes:
+        for reboot in ([False, True] if index in reboots else [False]):
+            task, occurrence = KILL_POINTS[index]
+            row = one(task, occurrence, reboot, args.delay)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    role('-e', 'unix_sockets_state=absent')
+    if args.json:
+        with open(args.json, 'w') as handle:
+            json.dump(rows, handle, indent=1)
+    print(table(rows))
+
+
+if __name__ == '__main__':
+    main()
