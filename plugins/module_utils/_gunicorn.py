@@ -12,6 +12,14 @@ The systemd side: the effective ExecStart of a unit (``systemctl cat`` text: fra
 drop-ins, an empty ``ExecStart=`` resets the list), split with systemd's quoting rules, and
 rewritten word by word: only the bind, umask and pid options change; every other word keeps its
 original spelling (quotes, ``$VARS``, ``%`` specifiers).
+
+gunicorn 25.1 added a control socket (``gunicornc``): the arbiter removes whatever is at its path
+when it starts and removes the path again when it stops, and a copy of a unit runs with the same
+working directory, user and environment, so it resolves the same default path (``gunicorn.ctl``
+in the working directory in 25.1, ``$XDG_RUNTIME_DIR/gunicorn.ctl`` or
+``$HOME/.gunicorn/gunicorn.ctl`` later). A handover copy therefore runs with
+``--no-control-socket``, which only gunicorn 25.1 and later accept (older versions exit with
+"unrecognized arguments").
 """
 
 from __future__ import annotations
@@ -24,13 +32,25 @@ import shlex
 DEFAULT_BIND = '127.0.0.1:8000'
 KEEPLOCAL_SECTION = 'X-Keeplocal'
 
-# option name -> (short flag, long flag)
+# option name -> (short flag or None, long flag)
 _OPTIONS = {
     'bind': ('-b', '--bind'),
     'umask': ('-m', '--umask'),
     'config': ('-c', '--config'),
     'pid': ('-p', '--pid'),
+    'control_socket': (None, '--control-socket'),
+    'control_socket_mode': (None, '--control-socket-mode'),
 }
+# options without a value: name -> flag
+_FLAGS = {
+    'no_control_socket': '--no-control-socket',
+}
+# The first version with the control socket and --no-control-socket.
+CONTROL_SOCKET_SINCE = (25, 1)
+# Settings that mention the control socket (their presence means a version that has it).
+CONTROL_SOCKET_OPTIONS = ('control_socket', 'control_socket_mode', 'no_control_socket')
+_CONFIG_CONTROL = re.compile(r'^(control_socket|control_socket_mode|control_socket_disable)\s*[:=]', re.M)
+_VERSION_INFO = re.compile(r'^version_info\s*=\s*\(\s*([0-9]+)\s*,\s*([0-9]+)\s*(?:,\s*([0-9]+)\s*)?', re.M)
 _SAFE_WORD = re.compile(r'^[A-Za-z0-9_@%+=:,./-]+$')
 _PYTHON = re.compile(r'^python[0-9.]*$')
 
@@ -250,10 +270,11 @@ def is_gunicorn_process(comm, cmdline):
 
 
 def option_spans(values):
-    """Find gunicorn's bind/umask/config/pid options in argument values.
+    """Find gunicorn's bind/umask/config/pid/control-socket options in argument values.
 
     Returns [{'option', 'value', 'indexes'}] where ``indexes`` are the positions of the words the
-    option occupies (one for ``--bind=X``/``-bX``, two for ``--bind X``).
+    option occupies (one for ``--bind=X``/``-bX`` and for flags such as ``--no-control-socket``,
+    whose value is True; two for ``--bind X``).
     """
     found = []
     i = 0
@@ -261,9 +282,14 @@ def option_spans(values):
         arg = values[i]
         if arg == '--':
             break
+        flag = [name for name, spelling in _FLAGS.items() if arg == spelling]
+        if flag:
+            found.append({'option': flag[0], 'value': True, 'indexes': [i]})
+            i += 1
+            continue
         matched = False
         for name, (short, long_) in _OPTIONS.items():
-            if arg == short or arg == long_:
+            if arg == long_ or (short is not None and arg == short):
                 if i + 1 < len(values):
                     found.append({'option': name, 'value': values[i + 1], 'indexes': [i, i + 1]})
                     i += 2
@@ -277,7 +303,7 @@ def option_spans(values):
                 i += 1
                 matched = True
                 break
-            if arg.startswith(short) and len(arg) > 2 and not arg.startswith('--'):
+            if short is not None and arg.startswith(short) and len(arg) > 2 and not arg.startswith('--'):
                 found.append({'option': name, 'value': arg[2:], 'indexes': [i]})
                 i += 1
                 matched = True
@@ -387,12 +413,12 @@ def parse_bind(bind):
     return {'type': 'tcp', 'host': bind, 'port': 8000}
 
 
-def rewrite_exec_start(value, binds, umask=None, drop=('pid',)):
+def rewrite_exec_start(value, binds, umask=None, drop=('pid',), extra=()):
     """A new ExecStart value with ``binds`` (and ``umask``) replacing the old ones.
 
     The bind and umask options (and those in ``drop``) are removed wherever they are; the new
-    options go right after the gunicorn executable; every other word keeps its original spelling.
-    Raises ValueError when the command is not gunicorn.
+    options (then the words in ``extra``) go right after the gunicorn executable; every other word
+    keeps its original spelling. Raises ValueError when the command is not gunicorn.
     """
     prefix, words = split_exec_start(value)
     start = gunicorn_start(words)
@@ -410,9 +436,107 @@ def rewrite_exec_start(value, binds, umask=None, drop=('pid',)):
         added.extend(['--bind', quote_word(bind)])
     if umask is not None:
         added.extend(['--umask', quote_word(str(umask))])
+    added.extend(quote_word(word) for word in extra)
     kept = [word['raw'] for index, word in enumerate(words) if index not in skip]
     new_words = kept[:start] + added + kept[start:]
     return prefix + ' '.join(new_words)
+
+
+# ---------------------------------------------------------------------------------------------
+# The control socket (gunicorn >= 25.1) and the handover copy
+
+
+def parse_version_info(text):
+    """The version in gunicorn's ``gunicorn/__init__.py`` (``version_info = (25, 1, 0)``, the
+    spelling of every release from 19 to 27) as a string such as '25.1.0', or None."""
+    match = _VERSION_INFO.search(text or '')
+    if match is None:
+        return None
+    return '.'.join(part for part in match.groups() if part is not None)
+
+
+def version_tuple(version):
+    """'25.1.0' -> (25, 1, 0); None or text that is not dotted numbers -> None."""
+    if not version:
+        return None
+    parts = str(version).split('.')
+    if not all(part.isdigit() for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
+
+
+def shebang_interpreter(text):
+    """The absolute interpreter path a script's first line names (a pip console script:
+    ``#!/srv/venv/bin/python3``), or None (no shebang, or ``#!/usr/bin/env python3``)."""
+    first = (text or '').split('\n', 1)[0]
+    if not first.startswith('#!'):
+        return None
+    words = first[2:].split()
+    if not words or not words[0].startswith('/') or os.path.basename(words[0]) == 'env':
+        return None
+    return words[0]
+
+
+def gunicorn_package_globs(python, home=None):
+    """Where the gunicorn package run by the interpreter ``python`` lives, as glob patterns of its
+    ``gunicorn/__init__.py``, most specific first: the interpreter's own prefix (a virtual
+    environment's ``lib/python3.X/site-packages``; symbolic links are not resolved, a venv's
+    python links to the system's), the user's site (``pip install --user``), then the system's
+    (Debian's ``dist-packages``)."""
+    patterns = []
+    if python and python.startswith('/'):
+        prefix = os.path.dirname(os.path.dirname(python))
+        patterns += [prefix + '/lib/python3*/site-packages/gunicorn/__init__.py',
+                     prefix + '/lib/python3/dist-packages/gunicorn/__init__.py',
+                     prefix + '/local/lib/python3*/dist-packages/gunicorn/__init__.py']
+    if home:
+        patterns.append(home.rstrip('/') + '/.local/lib/python3*/site-packages/gunicorn/__init__.py')
+    patterns += ['/usr/local/lib/python3*/dist-packages/gunicorn/__init__.py',
+                 '/usr/local/lib/python3*/site-packages/gunicorn/__init__.py',
+                 '/usr/lib/python3/dist-packages/gunicorn/__init__.py',
+                 '/usr/lib/python3*/site-packages/gunicorn/__init__.py']
+    unique = []
+    for pattern in patterns:
+        if pattern not in unique:
+            unique.append(pattern)
+    return unique
+
+
+def control_socket_support(version=None, args=(), env_args=(), config_text=None, observed=()):
+    """Whether the service's gunicorn has the control socket (and so --no-control-socket).
+
+    ``version``: gunicorn's version read on the host (or None); ``args``/``env_args``: its command
+    line and GUNICORN_CMD_ARGS; ``config_text``: its config file; ``observed``: control sockets
+    seen listening in its master process. Returns {'supported': True | False | None, 'why': text}:
+    the version, when known, decides (True from 25.1 on); without it, True when a control socket
+    is seen or a setting names one; None when nothing tells.
+    """
+    # The version on disk decides first: a handover copy starts the code installed now, which may
+    # differ from what the running master was started from.
+    parsed = version_tuple(version)
+    if parsed is not None:
+        if parsed >= CONTROL_SOCKET_SINCE:
+            return {'supported': True, 'why': 'gunicorn %s has the control socket (since 25.1)' % version}
+        return {'supported': False, 'why': 'gunicorn %s is older than 25.1, which added the control socket' % version}
+    if observed:
+        return {'supported': True, 'why': 'its master listens on the control socket %s' % ', '.join(observed)}
+    named = [item['option'] for item in option_spans(list(args)) + option_spans(list(env_args))
+             if item['option'] in CONTROL_SOCKET_OPTIONS]
+    if named:
+        return {'supported': True, 'why': 'its command line sets %s' % ', '.join(sorted(set(named)))}
+    if config_text and _CONFIG_CONTROL.search(config_text):
+        return {'supported': True, 'why': 'its config file sets the control socket'}
+    return {'supported': None, 'why': "gunicorn's version was not found and no control socket of it is listening"}
+
+
+def handover_exec_start(value, bind, umask=None, control_socket=False):
+    """The ExecStart of the handover copy: ``bind`` only (and ``umask``), no pid file, and with
+    ``control_socket`` (gunicorn >= 25.1) no control socket either: ``--no-control-socket`` and
+    the service's own control-socket options removed, so the copy neither takes over nor, when it
+    stops, deletes the service's control socket."""
+    if control_socket:
+        return rewrite_exec_start(value, [bind], umask, drop=('pid',) + CONTROL_SOCKET_OPTIONS, extra=['--no-control-socket'])
+    return rewrite_exec_start(value, [bind], umask)
 
 
 def unit_copy_text(cat_text, skip_sources=()):

@@ -21,6 +21,7 @@ import datetime
 import ipaddress
 import posixpath
 import re
+import shlex
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import parse_port
@@ -897,9 +898,24 @@ def _clients(host, port, listener_pids):
     return [{'process': name, 'connections': count} for name, count in sorted(counts.items())]
 
 
+def _control_sockets(host, master, binds):
+    """Unix sockets gunicorn's master listens on besides its binds: its control socket (gunicorn >= 25.1;
+    /proc/net/unix keeps the path even after another process removed the file)."""
+    pid = str((master or {}).get('pid'))
+    bound = set(_gunicorn.parse_bind(bind).get('path') for bind in binds)
+    found = set()
+    for sock in host.get('unix', []):
+        holders = _owners(host, sock['inode'])
+        # pid 1 holds the sockets systemd hands over (socket activation): binds, not a control socket.
+        if pid in holders and '1' not in holders and sock['path'] not in bound:
+            found.add(sock['path'])
+    return sorted(found)
+
+
 def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, problems):
     info = {'unit': unit, 'exec_start': None, 'binds': [], 'bind_source': None, 'config_file': None,
-            'user': None, 'group': None, 'working_directory': None, 'keeplocal': {}, 'runtime_directories': []}
+            'user': None, 'group': None, 'working_directory': None, 'keeplocal': {}, 'runtime_directories': [],
+            'version': None, 'control_socket': None}
     unit_data = host.get('units', {}).get(unit) or {}
     cat = unit_data.get('cat')
     if not cat:
@@ -932,6 +948,11 @@ def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, p
         problems.append(('exec_start_unsupported', 'config file %s: %s' % (info['config_file'], exc)))
         return info, None
     info['binds'], info['bind_source'] = binds['binds'], binds['source']
+    info['version'] = (unit_data.get('gunicorn_version') or {}).get('version')
+    observed = _control_sockets(host, master, binds['binds'])
+    support = _gunicorn.control_socket_support(info['version'], args, shlex.split(environment.get('GUNICORN_CMD_ARGS', '')),
+                                               config_text, observed)
+    info['control_socket'] = dict(support, observed=observed)
     app = unit[:-len('.service')] if unit.endswith('.service') else unit
     socket = socket_template.replace('{app}', app)
     tcp_binds = [bind for bind in binds['binds'] if _gunicorn.parse_bind(bind)['type'] == 'tcp']
@@ -954,7 +975,8 @@ def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, p
     new_binds = ['unix:' + socket] + keep
     try:
         exec_start = _gunicorn.rewrite_exec_start(settings['exec_start'], new_binds, umask)
-        handover_exec = _gunicorn.rewrite_exec_start(settings['exec_start'], ['unix:' + handover_path(socket)], umask)
+        handover_exec = _gunicorn.handover_exec_start(settings['exec_start'], 'unix:' + handover_path(socket), umask,
+                                                      control_socket=bool(support['supported']))
     except ValueError as exc:
         problems.append(('exec_start_unsupported', str(exc)))
         return info, None
@@ -964,6 +986,7 @@ def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, p
         'handover_socket': handover_path(socket), 'handover_name': app + '-keeplocal-handover',
         'socket_unit': app + '.socket', 'socket_unit_path': '/etc/systemd/system/%s.socket' % app,
         'dropin_path': dropin, 'exec_start': exec_start, 'handover_exec_start': handover_exec,
+        'handover_control_socket': 'disabled' if support['supported'] else None,
         'original_exec_start': original, 'tcp_listen': keep, 'user': settings['user'],
         'unit_copy': _gunicorn.unit_copy_text(cat, skip_sources=[dropin]),
     }

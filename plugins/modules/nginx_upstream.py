@@ -214,6 +214,13 @@ pairs:
     - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write, the
       socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (binds
       replaced, umask set), the handover service's C(handover_exec_start) and C(unit_copy).
+      C(handover_control_socket) is C(disabled) when the handover copy runs with C(--no-control-socket). gunicorn 25.1
+      and later have a control socket (C(gunicornc)) whose path the copy would share with the service, remove when it
+      starts and delete when it stops; older versions do not know the option, so it is null there.
+    - C(gunicorn.version) is the version of the gunicorn package the service's interpreter imports (read from its
+      C(gunicorn/__init__.py), nothing is run), or null; C(gunicorn.control_socket) says whether it has the control
+      socket (C(supported) true, false or null when unknown, C(why), and C(observed), the control sockets its master
+      listens on).
     - C(gunicorn.keeplocal) is the C([X-Keeplocal]) section of a unit already switched by this collection.
   returned: always
   type: list
@@ -230,13 +237,18 @@ pairs:
       processes: [{pid: 301, process: gunicorn}, {pid: 302, process: gunicorn}]
       unit: app.service
       clients: [{process: nginx, connections: 2}]
-      gunicorn: {unit: app.service, binds: [127.0.0.1:8000], bind_source: command line, user: app}
+      gunicorn: {unit: app.service, binds: [127.0.0.1:8000], bind_source: command line, user: app, version: 25.1.0,
+                 control_socket: {supported: true, why: gunicorn 25.1.0 has the control socket (since 25.1),
+                                  observed: [/srv/app/gunicorn.ctl]}}
       safe: true
       reasons: []
       warnings: []
       proposed: {socket: /run/app/gunicorn.sock, handover_socket: /run/app/gunicorn.handover.sock,
                  socket_unit: app.socket, dropin_path: /etc/systemd/system/app.service.d/keeplocal-unix-socket.conf,
-                 exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app app:application}
+                 exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app app:application,
+                 handover_exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117
+                   --no-control-socket --chdir /srv/app app:application,
+                 handover_control_socket: disabled}
 unsafe:
   description: The TCP pairs from RV(pairs) that are not safe to switch.
   returned: always
@@ -282,8 +294,10 @@ socket:
   sample: /run/app/gunicorn.sock
 """
 
+import glob
 import hashlib
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -454,6 +468,62 @@ def gunicorn_args(proc, unit_text):
     return []
 
 
+SEARCH_PATH = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin')
+
+
+def _executable(name):
+    """An ExecStart executable as systemd finds it (absolute, or searched in its fixed PATH)."""
+    if os.path.isabs(name):
+        return name
+    for directory in SEARCH_PATH:
+        if os.path.isfile(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    return None
+
+
+def gunicorn_version(proc, unit_text):
+    """The version of the gunicorn a service runs, read from the gunicorn/__init__.py its interpreter
+    imports (found from ExecStart: the script's #! line, or python -m gunicorn's python; else the
+    process's interpreter): {'version', 'path'}, or None when not found. Nothing is executed."""
+    pythons, words, user = [], [], None
+    if unit_text:
+        settings = _gunicorn.effective_settings(unit_text)
+        user = settings['user']
+        try:
+            words = _gunicorn.split_exec_start(settings['exec_start'] or '')[1]
+        except ValueError:
+            words = []
+    start = _gunicorn.gunicorn_start(words)
+    if start == 3:
+        pythons.append(_executable(words[0]['value']))
+    elif start == 1:
+        script = _executable(words[0]['value'])
+        head = b''
+        if script:
+            try:
+                with open(script, 'rb') as handle:
+                    head = handle.read(512)
+            except OSError:
+                pass
+        pythons.append(_gunicorn.shebang_interpreter(to_native(head, errors='surrogate_or_replace')))
+    cmdline = proc.get('cmdline') or []
+    if cmdline and os.path.isabs(cmdline[0]) and os.path.basename(cmdline[0]).startswith('python'):
+        pythons.append(cmdline[0])
+    home = None
+    if user:
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            home = None
+    for python in [python for python in pythons if python] or [None]:
+        for pattern in _gunicorn.gunicorn_package_globs(python, home):
+            for path in sorted(glob.glob(pattern)):
+                version = _gunicorn.parse_version_info(read_text(path))
+                if version:
+                    return {'version': version, 'path': path}
+    return None
+
+
 def read_tcp():
     tcp = parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp')) or '')
     tcp += parse_proc_net_tcp(read_text(os.path.join(PROC, 'net/tcp6')) or '')
@@ -496,6 +566,7 @@ def host_facts(module):
         if unit not in units:
             app = unit[:-len('.service')]
             units[unit] = {'cat': systemctl(module, 'cat', '--', unit), 'socket_cat': systemctl(module, 'cat', '--', app + '.socket')}
+            units[unit]['gunicorn_version'] = gunicorn_version(info, units[unit]['cat'])
         args = gunicorn_args(info, units[unit]['cat'])
         env_args = shlex.split(info['environment'].get('GUNICORN_CMD_ARGS', ''))
         path = _gunicorn.config_file_path(args, env_args, info['cwd'])

@@ -187,3 +187,89 @@ def test_unit_copy_drops_install_x_sections_and_our_drop_in():
 
 def test_environment_file():
     assert g.parse_environment_file('# c\nA=1\nexport B="two words"\n\nC=\'x\'\n') == {'A': '1', 'B': 'two words', 'C': 'x'}
+
+
+# ---------------------------------------------------------------------------------------------
+# The control socket (gunicorn >= 25.1): the handover copy runs without one
+
+@pytest.mark.parametrize('value, control_socket, expected', [
+    # gunicorn 25.1 or later, the default control socket: the copy gets none.
+    (LAB_EXEC, True,
+     '/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 --no-control-socket --chdir /srv/app --workers 2 '
+     'app:application'),
+    # The service's own control-socket options, every spelling, go from the copy.
+    ('/srv/venv/bin/gunicorn --control-socket /run/app/app.ctl --control-socket-mode=0660 -b 127.0.0.1:8000 app.wsgi', True,
+     '/srv/venv/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 --no-control-socket app.wsgi'),
+    ('/srv/venv/bin/gunicorn "--control-socket=/run/my app/app.ctl" --control-socket-mode 432 -b 127.0.0.1:8000 app.wsgi', True,
+     '/srv/venv/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 --no-control-socket app.wsgi'),
+    # Already disabled: one flag, and the word after it is not taken for its value.
+    ('/srv/venv/bin/gunicorn --no-control-socket app.wsgi --bind 127.0.0.1:8000', True,
+     '/srv/venv/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 --no-control-socket app.wsgi'),
+    ('/usr/bin/python3 -m gunicorn --workers=${WORKERS} -b 127.0.0.1:8000 %i.wsgi:application', True,
+     '/usr/bin/python3 -m gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 --no-control-socket --workers=${WORKERS} '
+     '%i.wsgi:application'),
+    # Older gunicorn: it does not know --no-control-socket (it would exit), the command stays as it was.
+    (LAB_EXEC, False,
+     '/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 --chdir /srv/app --workers 2 app:application'),
+    ('-/srv/venv/bin/gunicorn -p /run/app.pid -b 127.0.0.1:8000 app.wsgi', False,
+     '-/srv/venv/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 app.wsgi'),
+])
+def test_handover_exec_start(value, control_socket, expected):
+    new = g.handover_exec_start(value, 'unix:/run/app/gunicorn.handover.sock', '0117', control_socket=control_socket)
+    assert new == expected
+    args = [word['value'] for word in g.split_exec_start(new)[1][g.gunicorn_start(g.split_exec_start(new)[1]):]]
+    assert g.binds_from_args(args) == ['unix:/run/app/gunicorn.handover.sock']
+    assert g.option_from_args(args, 'control_socket') is None
+    assert g.option_from_args(args, 'no_control_socket') is (True if control_socket else None)
+
+
+def test_the_service_keeps_its_control_socket():
+    """Only the handover copy loses it: the switched service's ExecStart keeps the options."""
+    value = '/srv/venv/bin/gunicorn --control-socket /run/app/app.ctl -b 127.0.0.1:8000 app.wsgi'
+    assert g.rewrite_exec_start(value, ['unix:/run/app/gunicorn.sock'], '0117') == (
+        '/srv/venv/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --control-socket /run/app/app.ctl app.wsgi')
+
+
+@pytest.mark.parametrize('version, args, env_args, config, observed, supported', [
+    ('25.1.0', [], [], None, [], True),
+    ('27.0.1', [], [], None, [], True),
+    ('24.1.1', [], [], None, [], False),
+    ('20.1.0', [], [], None, [], False),
+    # The version on disk wins over a master started from other code.
+    ('24.1.1', [], [], None, ['/srv/app/gunicorn.ctl'], False),
+    (None, [], [], None, ['/srv/app/gunicorn.ctl'], True),
+    (None, ['--control-socket', '/run/app/app.ctl'], [], None, [], True),
+    (None, [], ['--no-control-socket'], None, [], True),
+    (None, [], [], 'workers = 2\ncontrol_socket = "/run/app/app.ctl"\n', [], True),
+    (None, ['--bind', '127.0.0.1:8000'], [], 'workers = 2\n', [], None),
+])
+def test_control_socket_support(version, args, env_args, config, observed, supported):
+    assert g.control_socket_support(version, args, env_args, config, observed)['supported'] is supported
+
+
+@pytest.mark.parametrize('text, version', [
+    ('#\n# This file is part of gunicorn\n\nversion_info = (25, 1, 0)\n__version__ = ".".join([str(v) for v in version_info])\n', '25.1.0'),
+    ('version_info = (20, 1, 0)\n', '20.1.0'),
+    ('version_info = (19, 9)\n', '19.9'),
+    ('__version__ = "x"\n', None),
+])
+def test_parse_version_info(text, version):
+    assert g.parse_version_info(text) == version
+
+
+@pytest.mark.parametrize('text, python', [
+    ('#!/srv/venv/bin/python3\n# -*- coding: utf-8 -*-\nimport re\n', '/srv/venv/bin/python3'),
+    ('#!/usr/bin/python3 -I\n', '/usr/bin/python3'),
+    ('#!/usr/bin/env python3\n', None),
+    ('\x7fELF', None),
+])
+def test_shebang_interpreter(text, python):
+    assert g.shebang_interpreter(text) == python
+
+
+def test_package_globs_start_at_the_interpreter_prefix_without_resolving_links():
+    globs = g.gunicorn_package_globs('/srv/venv/bin/python3', home='/home/app')
+    assert globs[0] == '/srv/venv/lib/python3*/site-packages/gunicorn/__init__.py'
+    assert '/home/app/.local/lib/python3*/site-packages/gunicorn/__init__.py' in globs
+    assert globs[-2:] == ['/usr/lib/python3/dist-packages/gunicorn/__init__.py', '/usr/lib/python3*/site-packages/gunicorn/__init__.py']
+    assert len(globs) == len(set(globs))

@@ -557,3 +557,39 @@ def test_backup_dir_problem():
         "backup_dir: /etc/nginx/backups is inside nginx's configuration directory /etc/nginx")
     assert nu.backup_dir_problem('/srv', '/etc/nginx/nginx.conf', files).startswith('backup_dir: nginx loads /srv/conf/app, which is inside /srv')
     assert nu.backup_dir_problem('/srv/conf-backups', '/etc/nginx/nginx.conf', files) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# gunicorn's control socket: the handover copy must not take over the service's
+
+def test_handover_copy_runs_without_a_control_socket_on_gunicorn_25_1():
+    host = lab_host()
+    host['units']['app.service']['gunicorn_version'] = {'version': '25.1.0', 'path': '/usr/lib/python3/dist-packages/gunicorn/__init__.py'}
+    (pair,) = pairs_for(host)
+    assert pair['safe'], pair['reasons']
+    assert pair['gunicorn']['version'] == '25.1.0' and pair['gunicorn']['control_socket']['supported'] is True
+    assert pair['proposed']['handover_control_socket'] == 'disabled'
+    assert pair['proposed']['handover_exec_start'] == ('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 '
+                                                       '--no-control-socket --chdir /srv/app --workers 2 app:application')
+    # The service itself keeps its control socket.
+    assert '--no-control-socket' not in pair['proposed']['exec_start']
+
+
+def test_a_control_socket_seen_in_the_master_counts_when_the_version_is_unknown():
+    host = lab_host(unit_text=APP_UNIT.replace('--workers 2', '--workers 2 --control-socket /srv/app/app.ctl'))
+    host['unix'] = [{'path': '/srv/app/app.ctl', 'inode': 700}, {'path': '/run/other.sock', 'inode': 701}]
+    host['owners'].update({'700': [301, 303], '701': [1, 301]})
+    (pair,) = pairs_for(host)
+    assert pair['gunicorn']['control_socket']['observed'] == ['/srv/app/app.ctl']
+    assert pair['proposed']['handover_exec_start'] == ('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 '
+                                                       '--no-control-socket --chdir /srv/app --workers 2 app:application')
+
+
+@pytest.mark.parametrize('version', ['24.1.1', None])
+def test_older_or_unknown_gunicorn_gets_no_flag_it_would_reject(version):
+    host = lab_host()
+    host['units']['app.service']['gunicorn_version'] = {'version': version, 'path': '/x'} if version else None
+    (pair,) = pairs_for(host)
+    assert pair['proposed']['handover_control_socket'] is None
+    assert pair['proposed']['handover_exec_start'] == ('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 '
+                                                       '--chdir /srv/app --workers 2 app:application')

@@ -188,3 +188,30 @@ def test_gunicorn_args_from_unit_or_command_line():
     assert module_file.gunicorn_args(proc, unit) == ['--config', '/etc/g.py', 'app:app']
     assert module_file.gunicorn_args(proc, None) == ['-c', 'conf.py', 'app:app']
     assert module_file.gunicorn_args({'cmdline': ['gunicorn: master [app:app]']}, None) == []
+
+
+def venv(tmp_path, version):
+    """A virtual environment as pip makes it: bin/gunicorn's #! names the venv's python, the package in site-packages."""
+    root = tmp_path / 'srv' / 'venv'
+    (root / 'bin').mkdir(parents=True)
+    (root / 'bin' / 'gunicorn').write_text('#!%s/bin/python3\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n' % root)
+    package = root / 'lib' / 'python3.11' / 'site-packages' / 'gunicorn'
+    package.mkdir(parents=True)
+    (package / '__init__.py').write_text('#\n# This file is part of gunicorn\n\nversion_info = (%s)\n'
+                                         '__version__ = ".".join([str(v) for v in version_info])\n' % version.replace('.', ', '))
+    return root
+
+
+@pytest.mark.parametrize('exec_start', ['{root}/bin/gunicorn --bind 127.0.0.1:8000 app:app',
+                                        '{root}/bin/python3 -m gunicorn --bind 127.0.0.1:8000 app:app'])
+def test_gunicorn_version_is_read_where_the_unit_runs_it_from(tmp_path, exec_start):
+    root = venv(tmp_path, '25.1.0')
+    unit = '[Service]\nExecStart=%s\n' % exec_start.format(root=root)
+    found = module_file.gunicorn_version({'cmdline': []}, unit)
+    assert found == {'version': '25.1.0', 'path': str(root / 'lib' / 'python3.11' / 'site-packages' / 'gunicorn' / '__init__.py')}
+
+
+def test_gunicorn_version_from_the_process_when_a_wrapper_starts_it(tmp_path):
+    root = venv(tmp_path, '24.1.1')
+    proc = {'cmdline': [str(root / 'bin' / 'python3'), str(root / 'bin' / 'gunicorn'), 'app:app']}
+    assert module_file.gunicorn_version(proc, '[Service]\nExecStart=/srv/app/start.sh\n')['version'] == '24.1.1'
