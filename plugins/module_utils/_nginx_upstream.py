@@ -857,6 +857,37 @@ def handover_path(socket):
     return socket + '.handover'
 
 
+CAP_SYS_PTRACE = 19
+
+
+def parse_privileges(euid, status_text):
+    """This run's privileges: {euid, cap_eff (CapEff of /proc/self/status, hex) and cap_sys_ptrace (bit 19
+    of it; None when the line is missing)}."""
+    match = re.search(r'^CapEff:\s*([0-9A-Fa-f]+)\s*$', status_text or '', re.M)
+    if match is None:
+        return {'euid': euid, 'cap_eff': None, 'cap_sys_ptrace': None}
+    return {'euid': euid, 'cap_eff': match.group(1), 'cap_sys_ptrace': bool(int(match.group(1), 16) >> CAP_SYS_PTRACE & 1)}
+
+
+def owner_access_problem(privileges):
+    """Why this run cannot read which process holds a socket (/proc/PID/fd of another user's process), or None.
+
+    Reading another user's /proc/PID/fd passes the kernel's ptrace access check: root passes it with
+    CAP_SYS_PTRACE, which hardened hosts and containers (podman's and docker's defaults) take away.
+    """
+    if not privileges:
+        return None
+    if privileges.get('euid') not in (0, None):
+        return ("reading the owners of sockets (/proc/PID/fd of other users' processes) needs root: run the task with "
+                "become: true")
+    if privileges.get('cap_sys_ptrace') is False:
+        return ('needs CAP_SYS_PTRACE to read the owners of sockets; this task runs as root without it (CapEff %s in '
+                '/proc/self/status, bit 19 clear), as on a hardened host or in a container started without it: give it the '
+                'capability (podman or docker run --cap-add SYS_PTRACE; in a systemd unit AmbientCapabilities=CAP_SYS_PTRACE), '
+                'or run the task where root has it' % privileges['cap_eff'])
+    return None
+
+
 def _listeners(host, key):
     if key[0] == 'tcp':
         return [{'address': format_hostport(sock['local_ip'], sock['local_port']), 'ip': sock['local_ip'], 'inode': sock['inode']}
@@ -997,7 +1028,7 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
     """Join nginx's local backends with the host's listeners, processes and units.
 
     Returns {'pairs': [...], 'remote': [...]}: one pair per local backend (TCP port or Unix
-    socket path), with safe/reasons (codes no_listener, not_gunicorn, not_systemd,
+    socket path), with safe/reasons (codes no_listener, owners_unreadable, not_gunicorn, not_systemd,
     listener_shared, other_clients, reachable_remotely, non_http_use, https, mentioned,
     exec_start_unsupported, other_binds, runtime_directory, socket_path, socket_unit_exists) and,
     for a TCP pair served by gunicorn under systemd, the ``proposed`` unit changes.
@@ -1005,6 +1036,8 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
     addresses = host.get('addresses', [])
     backends = group_backends(analysis, addresses)
     processes = host.get('processes', {})
+    # Sockets whose owner could not be read because of this run's privileges, not because nobody holds them.
+    access = owner_access_problem(host.get('privileges')) if host.get('fd_denied') else None
     pairs = []
     for key in sorted(backends, key=lambda item: (item[0], str(item[1]))):
         backend = backends[key]
@@ -1022,8 +1055,16 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
         units = sorted(set(proc.get('unit') for proc in serving if proc.get('unit')))
         if not listeners:
             problems.append(('no_listener', 'nothing listens on %s' % (key[1] if key[0] == 'unix' else 'port %d' % key[1])))
-        elif not serving:
-            problems.append(('no_listener', 'no readable process holds the listener (run as root)'))
+        unreadable = []
+        if listeners and not serving:
+            if access:
+                unreadable.append('which process listens on %s' % (key[1] if key[0] == 'unix' else 'port %d' % key[1]))
+            elif host.get('privileges'):
+                problems.append(('no_listener', 'no process visible here holds the listener on %s (a process of another PID '
+                                 'namespace, such as a container sharing this network namespace?)'
+                                 % (key[1] if key[0] == 'unix' else 'port %d' % key[1])))
+            else:
+                problems.append(('no_listener', 'no readable process holds the listener (run as root)'))
         others = [proc for proc in serving if str(proc['pid']) not in gunicorn_pids]
         if others:
             problems.append(('not_gunicorn', 'served by %s, not gunicorn' % ', '.join(
@@ -1036,6 +1077,10 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
         if key[0] == 'tcp':
             clients = _clients(host, key[1], pids)
             strangers = [client for client in clients if client['process'] != 'nginx']
+            if access and any(client['process'] == '?' for client in strangers):
+                unreadable.append('which processes hold %d connections to port %d' % (
+                    sum(client['connections'] for client in strangers if client['process'] == '?'), key[1]))
+                strangers = [client for client in strangers if client['process'] != '?']
             if strangers:
                 problems.append(('other_clients', 'port %d also has clients other than nginx: %s' % (key[1], ', '.join(
                     '%s (%d)' % (client['process'], client['connections']) for client in strangers))))
@@ -1043,6 +1088,8 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
             if remote_ips and drop_tcp:
                 problems.append(('reachable_remotely', 'gunicorn listens on %s port %d, which other hosts can reach: dropping TCP may '
                                  'cut them off (keep TCP, or make sure nothing else uses it)' % (', '.join(remote_ips), key[1])))
+        if unreadable:
+            problems.append(('owners_unreadable', 'cannot tell %s: %s' % (' or '.join(unreadable), access)))
         gunicorn, proposed = None, None
         if len(units) == 1 and gunicorns and not others:
             master = masters[0] if masters else gunicorns[0]

@@ -26,6 +26,10 @@ description:
     as configuration; RV(backup_files) says which file went where, and the newest O(backup_keep) runs are kept. Then
     C(nginx -t) validates the whole configuration; when it fails, the previous files are put back and the task fails with
     the file and line nginx names. nginx is not reloaded.
+  - Which process holds a socket is read from C(/proc/PID/fd), which for other users' processes needs root with
+    C(CAP_SYS_PTRACE). Without it (a hardened host, a container started without C(--cap-add SYS_PTRACE)) the pair is
+    unsafe with code C(owners_unreadable), and the reason names the missing capability (C(CapEff) in
+    C(/proc/self/status), bit 19) or, when the task does not run as root, says to use become.
   - Nothing changes when the configuration is broken already (C(nginx -t) fails; the message names the file, the line and
     the fix), when nginx loads a backup copy (a name ending in C(~), as ansible's C(backup) options and editors leave them
     next to a file) from a directory it includes as a whole, when nginx does not proxy to O(address), or when O(address)
@@ -208,7 +212,8 @@ pairs:
   description:
     - One entry per same-host backend nginx names, a TCP port (C(kind=tcp)) or a Unix socket (C(kind=unix)).
     - C(safe) is true when a TCP pair can be switched; C(reasons) lists what blocks it (codes
-      C(no_listener), C(not_gunicorn), C(not_systemd), C(listener_shared), C(other_clients),
+      C(no_listener), C(owners_unreadable) (the owners of sockets cannot be read, not root or root without
+      C(CAP_SYS_PTRACE)), C(not_gunicorn), C(not_systemd), C(listener_shared), C(other_clients),
       C(reachable_remotely), C(non_http_use), C(https), C(mentioned), C(exec_start_unsupported),
       C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)).
     - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write, the
@@ -351,7 +356,8 @@ def read_nginx_files(module, nginx):
         seen.add(path)
         data = read_bytes(path)
         if data is None:
-            module.fail_json(msg='cannot read %s (nginx -T lists it): run as root' % path)
+            module.fail_json(msg='cannot read %s (nginx -T lists it): %s' % (path, 'run as root (become: true)' if os.geteuid() != 0 else (
+                'the task runs as root, so a security module (AppArmor, SELinux) or a missing CAP_DAC_READ_SEARCH denies it')))
         try:
             content = data.decode('utf-8')
         except UnicodeDecodeError:
@@ -377,8 +383,12 @@ def parse_proc_net_unix(text):
     return found
 
 
-def socket_owners(inodes):
-    """inode -> [pid, ...] for the given socket inodes (every process holding one)."""
+def socket_owners(inodes, denied=None):
+    """inode -> [pid, ...] for the given socket inodes (every process holding one).
+
+    ``denied``: a list that gets the pids whose descriptors could not be read (another user's process
+    without root, or root without CAP_SYS_PTRACE).
+    """
     wanted = set(inodes)
     owners = {}
     try:
@@ -389,6 +399,10 @@ def socket_owners(inodes):
         fd_dir = os.path.join(PROC, pid, 'fd')
         try:
             fds = os.listdir(fd_dir)
+        except PermissionError:
+            if denied is not None:
+                denied.append(int(pid))
+            continue
         except OSError:
             continue
         for fd in fds:
@@ -535,7 +549,8 @@ def host_facts(module):
     addresses += parse_if_inet6(read_text(os.path.join(PROC, 'net/if_inet6')) or '')
     tcp = read_tcp()
     unix = parse_proc_net_unix(read_text(os.path.join(PROC, 'net/unix')) or '')
-    owners = socket_owners([sock['inode'] for sock in tcp if sock['inode']] + [sock['inode'] for sock in unix])
+    denied = []
+    owners = socket_owners([sock['inode'] for sock in tcp if sock['inode']] + [sock['inode'] for sock in unix], denied)
     # Under load, short connections (nginx opens one per request) close between reading the table
     # and walking /proc/PID/fd: a socket without an owner that is gone (or closed, inode 0) when the
     # table is read again was one of those, not a client nobody can name.
@@ -574,7 +589,8 @@ def host_facts(module):
         if path and path not in config_files and os.path.isfile(path):
             config_files[path] = read_text(path)
     return {'addresses': addresses, 'tcp': tcp, 'unix': unix, 'owners': owners, 'processes': processes,
-            'units': units, 'config_files': config_files}
+            'units': units, 'config_files': config_files, 'fd_denied': len(denied),
+            'privileges': nu.parse_privileges(os.geteuid(), read_text(os.path.join(PROC, 'self/status')))}
 
 
 def write_file(module, path, content):

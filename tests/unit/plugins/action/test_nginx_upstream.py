@@ -29,15 +29,25 @@ RUN = '/var/backups/keeplocal/nginx/20260101T100000.000042Z-4242'
 BACKUP = RUN + '/etc/nginx/sites-available/app'
 
 
-def host(other_client=False):
+# podman's and docker's default capabilities: no CAP_SYS_PTRACE (bit 19).
+NO_PTRACE = {'euid': 0, 'cap_eff': '00000000a80425fb', 'cap_sys_ptrace': False}
+
+
+def host(other_client=False, privileges=None):
     tcp = [{'local_ip': '127.0.0.1', 'local_port': 8000, 'remote_ip': '0.0.0.0', 'remote_port': 0, 'state': 'LISTEN', 'uid': 999, 'inode': 1},
            {'local_ip': '127.0.0.1', 'local_port': 40000, 'remote_ip': '127.0.0.1', 'remote_port': 8000, 'state': 'ESTABLISHED', 'uid': 0, 'inode': 2}]
     processes = {'10': {'pid': 10, 'ppid': 1, 'comm': 'gunicorn', 'cmdline': ['/usr/bin/python3', '/usr/bin/gunicorn'], 'unit': 'app.service',
                         'cwd': '/srv/app', 'environment': {}},
                  '20': {'pid': 20, 'ppid': 19, 'comm': 'curl' if other_client else 'nginx', 'cmdline': [], 'unit': None, 'cwd': None,
                         'environment': {}}}
-    return {'addresses': ['192.168.1.20'], 'tcp': tcp, 'unix': [], 'owners': {'1': [10], '2': [20]}, 'processes': processes,
-            'units': {'app.service': {'cat': UNIT, 'socket_cat': None}}, 'config_files': {}}
+    facts = {'addresses': ['192.168.1.20'], 'tcp': tcp, 'unix': [], 'owners': {'1': [10], '2': [20]}, 'processes': processes,
+             'units': {'app.service': {'cat': UNIT, 'socket_cat': None}}, 'config_files': {}}
+    if privileges is not None:
+        facts['privileges'] = privileges
+        if not privileges['cap_sys_ptrace']:
+            # Root without the capability reads none of the other users' descriptors.
+            facts.update(owners={}, fd_denied=2)
+    return facts
 
 
 def collected(site=SITE, extra_files=(), **kwargs):
@@ -168,3 +178,18 @@ def test_revert_moves_the_socket_back_to_tcp():
     # The TCP configuration has nothing to revert.
     result, calls = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'})
     assert result['changed'] is False and len(calls) == 1
+
+
+def test_root_without_cap_sys_ptrace_is_told_which_capability_is_missing():
+    for check_mode in (True, False):
+        result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'}, check_mode=check_mode,
+                            privileges=NO_PTRACE)
+        assert result['failed'] and len(calls) == 1, result
+        assert result['msg'].startswith('127.0.0.1:8000 cannot safely be switched to a Unix socket: cannot tell which process listens '
+                                        'on port 8000 or which processes hold 1 connections to port 8000: needs CAP_SYS_PTRACE to '
+                                        'read the owners of sockets; this task runs as root without it'), result['msg']
+        assert 'run as root' not in result['msg']
+    # What the unix_sockets role reads (discover, with the socket still a template).
+    (pair,) = run({'mode': 'discover', 'address': '127.0.0.1:8000'}, privileges=NO_PTRACE)[0]['unsafe']
+    assert [reason['code'] for reason in pair['reasons']] == ['owners_unreadable']
+    assert 'needs CAP_SYS_PTRACE to read the owners of sockets' in pair['reasons'][0]['msg']

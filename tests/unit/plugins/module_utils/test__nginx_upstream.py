@@ -593,3 +593,55 @@ def test_older_or_unknown_gunicorn_gets_no_flag_it_would_reject(version):
     assert pair['proposed']['handover_control_socket'] is None
     assert pair['proposed']['handover_exec_start'] == ('/usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117 '
                                                        '--chdir /srv/app --workers 2 app:application')
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the owners of sockets: root without CAP_SYS_PTRACE
+
+STATUS = 'Name:\tpython3\nUmask:\t0022\nCapInh:\t0000000000000000\nCapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t%s\n'
+
+
+@pytest.mark.parametrize('euid, cap_eff, ptrace', [
+    (0, '000001ffffffffff', True),
+    (0, '00000000a80425fb', False),   # podman's and docker's default set
+    (0, '0000000000080000', True),    # bit 19 alone
+    (1000, '0000000000000000', False),
+])
+def test_parse_privileges(euid, cap_eff, ptrace):
+    assert nu.parse_privileges(euid, STATUS % (cap_eff, cap_eff, cap_eff)) == {'euid': euid, 'cap_eff': cap_eff, 'cap_sys_ptrace': ptrace}
+    assert nu.parse_privileges(0, 'Name:\tx\n')['cap_sys_ptrace'] is None
+
+
+def unreadable_host(euid=0, cap_eff='00000000a80425fb'):
+    """The lab host as root without CAP_SYS_PTRACE sees it: sockets listed, nobody's descriptors readable."""
+    host = lab_host()
+    host['owners'] = {}
+    host['fd_denied'] = 4
+    host['privileges'] = nu.parse_privileges(euid, STATUS % (cap_eff, cap_eff, cap_eff))
+    return host
+
+
+def test_missing_cap_sys_ptrace_is_named_not_run_as_root():
+    (pair,) = pairs_for(unreadable_host())
+    assert not pair['safe']
+    (reason,) = pair['reasons']
+    assert reason['code'] == 'owners_unreadable'
+    assert reason['msg'].startswith('cannot tell which process listens on port 8000 or which processes hold 1 connections to port '
+                                    '8000: needs CAP_SYS_PTRACE to read the owners of sockets; this task runs as root without it '
+                                    '(CapEff 00000000a80425fb in /proc/self/status, bit 19 clear)')
+    assert 'run as root' not in reason['msg']
+
+
+def test_not_root_is_told_to_become_root():
+    (pair,) = pairs_for(unreadable_host(euid=1000, cap_eff='0000000000000000'))
+    (reason,) = pair['reasons']
+    assert reason['code'] == 'owners_unreadable' and 'needs root: run the task with become: true' in reason['msg']
+
+
+def test_root_with_the_capability_and_no_visible_owner():
+    host = unreadable_host(cap_eff='000001ffffffffff')
+    host['fd_denied'] = 0
+    (pair,) = pairs_for(host)
+    codes_ = [reason['code'] for reason in pair['reasons']]
+    assert 'owners_unreadable' not in codes_ and 'no_listener' in codes_
+    assert 'another PID namespace' in pair['reasons'][0]['msg']

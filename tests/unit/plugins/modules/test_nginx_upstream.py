@@ -215,3 +215,21 @@ def test_gunicorn_version_from_the_process_when_a_wrapper_starts_it(tmp_path):
     root = venv(tmp_path, '24.1.1')
     proc = {'cmdline': [str(root / 'bin' / 'python3'), str(root / 'bin' / 'gunicorn'), 'app:app']}
     assert module_file.gunicorn_version(proc, '[Service]\nExecStart=/srv/app/start.sh\n')['version'] == '24.1.1'
+
+
+def test_descriptors_that_cannot_be_read_are_counted(tmp_path, monkeypatch):
+    for pid, target in (('10', 'socket:[42]'), ('20', 'socket:[43]')):
+        (tmp_path / pid / 'fd').mkdir(parents=True)
+        os.symlink(target, str(tmp_path / pid / 'fd' / '3'))
+    monkeypatch.setattr(module_file, 'PROC', str(tmp_path))
+    listdir = os.listdir
+
+    def denying(path):
+        if path == os.path.join(str(tmp_path), '20', 'fd'):
+            raise PermissionError(13, 'Permission denied', path)
+        return listdir(path)
+
+    monkeypatch.setattr(os, 'listdir', denying)
+    denied = []
+    assert module_file.socket_owners([42, 43], denied) == {'42': [10]}
+    assert denied == [20]
