@@ -359,37 +359,41 @@ def _number_statements(parsed, counter, numbering):
             _number_statements(stmt['block'], counter, numbering)
 
 
-def walk(payload, max_depth=32):
+def walk(payload, max_depth=32, blocks=False):
     """Yield (file, stmt, ctx, occurrence) for every directive reached from the main file.
 
     ``ctx`` is a tuple of (directive, args) of the enclosing blocks (includes are transparent);
-    ``occurrence`` numbers statements of the same directive on the same line of a file.
+    ``occurrence`` numbers statements of the same directive on the same line of a file. With
+    ``blocks``, a fifth item names the enclosing block instances: a tuple with one key per
+    enclosing block, so a file included in two places puts its directives into two different
+    blocks (what nginx's inheritance between levels follows, where ``ctx`` may be equal).
     """
     config = payload.get('config') or []
     numbering = {}
     for entry in config:
         _number_statements(entry.get('parsed') or [], {}, numbering)
 
-    def visit(index, ctx, stack):
+    def visit(index, ctx, path, stack):
         if index in stack or len(stack) > max_depth or index >= len(config):
             return
         entry = config[index]
-        yield from _visit_block(entry.get('parsed') or [], entry.get('file'), ctx, stack + (index,))
+        yield from _visit_block(entry.get('parsed') or [], entry.get('file'), ctx, path, stack + (index,))
 
-    def _visit_block(parsed, fname, ctx, stack):
+    def _visit_block(parsed, fname, ctx, path, stack):
         for stmt in parsed:
             if stmt.get('directive') == '#':
                 continue
-            yield fname, stmt, ctx, numbering.get(id(stmt), 0)
+            yield fname, stmt, ctx, numbering.get(id(stmt), 0), path
             if stmt.get('directive') == 'include':
                 for index in stmt.get('includes') or []:
-                    yield from visit(index, ctx, stack)
+                    yield from visit(index, ctx, path, stack)
             if stmt.get('block') is not None:
                 inner = ctx + ((stmt['directive'], tuple(stmt.get('args') or ())),)
-                yield from _visit_block(stmt['block'], fname, inner, stack)
+                yield from _visit_block(stmt['block'], fname, inner, path + (id(stmt),), stack)
 
     if config:
-        yield from visit(0, (), ())
+        for item in visit(0, (), (), ()):
+            yield item if blocks else item[:4]
 
 
 def describe_ctx(ctx):
@@ -416,18 +420,23 @@ def analyze(payload, local_addresses=()):
       other_uses: non-HTTP uses (fastcgi_pass ..., stream proxy_pass) with their target or upstream;
       mentions: other directives whose arguments contain a host:port (proxy_redirect, set, listen ...);
       variables: proxy_pass directives whose target is a variable (cannot be followed);
-      user: the ``user`` directive's arguments (nginx workers' user and group), or [].
+      user: the ``user`` directive's arguments (nginx workers' user and group), or [];
+      header_sets: the ``proxy_set_header`` directives of each block instance ({block key: [{name,
+        value, file, line}]}, keys as ``walk(..., blocks=True)`` names them);
+      proxy_passes: every http ``proxy_pass`` to an address or an upstream (not variables), each
+        {file, line, directive, occurrence, context, url, path (its block key), upstream (name or None)}.
     """
     local_addresses = list(local_addresses or [])
-    items = list(walk(payload))
+    items = list(walk(payload, blocks=True))
     upstreams = {}
     stream_upstreams = {}
-    for fname, stmt, ctx, occ in items:
+    for fname, stmt, ctx, occ, dummy_path in items:
         if stmt['directive'] == 'upstream' and stmt.get('args'):
             table = stream_upstreams if _in(ctx, 'stream') else upstreams
             table.setdefault(stmt['args'][0], {'file': fname, 'line': stmt['line'], 'servers': [], 'used_by': []})
 
     sites, other_uses, mentions, variables, user = [], [], [], [], []
+    header_sets, proxy_passes = {}, []
     site_keys = set()
 
     def add_site(site):
@@ -438,12 +447,18 @@ def analyze(payload, local_addresses=()):
         sites.append(site)
         return site
 
-    for fname, stmt, ctx, occ in items:
+    for fname, stmt, ctx, occ, path in items:
         directive, args = stmt['directive'], stmt.get('args') or []
         where = {'file': fname, 'line': stmt['line'], 'directive': directive, 'occurrence': occ,
                  'context': describe_ctx(ctx)}
         if directive == 'user' and not ctx:
             user = list(args)
+            continue
+        if directive == 'proxy_set_header' and not _in(ctx, 'stream'):
+            # What nginx sends to the backend; a static value naming the address stays the same after the switch,
+            # so these are compared by request_changes, not listed as mentions.
+            if len(args) >= 2:
+                header_sets.setdefault(path, []).append({'name': args[0], 'value': args[1], 'file': fname, 'line': stmt['line']})
             continue
         if directive == 'server' and ctx and ctx[-1][0] == 'upstream' and args:
             name = ctx[-1][1][0] if ctx[-1][1] else ''
@@ -468,9 +483,12 @@ def analyze(payload, local_addresses=()):
             if target['type'] == 'variable':
                 variables.append(dict(where, value=args[0]))
                 continue
+            instance = dict(where, url=url, path=path, upstream=None)
             if target['type'] == 'name' and target['host'] in upstreams:
                 upstreams[target['host']]['used_by'].append(dict(where, scheme=url['scheme']))
+                proxy_passes.append(dict(instance, upstream=target['host']))
                 continue
+            proxy_passes.append(instance)
             target = url_target(url)
             if target['type'] not in ('tcp', 'unix'):
                 continue
@@ -508,7 +526,7 @@ def analyze(payload, local_addresses=()):
             site['http'] = site['kind'] == 'proxy_pass' and site['scheme'] in ('http', 'https')
     sites = [site for site in sites if not site['stream']]
     return {'sites': sites, 'upstreams': upstreams, 'other_uses': other_uses, 'mentions': mentions,
-            'variables': variables, 'user': user}
+            'variables': variables, 'user': user, 'header_sets': header_sets, 'proxy_passes': proxy_passes}
 
 
 def site_text(site):
@@ -579,13 +597,171 @@ def nginx_problems(backend):
     return problems
 
 
-def nginx_warnings(backend, analysis):
-    """Behaviour that changes with the switch but does not block it."""
+# ---------------------------------------------------------------------------------------------
+# What the app receives: over TCP now and over the Unix socket after the switch
+#
+# nginx sends the proxy_set_header directives of the innermost level (location, server, http) that has
+# any: a level with one proxy_set_header inherits none from the levels around it. Host and Connection
+# are nginx's defaults where that set names none; the default Host is $proxy_host. $proxy_host is the
+# upstream's name for proxy_pass http://NAME (a switch edits the server lines, not that name: nothing
+# changes), and host:port as written for proxy_pass http://127.0.0.1:8000 (the port left out when it is
+# the scheme's default), which becomes "localhost" for proxy_pass http://unix:/path:, with $proxy_port
+# empty. gunicorn puts the connection's peer into REMOTE_ADDR: the address nginx connected from over TCP
+# (the loopback or own address it dialled), an empty string over a Unix socket, which has no peer
+# address (measured with gunicorn 24.1 to 27.0). Headers nginx builds from the client ($remote_addr,
+# $proxy_add_x_forwarded_for, $host, ...) do not depend on the backend's address.
+#
+# The rewriter does not add a proxy_set_header itself: in a block without one it would stop the
+# inheritance of every proxy_set_header of the levels around it, and anywhere it would be the one edit
+# that adds a line, which a revert to byte-identical files would have to find and take out again. A pair
+# whose headers change is refused with the line to add instead (or switched with force).
+
+_PROXY_VARS = re.compile(r'\$(?:\{(proxy_host|proxy_port)\}|(proxy_host|proxy_port)(?![A-Za-z0-9_]))')
+DEFAULT_HEADERS = (('Host', '$proxy_host'), ('Connection', 'close'))
+CLIENT_ADDRESS_HEADERS = ('x-forwarded-for', 'x-real-ip', 'forwarded')
+SOCKET_PROXY_VARIABLES = {'proxy_host': 'localhost', 'proxy_port': ''}
+
+
+def proxy_variables(url):
+    """$proxy_host and $proxy_port of a parsed proxy_pass URL to an address or an upstream name."""
+    default = 443 if url['scheme'] == 'https' else 80
+    target = url['target']
+    if target['type'] == 'unix':
+        return dict(SOCKET_PROXY_VARIABLES)
+    authority = url['authority']
+    host, port = split_hostport(authority, None)
+    host_text = authority.rsplit(':', 1)[0] if port is not None else authority
+    if port is None or port == default:
+        return {'proxy_host': host_text, 'proxy_port': str(default)}
+    return {'proxy_host': '%s:%d' % (host_text, port), 'proxy_port': str(port)}
+
+
+def effective_headers(analysis, proxy_pass):
+    """The proxy_set_header directives that apply to a proxy_pass: (block key of their level or None, list)."""
+    path = proxy_pass['path']
+    for size in range(len(path), -1, -1):
+        headers = analysis.get('header_sets', {}).get(path[:size])
+        if headers:
+            return path[:size], headers
+    return None, []
+
+
+def _peer_address(target):
+    """The address nginx connects from to a TCP target on this host, which gunicorn reports as REMOTE_ADDR."""
+    try:
+        addr = ipaddress.ip_address(target['host'])
+    except ValueError:
+        return '127.0.0.1'  # localhost and the other local names
+    if addr.is_unspecified:
+        return '127.0.0.1' if addr.version == 4 else '::1'
+    return str(addr)
+
+
+def _where(item):
+    return '%s:%s' % (item['file'], item['line'])
+
+
+def _shown(value):
+    return value if value != '' else '(empty: not sent)'
+
+
+def _conf_value(value):
+    if value == '' or re.search(r'[\s;{}"\'#]', value):
+        return '"%s"' % value.replace('\\', '\\\\').replace('"', '\\"')
+    return value
+
+
+def _fix(header, before, level, headers, proxy_pass):
+    """The line that keeps ``header`` as it is over TCP, and where it goes."""
+    line = '`proxy_set_header %s %s;`' % (header['name'], _conf_value(before))
+    if header.get('file') is not None and level == proxy_pass['path']:
+        return 'write %s instead of the proxy_set_header %s at %s' % (line, header['name'], _where(header))
+    inherited = [item for item in headers if item is not header]
+    if level is None:
+        return 'add %s to the block of that proxy_pass (no proxy_set_header applies there, so none is lost)' % line
+    if level == proxy_pass['path']:
+        return 'add %s next to the proxy_set_header lines of that block (%s)' % (line, _where(headers[0]))
+    if not inherited:
+        return 'add %s to the block of that proxy_pass, instead of relying on the one it inherits from %s' % (line, _where(header))
+    return ('add %s to the block of that proxy_pass together with copies of the %d proxy_set_header lines it inherits now (%s): '
+            'a proxy_set_header in a block stops the inheritance of all of them'
+            % (line, len(inherited), ', '.join(_where(item) for item in inherited)))
+
+
+def request_changes(backend, analysis):
+    """What the app receives through each proxy_pass that reaches a TCP backend, over TCP and over the socket.
+
+    Returns (requests, problems): requests {(file, line, occurrence): [request...]} per site of the backend, each request
+    {file, line, context, upstream, headers_from, tcp, socket, client_address_headers} where tcp/socket map
+    Host, every other header built from $proxy_host/$proxy_port, and REMOTE_ADDR to their values; problems are
+    reasons (host_header_changes, proxy_header_changes) for each header that would differ.
+    """
+    requests, problems, seen = {}, [], set()
+    for site in backend['sites']:
+        if site['target']['type'] != 'tcp':
+            continue
+        if site['kind'] == 'upstream_server':
+            instances = [item for item in analysis.get('proxy_passes', []) if item['upstream'] == site['upstream']]
+        else:
+            instances = [item for item in analysis.get('proxy_passes', []) if item['upstream'] is None
+                         and (item['file'], item['line'], item['occurrence']) == (site['file'], site['line'], site['occurrence'])]
+        found = requests.setdefault((site['file'], site['line'], site['occurrence']), [])
+        for proxy_pass in instances:
+            level, headers = effective_headers(analysis, proxy_pass)
+            named = set(item['name'].lower() for item in headers)
+            applied = list(headers) + [{'name': name, 'value': value, 'file': None, 'line': None}
+                                       for name, value in DEFAULT_HEADERS if name.lower() not in named]
+            tcp_vars = proxy_variables(proxy_pass['url'])
+            socket_vars = tcp_vars if proxy_pass['upstream'] else SOCKET_PROXY_VARIABLES
+            tcp, socket = {}, {}
+            for header in applied:
+                if header['name'].lower() != 'host' and not _PROXY_VARS.search(header['value']):
+                    continue
+                before = _PROXY_VARS.sub(lambda m: tcp_vars[m.group(1) or m.group(2)], header['value'])
+                after = _PROXY_VARS.sub(lambda m: socket_vars[m.group(1) or m.group(2)], header['value'])
+                tcp[header['name']], socket[header['name']] = before, after
+                if before == after:
+                    continue
+                code = 'host_header_changes' if header['name'].lower() == 'host' else 'proxy_header_changes'
+                source = ('proxy_set_header %s %s at %s' % (header['name'], header['value'], _where(header)) if header['file']
+                          else "$proxy_host, nginx's default: no proxy_set_header %s applies there" % header['name'])
+                msg = ('proxy_pass %s at %s (%s) sends %s: %s over TCP and would send %s: %s over the socket (%s)%s. Fix: %s'
+                       % (proxy_pass['url']['scheme'] + '://' + proxy_pass['url']['authority'], _where(proxy_pass),
+                          proxy_pass['context'], header['name'], _shown(before), header['name'], _shown(after), source,
+                          '; an app that checks Host (Django\'s ALLOWED_HOSTS) answers 400 to it' if code == 'host_header_changes' else '',
+                          _fix(header, before, level, headers, proxy_pass)))
+                if msg not in seen:
+                    seen.add(msg)
+                    problems.append((code, msg))
+            tcp['REMOTE_ADDR'], socket['REMOTE_ADDR'] = _peer_address(site['target']), ''
+            found.append({
+                'file': proxy_pass['file'], 'line': proxy_pass['line'], 'context': proxy_pass['context'],
+                'upstream': proxy_pass['upstream'], 'headers_from': _where(headers[0]) if headers else None,
+                'tcp': tcp, 'socket': socket,
+                'client_address_headers': [item['name'] for item in headers
+                                           if item['name'].lower() in CLIENT_ADDRESS_HEADERS and item['value'] != ''],
+            })
+    return requests, problems
+
+
+def nginx_warnings(backend, analysis, requests=None):
+    """Behaviour that changes with the switch but does not block it: the app's REMOTE_ADDR, which no nginx
+    setting keeps (``requests`` from request_changes), and proxy_pass targets nginx computes from variables."""
     warnings = []
-    hosts = sorted(set(site['target']['host'] for site in backend['sites'] if site['target']['type'] == 'tcp'))
-    if hosts:
-        warnings.append('the upstream Host header nginx sends by default ($proxy_host) becomes "localhost" instead of %s'
-                        ' where proxy_set_header Host is not set' % ', '.join(hosts))
+    found = [request for key in sorted(requests or {}) for request in requests[key]]
+    if found:
+        before = ', '.join(sorted(set(request['tcp']['REMOTE_ADDR'] for request in found)))
+        carried = sorted(set(name for request in found for name in request['client_address_headers']))
+        bare = sorted(set(_where(request) for request in found if not request['client_address_headers']))
+        text = ('gunicorn sees REMOTE_ADDR %s over TCP and an empty REMOTE_ADDR over the Unix socket (a Unix socket has no peer '
+                'address; no nginx setting changes that): what reads it (gunicorn\'s access log %%(h)s, Django\'s INTERNAL_IPS, '
+                'rate limits or address checks on REMOTE_ADDR) gets an empty string after the switch' % before)
+        if carried:
+            text += '; the client\'s address, which nginx passes in %s, stays the same' % ' and '.join(carried)
+        if bare:
+            text += ('; the proxy_pass at %s passes the client\'s address in no header (X-Forwarded-For, X-Real-IP, Forwarded), '
+                     'so REMOTE_ADDR is the only address the app gets there' % ', '.join(bare))
+        warnings.append(text)
     for variable in analysis['variables']:
         warnings.append('proxy_pass %s at %s:%s uses variables and cannot be followed'
                         % (variable['value'], variable['file'], variable['line']))
@@ -1030,8 +1206,10 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
     Returns {'pairs': [...], 'remote': [...]}: one pair per local backend (TCP port or Unix
     socket path), with safe/reasons (codes no_listener, owners_unreadable, not_gunicorn, not_systemd,
     listener_shared, other_clients, reachable_remotely, non_http_use, https, mentioned,
-    exec_start_unsupported, other_binds, runtime_directory, socket_path, socket_unit_exists) and,
-    for a TCP pair served by gunicorn under systemd, the ``proposed`` unit changes.
+    host_header_changes, proxy_header_changes, exec_start_unsupported, other_binds,
+    runtime_directory, socket_path, socket_unit_exists) and, for a TCP pair served by gunicorn under
+    systemd, the ``proposed`` unit changes. Each reference of a TCP pair lists in ``requests`` what
+    the app receives through it over TCP and over the socket (see request_changes).
     """
     addresses = host.get('addresses', [])
     backends = group_backends(analysis, addresses)
@@ -1042,6 +1220,8 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
     for key in sorted(backends, key=lambda item: (item[0], str(item[1]))):
         backend = backends[key]
         problems = list(nginx_problems(backend))
+        requests, changes = request_changes(backend, analysis) if key[0] == 'tcp' else ({}, [])
+        problems.extend(changes)
         first = backend['sites'][0]
         listeners = _listeners(host, key)
         pids = set()
@@ -1101,7 +1281,8 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
             'port': key[1] if key[0] == 'tcp' else None,
             'socket': key[1] if key[0] == 'unix' else None,
             'references': [{'file': site['file'], 'line': site['line'], 'directive': site['directive'], 'context': site['context'],
-                            'target': site_text(site), 'upstream': site['upstream'], 'params': site['params'], 'uri': site['uri']}
+                            'target': site_text(site), 'upstream': site['upstream'], 'params': site['params'], 'uri': site['uri'],
+                            'requests': requests.get((site['file'], site['line'], site['occurrence']), [])}
                            for site in backend['sites']],
             'listeners': [listener['address'] for listener in listeners],
             'processes': [{'pid': proc.get('pid'), 'process': proc.get('comm')} for proc in serving],
@@ -1109,7 +1290,7 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
             'clients': clients,
             'gunicorn': gunicorn,
             'reasons': [{'code': code, 'msg': msg} for code, msg in problems],
-            'warnings': nginx_warnings(backend, analysis) if key[0] == 'tcp' else [],
+            'warnings': nginx_warnings(backend, analysis, requests) if key[0] == 'tcp' else [],
             'proposed': proposed,
         }
         pair['safe'] = (not problems and proposed is not None) if key[0] == 'tcp' else not problems

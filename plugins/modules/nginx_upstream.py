@@ -26,6 +26,24 @@ description:
     as configuration; RV(backup_files) says which file went where, and the newest O(backup_keep) runs are kept. Then
     C(nginx -t) validates the whole configuration; when it fails, the previous files are put back and the task fails with
     the file and line nginx names. nginx is not reloaded.
+  - B(What the app receives.) For every C(proxy_pass) that reaches a TCP pair, discovery compares what nginx sends now with
+    what it would send over the socket. nginx sends the C(proxy_set_header) lines of the innermost level that has any (a
+    level with one inherits none from the levels around it), and its default C(Host $proxy_host) where they set no Host;
+    includes are followed. C($proxy_host) is the upstream's name for C(proxy_pass http://NAME), which a switch leaves
+    alone (it edits the C(server) lines), and C(host:port) as written for C(proxy_pass http://127.0.0.1:8000), which
+    becomes C(localhost) for C(http://unix:/path:), with C($proxy_port) empty.
+  - A Host header, or any header built from C($proxy_host) or C($proxy_port), that would change makes the pair unsafe
+    (codes C(host_header_changes), C(proxy_header_changes)). An app that checks Host, such as Django with
+    C(ALLOWED_HOSTS), answers 400 from the moment nginx uses the socket. The reason names the C(proxy_pass) (file and
+    line), both values, and the line that keeps the value, for example C(proxy_set_header Host 127.0.0.1:8000;), and where
+    it goes; O(force) switches anyway.
+  - The module does not add that line itself. In a block without C(proxy_set_header) it would stop the inheritance of
+    every C(proxy_set_header) of the levels around it, and anywhere it would be the one edit that adds a line instead of
+    changing an address, which a revert to byte-identical files would have to find and take out again.
+  - gunicorn reports the connection's peer as C(REMOTE_ADDR), C(127.0.0.1) (the address nginx dials) over TCP and an
+    empty string over a Unix socket, whatever nginx sends. No nginx setting keeps it, so it is not a reason but a
+    C(pairs[].warnings) entry, which names the headers that carry the client's address (C(X-Forwarded-For),
+    C(X-Real-IP), C(Forwarded)) and stay the same, or the C(proxy_pass) lines that pass none.
   - Which process holds a socket is read from C(/proc/PID/fd), which for other users' processes needs root with
     C(CAP_SYS_PTRACE). Without it (a hardened host, a container started without C(--cap-add SYS_PTRACE)) the pair is
     unsafe with code C(owners_unreadable), and the reason names the missing capability (C(CapEff) in
@@ -211,11 +229,19 @@ RETURN = r"""
 pairs:
   description:
     - One entry per same-host backend nginx names, a TCP port (C(kind=tcp)) or a Unix socket (C(kind=unix)).
-    - C(safe) is true when a TCP pair can be switched; C(reasons) lists what blocks it (codes
+    - C(safe) is true when a TCP pair can be switched; C(reasons) lists what blocks it, each C({code, msg}) (codes
       C(no_listener), C(owners_unreadable) (the owners of sockets cannot be read, not root or root without
       C(CAP_SYS_PTRACE)), C(not_gunicorn), C(not_systemd), C(listener_shared), C(other_clients),
-      C(reachable_remotely), C(non_http_use), C(https), C(mentioned), C(exec_start_unsupported),
-      C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)).
+      C(reachable_remotely), C(non_http_use), C(https), C(mentioned), C(host_header_changes) (the Host header the app
+      gets would change), C(proxy_header_changes) (another header built from C($proxy_host) or C($proxy_port) would
+      change), C(exec_start_unsupported), C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)).
+    - C(warnings) lists what changes with the switch without blocking it (C(REMOTE_ADDR), C(proxy_pass) targets built
+      from variables, which cannot be followed).
+    - C(references[].requests) (TCP pairs) lists each C(proxy_pass) that reaches the reference (an C(upstream) server
+      line is reached through every C(proxy_pass http://NAME)), with its C(file), C(line), C(context), C(upstream),
+      C(headers_from) (the first C(proxy_set_header) of the level whose headers apply, or null for nginx's defaults),
+      C(tcp) and C(socket) (C(Host), every header built from C($proxy_host)/C($proxy_port), and C(REMOTE_ADDR) as the
+      app gets them now and would over the socket), and C(client_address_headers).
     - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write, the
       socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (binds
       replaced, umask set), the handover service's C(handover_exec_start) and C(unit_copy).
@@ -236,8 +262,18 @@ pairs:
       port: 8000
       socket: null
       references:
-        - {file: /etc/nginx/sites-enabled/app, line: 3, directive: server, context: http > upstream app,
-           target: 127.0.0.1:8000, upstream: app, params: [], uri: null}
+        - file: /etc/nginx/sites-enabled/app
+          line: 3
+          directive: server
+          context: http > upstream app
+          target: 127.0.0.1:8000
+          upstream: app
+          params: []
+          uri: null
+          requests:
+            - {file: /etc/nginx/sites-enabled/app, line: 12, context: http > server > location /, upstream: app,
+               headers_from: /etc/nginx/sites-enabled/app:10, tcp: {Host: $host, REMOTE_ADDR: 127.0.0.1},
+               socket: {Host: $host, REMOTE_ADDR: ''}, client_address_headers: [X-Real-IP]}
       listeners: [127.0.0.1:8000]
       processes: [{pid: 301, process: gunicorn}, {pid: 302, process: gunicorn}]
       unit: app.service
@@ -247,7 +283,9 @@ pairs:
                                   observed: [/srv/app/gunicorn.ctl]}}
       safe: true
       reasons: []
-      warnings: []
+      warnings:
+        - "gunicorn sees REMOTE_ADDR 127.0.0.1 over TCP and an empty REMOTE_ADDR over the Unix socket (...): what reads it
+          (...) gets an empty string after the switch; the client's address, which nginx passes in X-Real-IP, stays the same"
       proposed: {socket: /run/app/gunicorn.sock, handover_socket: /run/app/gunicorn.handover.sock,
                  socket_unit: app.socket, dropin_path: /etc/systemd/system/app.service.d/keeplocal-unix-socket.conf,
                  exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app app:application,

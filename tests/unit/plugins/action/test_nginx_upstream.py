@@ -193,3 +193,19 @@ def test_root_without_cap_sys_ptrace_is_told_which_capability_is_missing():
     (pair,) = run({'mode': 'discover', 'address': '127.0.0.1:8000'}, privileges=NO_PTRACE)[0]['unsafe']
     assert [reason['code'] for reason in pair['reasons']] == ['owners_unreadable']
     assert 'needs CAP_SYS_PTRACE to read the owners of sockets' in pair['reasons'][0]['msg']
+
+
+DIRECT_SITE = 'server {\n    listen 80;\n    location / {\n        proxy_pass http://127.0.0.1:8000;\n    }\n}\n'
+
+
+def test_host_header_change_is_refused_in_check_mode_too_and_forced_through():
+    for check_mode in (True, False):
+        result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, check_mode=check_mode, site=DIRECT_SITE)
+        assert result['failed'] and len(calls) == 1, result
+        assert ('proxy_pass http://127.0.0.1:8000 at /etc/nginx/sites-enabled/app:4 (http > server > location /) sends Host: '
+                '127.0.0.1:8000 over TCP and would send Host: localhost over the socket') in result['msg']
+        assert 'Fix: add `proxy_set_header Host 127.0.0.1:8000;`' in result['msg']
+    (pair,) = run({'mode': 'discover'}, site=DIRECT_SITE)[0]['unsafe']
+    assert [reason['code'] for reason in pair['reasons']] == ['host_header_changes']
+    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'force': True}, site=DIRECT_SITE)
+    assert result['changed'] and calls[1]['edits'][0]['content'] == DIRECT_SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.sock')

@@ -276,27 +276,52 @@ def cases():
     return CASES
 
 
+# Where a case's app would get another Host header over the socket: a direct proxy_pass http://127.0.0.1:PORT in a
+# block whose proxy_set_header lines set no Host, so nginx sends $proxy_host ("127.0.0.1:PORT" over TCP, "localhost"
+# over the socket). case -> [(file as nginx names it, line of the proxy_pass, Host over TCP, line the fix goes before)].
+HOST_CHANGES = {
+    'netbox': [('/etc/nginx/sites-enabled/netbox', 18, '127.0.0.1:8001', 19)],
+    'readthedocs-proxito': [('/etc/nginx/conf.d/proxito.conf', 34, '127.0.0.1:8000', 35)],
+}
+
+
+def host_change_messages(case, name):
+    return ['proxy_pass http://%s at %s:%d (http > server > location /) sends Host: %s over TCP and would send Host: localhost '
+            'over the socket' % (host, case.path(path), line, host) for path, line, host, dummy in HOST_CHANGES.get(name, [])]
+
+
 @pytest.mark.parametrize('name', cases())
 def test_switch_check_mode_idempotence_and_revert(lay, name):
     case = lay(name, *read_case(name))
     original = snapshot(case.root)
     etc = snapshot(case.etc)
 
-    # The pair as discovery sees it: nothing on nginx's side blocks it.
+    # The pair as discovery sees it: nothing on nginx's side blocks it, except a Host header the app would see change.
     found = case.run({'mode': 'discover'})
     assert not found.get('failed'), found.get('msg')
     (pair,) = found['pairs']
-    assert pair['safe'] and pair['reasons'] == [], pair['reasons']
+    expected = host_change_messages(case, name)
+    assert [reason['code'] for reason in pair['reasons']] == ['host_header_changes'] * len(expected), pair['reasons']
+    for reason, start in zip(pair['reasons'], expected):
+        assert reason['msg'].startswith(start), reason['msg']
+    assert pair['safe'] is not expected
+    force = bool(expected)
+    if expected:
+        # Refused before any change, also in check mode, naming the line; force switches anyway.
+        for check_mode in (True, False):
+            refused = case.run({'mode': 'switch', 'socket': case.socket}, check_mode=check_mode)
+            assert refused.get('failed') and expected[0] in refused['msg'], refused
+            assert snapshot(case.root) == original
 
     # Check mode: the diff, and nothing written anywhere.
-    preview = case.run({'mode': 'switch', 'socket': case.socket}, check_mode=True)
+    preview = case.run({'mode': 'switch', 'socket': case.socket, 'force': force}, check_mode=True)
     assert not preview.get('failed'), preview.get('msg')
     assert preview['changed']
     assert sorted(os.path.realpath(item['after_header']) for item in preview['diff']) == case.expected_paths()
     assert snapshot(case.root) == original
 
     # The switch: exactly the expected files change, nginx -t passes, the backups land outside nginx's tree.
-    switched = case.run({'mode': 'switch', 'socket': case.socket})
+    switched = case.run({'mode': 'switch', 'socket': case.socket, 'force': force})
     assert not switched.get('failed'), switched.get('msg')
     assert switched['changed'] and 'test is successful' in switched['nginx_test']
     after = snapshot(case.etc)
@@ -313,7 +338,7 @@ def test_switch_check_mode_idempotence_and_revert(lay, name):
             assert handle.read() == etc[os.path.relpath(path, case.etc)]
 
     # Idempotent: a second switch changes nothing and backs nothing up.
-    again = case.run({'mode': 'switch', 'socket': case.socket})
+    again = case.run({'mode': 'switch', 'socket': case.socket, 'force': force})
     assert not again.get('failed'), again.get('msg')
     assert again['changed'] is False and snapshot(case.etc) == after
     assert os.listdir(case.backup_dir) == [os.path.basename(switched['backup_run'])]
@@ -339,7 +364,7 @@ def test_backups_an_older_run_left_next_to_the_files_never_break_a_run(lay, name
         case.write(leftovers[-1], case.relocate(case.deployed[rel]))
     original = snapshot(case.root)
     loaded = [path for path in leftovers if path in case.loaded()]
-    switched = case.run({'mode': 'switch', 'socket': case.socket})
+    switched = case.run({'mode': 'switch', 'socket': case.socket, 'force': name in HOST_CHANGES})
     if loaded:
         assert switched.get('failed') and loaded[0] in switched['msg'], switched
         assert 'nothing was changed' in switched['msg']
@@ -381,3 +406,32 @@ def test_leftover_of_a_site_with_an_upstream_block_is_named_with_the_fix(lay):
     assert sorted(os.listdir(os.path.dirname(site))) == ['hello_django']
     reverted = case.run({'mode': 'revert', 'socket': case.socket})
     assert reverted['changed'] and case.unrelocate(read(site)) == case.deployed['sites-enabled/hello_django']
+
+
+@pytest.mark.parametrize('name', sorted(HOST_CHANGES) if CASES else cases())
+def test_the_fix_a_host_header_refusal_names_makes_the_pair_safe(lay, name):
+    """The line the refusal names, added where it says, keeps the Host the app gets over TCP: the pair is safe, nginx -t
+    passes, and over the socket the app receives the same Host."""
+    case = lay(name, *read_case(name))
+    (pair,) = case.run({'mode': 'discover'})['pairs']
+    (reason,) = pair['reasons']
+    match = re.search(r'Fix: add `(proxy_set_header Host [^`]+;)` next to the proxy_set_header lines of that block \((.+):(\d+)\)$',
+                      reason['msg'])
+    assert match, reason['msg']
+    (path, dummy, host, before) = HOST_CHANGES[name][0]
+    assert (match.group(1), match.group(2), int(match.group(3))) == ('proxy_set_header Host %s;' % host, case.path(path), before)
+    with open(match.group(2)) as handle:
+        lines = handle.read().split('\n')
+    target = lines[before - 1]
+    lines.insert(before - 1, target[:len(target) - len(target.lstrip())] + match.group(1))
+    with open(match.group(2), 'w') as handle:
+        handle.write('\n'.join(lines))
+
+    (pair,) = case.run({'mode': 'discover'})['pairs']
+    assert pair['safe'] and pair['reasons'] == [], pair['reasons']
+    requests = [request for reference in pair['references'] for request in reference['requests']]
+    assert requests and all(request['tcp']['Host'] == request['socket']['Host'] == host for request in requests
+                            if request['line'] == HOST_CHANGES[name][0][1])
+    switched = case.run({'mode': 'switch', 'socket': case.socket})
+    assert not switched.get('failed'), switched.get('msg')
+    assert switched['changed'] and 'test is successful' in switched['nginx_test']

@@ -560,6 +560,159 @@ def test_backup_dir_problem():
 
 
 # ---------------------------------------------------------------------------------------------
+# What the app receives over TCP now and over the socket (Host, REMOTE_ADDR)
+
+def direct_site(location, server=''):
+    """A site proxying straight to 127.0.0.1:8000; ``location``/``server``: lines in location / and in the server."""
+    return ('server {\n    listen 80;\n%s    location / {\n%s        proxy_pass http://127.0.0.1:8000;\n    }\n}\n'
+            % (''.join('    %s\n' % line for line in server), ''.join('        %s\n' % line for line in location)))
+
+
+def pair_of(site, snippets=None, host=None):
+    (pair,) = pairs_for(host or lab_host(), files=debian({'app': site}, snippets=snippets))
+    return pair
+
+
+def host_changes(pair):
+    return [reason['msg'] for reason in pair['reasons'] if reason['code'] == 'host_header_changes']
+
+
+def requests_of(pair):
+    return [request for reference in pair['references'] for request in reference['requests']]
+
+
+def test_direct_proxy_pass_without_host_header_is_not_safe():
+    """nginx sends $proxy_host: "127.0.0.1:8000" over TCP, "localhost" over the socket (Django answers 400)."""
+    pair = pair_of(direct_site([]))
+    assert not pair['safe']
+    (msg,) = host_changes(pair)
+    assert msg == ('proxy_pass http://127.0.0.1:8000 at /etc/nginx/sites-enabled/app:4 (http > server > location /) sends Host: '
+                   '127.0.0.1:8000 over TCP and would send Host: localhost over the socket ($proxy_host, nginx\'s default: no '
+                   'proxy_set_header Host applies there); an app that checks Host (Django\'s ALLOWED_HOSTS) answers 400 to it. '
+                   'Fix: add `proxy_set_header Host 127.0.0.1:8000;` to the block of that proxy_pass (no proxy_set_header '
+                   'applies there, so none is lost)')
+    (request,) = requests_of(pair)
+    assert request['tcp'] == {'Host': '127.0.0.1:8000', 'REMOTE_ADDR': '127.0.0.1'}
+    assert request['socket'] == {'Host': 'localhost', 'REMOTE_ADDR': ''}
+    assert (request['headers_from'], request['client_address_headers']) == (None, [])
+
+
+def test_the_fix_the_reason_names_makes_the_pair_safe():
+    pair = pair_of(direct_site(['proxy_set_header Host 127.0.0.1:8000;']))
+    # A static value naming the address is sent unchanged: not a "mentioned" problem either.
+    assert pair['safe'], pair['reasons']
+    (request,) = requests_of(pair)
+    assert request['tcp']['Host'] == request['socket']['Host'] == '127.0.0.1:8000'
+
+
+def test_headers_of_the_location_without_host_netbox_style():
+    pair = pair_of(direct_site(['proxy_set_header X-Forwarded-Host $http_host;', 'proxy_set_header X-Real-IP $remote_addr;']))
+    (msg,) = host_changes(pair)
+    assert msg.endswith('Fix: add `proxy_set_header Host 127.0.0.1:8000;` next to the proxy_set_header lines of that block '
+                        '(/etc/nginx/sites-enabled/app:4)')
+    (request,) = requests_of(pair)
+    assert request['client_address_headers'] == ['X-Real-IP']
+
+
+def test_host_set_in_the_server_is_not_inherited_by_a_location_with_headers_of_its_own():
+    """A level with any proxy_set_header inherits none: the server's Host does not reach this location."""
+    pair = pair_of(direct_site(['proxy_set_header X-Real-IP $remote_addr;'], server=['proxy_set_header Host $host;']))
+    assert len(host_changes(pair)) == 1
+    # Without headers of its own the location inherits the server's, Host included.
+    assert pair_of(direct_site([], server=['proxy_set_header Host $host;']))['safe']
+
+
+def test_fix_in_a_location_that_inherits_names_what_it_would_lose():
+    pair = pair_of(direct_site([], server=['proxy_set_header X-Real-IP $remote_addr;', 'proxy_set_header X-Forwarded-Proto $scheme;']))
+    (msg,) = host_changes(pair)
+    assert msg.endswith('Fix: add `proxy_set_header Host 127.0.0.1:8000;` to the block of that proxy_pass together with copies of '
+                        'the 2 proxy_set_header lines it inherits now (/etc/nginx/sites-enabled/app:3, /etc/nginx/sites-enabled/app:4): '
+                        'a proxy_set_header in a block stops the inheritance of all of them')
+
+
+def test_explicit_proxy_host_is_replaced_where_it_is():
+    pair = pair_of(direct_site(['proxy_set_header Host $proxy_host;']))
+    (msg,) = host_changes(pair)
+    assert '(proxy_set_header Host $proxy_host at /etc/nginx/sites-enabled/app:4)' in msg
+    assert msg.endswith('Fix: write `proxy_set_header Host 127.0.0.1:8000;` instead of the proxy_set_header Host at '
+                        '/etc/nginx/sites-enabled/app:4')
+
+
+def test_debian_proxy_params_keep_the_host():
+    pair = pair_of(direct_site(['include proxy_params;']), snippets={'proxy_params': fixture('proxy_params')})
+    assert pair['safe'], pair['reasons']
+    (request,) = requests_of(pair)
+    assert request['tcp']['Host'] == request['socket']['Host'] == '$host'
+    assert request['headers_from'] == '/etc/nginx/proxy_params:30'
+    assert request['client_address_headers'] == ['X-Real-IP', 'X-Forwarded-For']
+
+
+def test_other_headers_built_from_proxy_host_or_port():
+    pair = pair_of(direct_site(['proxy_set_header Host $host;', 'proxy_set_header X-Backend ${proxy_host}/$proxy_port;']))
+    assert [reason['code'] for reason in pair['reasons']] == ['proxy_header_changes']
+    (request,) = requests_of(pair)
+    assert (request['tcp']['X-Backend'], request['socket']['X-Backend']) == ('127.0.0.1:8000/8000', 'localhost/')
+
+
+def test_upstream_block_keeps_its_name_as_host():
+    """proxy_pass http://app sends Host: app before and after: the switch edits the server lines only."""
+    site = LAB_SITE.replace('        proxy_set_header Host $host;\n', '')
+    pair = pair_of(site)
+    assert pair['safe'], pair['reasons']
+    (request,) = requests_of(pair)
+    assert (request['upstream'], request['tcp']['Host'], request['socket']['Host']) == ('app', 'app', 'app')
+    assert (request['tcp']['REMOTE_ADDR'], request['socket']['REMOTE_ADDR']) == ('127.0.0.1', '')
+
+
+def test_blocks_are_told_apart_where_their_contexts_read_the_same():
+    """Two servers with the same "http > server > location /": only the one without Host changes."""
+    site = (direct_site([], server=['proxy_set_header Host $host;'])
+            + direct_site([]).replace('listen 80;', 'listen 81;'))
+    pair = pair_of(site)
+    (msg,) = host_changes(pair)
+    assert 'at /etc/nginx/sites-enabled/app:11 ' in msg
+
+
+def test_one_snippet_included_in_two_locations():
+    snippet = 'proxy_pass http://127.0.0.1:8000;\n'
+    site = ('server {\n  location /a { proxy_set_header Host $host; include snippets/p.conf; }\n'
+            '  location /b { include snippets/p.conf; }\n}\n')
+    pair = pair_of(site, snippets={'snippets/p.conf': snippet})
+    (msg,) = host_changes(pair)
+    assert 'at /etc/nginx/snippets/p.conf:1 (http > server > location /b)' in msg
+    assert [request['tcp']['Host'] for request in requests_of(pair)] == ['$host', '127.0.0.1:8000']
+
+
+def test_existing_direct_shapes():
+    """The module docs' shapes: proxy_params keeps Host, a location without headers does not."""
+    pair = pair_of(DIRECT, snippets={'proxy_params': fixture('proxy_params')})
+    (msg,) = host_changes(pair)
+    assert msg.startswith('proxy_pass http://localhost:8000 at /etc/nginx/sites-enabled/app:17 (http > server > location /api/) '
+                          'sends Host: localhost:8000 over TCP and would send Host: localhost over the socket')
+
+
+@pytest.mark.parametrize('url, variables', [
+    ('http://127.0.0.1:8000/x/', {'proxy_host': '127.0.0.1:8000', 'proxy_port': '8000'}),
+    ('http://127.0.0.1', {'proxy_host': '127.0.0.1', 'proxy_port': '80'}),
+    ('http://127.0.0.1:80', {'proxy_host': '127.0.0.1', 'proxy_port': '80'}),
+    ('http://[::1]:8000', {'proxy_host': '[::1]:8000', 'proxy_port': '8000'}),
+    ('http://app', {'proxy_host': 'app', 'proxy_port': '80'}),
+    ('http://unix:/run/app/gunicorn.sock:/x/', {'proxy_host': 'localhost', 'proxy_port': ''}),
+])
+def test_proxy_variables(url, variables):
+    assert nu.proxy_variables(nu.parse_proxy_url(url)) == variables
+
+
+def test_remote_addr_warning_names_the_headers_that_carry_the_client():
+    (warning,) = pair_of(LAB_SITE)['warnings']
+    assert warning.startswith('gunicorn sees REMOTE_ADDR 127.0.0.1 over TCP and an empty REMOTE_ADDR over the Unix socket')
+    assert warning.endswith("the client's address, which nginx passes in X-Real-IP, stays the same")
+    (warning,) = pair_of(direct_site(['proxy_set_header Host $host;']))['warnings']
+    assert warning.endswith('the proxy_pass at /etc/nginx/sites-enabled/app:5 passes the client\'s address in no header '
+                            '(X-Forwarded-For, X-Real-IP, Forwarded), so REMOTE_ADDR is the only address the app gets there')
+
+
+# ---------------------------------------------------------------------------------------------
 # gunicorn's control socket: the handover copy must not take over the service's
 
 def test_handover_copy_runs_without_a_control_socket_on_gunicorn_25_1():
