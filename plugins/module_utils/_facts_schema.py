@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The detection facts schema, stated once (stdlib only, no I/O).
 
-``FACTS`` is what hairpin_facts returns for one host (and, with ``host`` added, the
-``hairpin_detect_facts`` fact the planner reads): ``addresses`` always, plus one key per gathered
+``FACTS`` is what hairpin_facts returns for one host (and, with ``host`` and ``detected_at`` added,
+the ``hairpin_detect_facts`` fact the planner reads): ``addresses`` always, plus one key per gathered
 subset (``SECTIONS``). Each value is described by its dict keys, their types, which may be null and
 which are present only sometimes; any other key is an error, so a reader that adds a field has to
 state it here. ``check(value, schema)`` lists what does not fit.
@@ -274,10 +274,12 @@ ADDRESSES = ListOf(Str())
 
 FACTS = Record(
     dict(
-        # set by the hairpin_detect role (inventory_hostname), not by the module
+        # set by the hairpin_detect role, not by the module: inventory_hostname, and when the facts
+        # were gathered (UTC, 2026-01-31T12:00:00Z; a later plan over several runs leaves out old ones)
         host=Str(),
+        detected_at=Str(),
         addresses=ADDRESSES,
         **SECTIONS
     ),
-    optional=('host',) + tuple(SECTIONS),
+    optional=('host', 'detected_at') + tuple(SECTIONS),
 )

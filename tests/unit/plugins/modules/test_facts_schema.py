@@ -51,8 +51,8 @@ SCENARIOS = {
         dict(conntrack=False, table=None, tools={}),
         [{}, {'gather_subset': ['!nat_rules']}, {'gather_subset': ['!all']}]),
 }
-# The module's own result: the facts without the role's host.
-RESULT = Record({key: shape for key, shape in FACTS.fields.items() if key != 'host'}, optional=SECTIONS)
+# The module's own result: the facts without what the role adds (host, detected_at).
+RESULT = Record({key: shape for key, shape in FACTS.fields.items() if key not in ('host', 'detected_at')}, optional=SECTIONS)
 # outbound_flows_info adds the host's addresses to the outbound_flows value.
 OUTBOUND_FLOWS_INFO = Record(dict(SECTIONS['outbound_flows'].fields, local_addresses=ADDRESSES))
 
