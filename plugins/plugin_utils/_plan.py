@@ -7,10 +7,12 @@ Pure functions, controller side, stdlib only (``ipaddress``). The input is what 
 gathered on each host; the output is the plan documented in docs/architecture.md. Nothing here
 does I/O, and the output is deterministic: same facts, same plan (sorted lists, fixed keys).
 
-The facts are read once into typed records (``_Host`` and what it holds), each distinct address
-parsed once into one ``_Address``; the planning stages work on those records through indexes by
-address (``_address_owners``), by forward (``_ForwardIndex``) and by name, so the cost grows with
-the facts, not with pairs times forwards.
+Each fact is read once. What several stages consult is read first into records (``_Host``: a
+host's addresses, forwards, conntrack health and app-server sockets), each distinct address parsed
+once into one ``_Address``; the entries a single stage consumes (conntrack pairs, client sockets,
+DNS answers: most of the facts) are read by that stage as it goes. The stages join through
+indexes by address (``_address_owners``), by forward (``_ForwardIndex``) and by name, so the cost
+grows with the facts, not with pairs times forwards.
 
 Decision table (one fix per pair; what applies it is decided in ``_recommend.py``):
 
@@ -34,6 +36,7 @@ Same-host TCP to an app server (``same_host[]``) gets ``unix_socket``.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections import namedtuple
 from collections.abc import Mapping
 
@@ -92,15 +95,20 @@ def _num(value, default=None):
         return default
 
 
+def _is_mapping(value):
+    # dict first: facts are plain dicts, and the abstract Mapping check costs ten times as much
+    # (written out again where it runs per list item, which a call would double)
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
 def _mapping(value):
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else {}
 
 
 def _items(value):
     """The list items of ``value`` that are mappings (anything else is ignored)."""
     if not isinstance(value, (list, tuple)):
         return []
-    # dict first: the abstract Mapping check is slow, and facts are plain dicts
     return [item for item in value if item.__class__ is dict or isinstance(item, Mapping)]
 
 
@@ -109,12 +117,12 @@ def _listed(value):
 
 
 def _failed(source):
-    return isinstance(source, Mapping) and bool(source.get('failed'))
+    return _is_mapping(source) and bool(source.get('failed'))
 
 
 def _usable(source):
     """A module result the planner can read (a dict that did not fail)."""
-    return isinstance(source, Mapping) and not source.get('failed')
+    return _is_mapping(source) and not source.get('failed')
 
 
 def _ratio(value):
@@ -262,8 +270,8 @@ class Networks:
       entry containing one also contains the other; addresses no entry covers fall back to their
       /``ipv4_prefix`` (default 24) or /``ipv6_prefix`` (default 64) network.
 
-    ``network_of`` returns one object per network, so two results are the same network exactly
-    when they are the same object.
+    ``network_of`` returns a network's text (``192.168.1.0/24``), one str object per network, so
+    two results are the same network exactly when they are the same object.
     """
 
     def __init__(self, internal_cidrs=None, networks=None, ipv4_prefix=DEFAULT_IPV4_PREFIX, ipv6_prefix=DEFAULT_IPV6_PREFIX):
@@ -273,7 +281,7 @@ class Networks:
         self.cidrs.sort(key=lambda net: (-net.prefixlen, net.version, int(net.network_address)))
         self.prefix = {4: _check_prefix(ipv4_prefix, 'ipv4_prefix', 4), 6: _check_prefix(ipv6_prefix, 'ipv6_prefix', 6)}
         self._internal = [_masked(net) for net in self.internal]
-        self._cidrs = [_masked(net) + (net,) for net in self.cidrs]
+        self._cidrs = [_masked(net) + (str(net),) for net in self.cidrs]
         self._fallback = {}
 
     def is_internal(self, ip):
@@ -282,18 +290,18 @@ class Networks:
         return any(version == ip.version and value & mask == network for version, mask, network in self._internal)
 
     def network_of(self, ip):
-        """The network ``ip`` (an ``ipaddress`` address) sits on, one object per network."""
+        """The network ``ip`` (an ``ipaddress`` address) sits on, as its text: one object per network."""
         value = int(ip)
-        for version, mask, network, net in self._cidrs:
+        for version, mask, network, text in self._cidrs:
             if version == ip.version and value & mask == network:
-                return net
+                return text
         prefix = self.prefix[ip.version]
         bits = _BITS[ip.version]
         key = (ip.version, value >> (bits - prefix))
-        net = self._fallback.get(key)
-        if net is None:
-            net = self._fallback[key] = ipaddress.ip_network('%s/%d' % (ip, prefix), strict=False)
-        return net
+        text = self._fallback.get(key)
+        if text is None:
+            text = self._fallback[key] = str(ipaddress.ip_network('%s/%d' % (ip, prefix), strict=False))
+        return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,7 +315,7 @@ class _Address:
     of them hash by identity instead of calling ``ipaddress``'s Python-level hash and compare.
     """
 
-    __slots__ = ('ip', 'version', 'text', 'host_text', 'sort_key', 'usable', 'internal', 'network', 'network_text')
+    __slots__ = ('ip', 'version', 'text', 'host_text', 'sort_key', 'usable', 'internal', 'network')
 
     def __init__(self, ip, networks):
         self.ip = ip
@@ -318,8 +326,7 @@ class _Address:
         # an address a host can be known by: loopback, link-local and the like never map to one host
         self.usable = not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
         self.internal = networks.is_internal(ip)
-        self.network = networks.network_of(ip)
-        self.network_text = str(self.network)
+        self.network = networks.network_of(ip)     # its text, one object per network
 
 
 class _AddressBook:
@@ -436,14 +443,8 @@ class Forward:
         return self.private_port is not None and self.private_port != self.public_port
 
 
-# A hairpin_flows pair (or one flow, counted once): the gateway saw client -> public -> backend.
-_FlowPair = namedtuple('_FlowPair', 'client_ip proto public_ip public_port backend_ip backend_port connections')
-# An outbound_flows.to_public entry: the client's sockets to a public address.
-_Outbound = namedtuple('_Outbound', 'remote_ip remote_port proto local_ip connections process')
 # An outbound_flows.same_host entry whose listener is an app server.
 _SameHost = namedtuple('_SameHost', 'ip port client listener connections')
-# A dns_answers answer: a name (lower case, no trailing dot) and the addresses it answered.
-_Answer = namedtuple('_Answer', 'name addresses public_match')
 
 
 class _Health:
@@ -487,22 +488,27 @@ class _Health:
 
 
 class _Host:
-    """One host's facts as records; an unreachable host (no facts) has empty ones."""
+    """One host's facts: records of what several stages consult, and the entries one stage reads.
 
-    __slots__ = ('name', 'usable_addresses', 'inside', 'forwards', 'flow_pairs', 'to_public', 'same_host', 'answers', 'health',
-                 'not_observed')
+    An unreachable host (no facts) has empty ones.
+    """
+
+    __slots__ = ('name', 'usable_addresses', 'inside', 'forwards', 'conntrack_pairs', 'pairs_counted', 'to_public', 'same_host',
+                 'answers', 'health', 'not_observed')
 
     def __init__(self, name):
         self.name = name
         self.usable_addresses = []      # own addresses that can name this host (no loopback, link-local, ...), sorted
         self.inside = {4: [], 6: []}    # those that are internal, per IP version: where its connections leave from
         self.forwards = []
-        self.flow_pairs = []
-        self.to_public = []
         self.same_host = []
-        self.answers = []
         self.health = None              # None: neither a gateway nor reporting conntrack
         self.not_observed = []          # (source, reason)
+        # Entries as the facts hold them (dicts), each read by the one stage that uses it.
+        self.conntrack_pairs = []       # hairpin_flows pairs, or its flows when a result has no pairs: _gateway_pairs
+        self.pairs_counted = True       # the entries carry a connection count (pairs do, flows count once)
+        self.to_public = []             # outbound_flows.to_public: _client_pairs
+        self.answers = []               # dns_answers.answers: _collect_names
 
 
 def _read_host(name, facts, book):
@@ -525,13 +531,15 @@ def _read_host(name, facts, book):
 
     flows = facts.get('hairpin_flows')
     if _usable(flows):
-        host.flow_pairs = _read_flow_pairs(flows, book)
+        # a result without the aggregate: count the (capped) flows themselves
+        host.pairs_counted = 'pairs' in flows
+        host.conntrack_pairs = _items(flows.get('pairs') if host.pairs_counted else flows.get('flows'))
     if _usable(outbound):
-        host.to_public = _read_outbound(outbound, book)
+        host.to_public = _items(outbound.get('to_public'))
         host.same_host = _read_same_host(outbound, book)
     dns = facts.get('dns_answers')
     if _usable(dns):
-        host.answers = _read_answers(dns, book)
+        host.answers = _items(dns.get('answers'))
 
     conntrack = facts.get('conntrack')
     is_gateway = bool(listed_forwards) or _usable(flows)
@@ -539,43 +547,6 @@ def _read_host(name, facts, book):
         host.health = _Health(conntrack, flows, is_gateway)
     host.not_observed = _unobserved_sources(facts)
     return host
-
-
-def _read_flow_pairs(flows, book):
-    if 'pairs' in flows:
-        entries = _items(flows.get('pairs'))
-        counted = True
-    else:  # a result without the aggregate: count the (capped) flows themselves
-        entries = _items(flows.get('flows'))
-        counted = False
-    result = []
-    for item in entries:
-        client_ip = book.parse(item.get('client_ip'))
-        public_ip = book.parse(item.get('public_ip'))
-        public_port = _int(item.get('public_port'))
-        if client_ip is None or public_ip is None or public_port is None:
-            continue
-        backend_ip = book.parse(item.get('backend_ip'))
-        backend_port = _int(item.get('backend_port'), public_port) if backend_ip is not None else None
-        connections = max(_int(item.get('connections'), 1), 0) if counted else 1
-        proto = item.get('proto')
-        result.append(_FlowPair(client_ip, str(proto).lower() if proto else 'tcp', public_ip, public_port,
-                                backend_ip, backend_port, connections))
-    return result
-
-
-def _read_outbound(outbound, book):
-    result = []
-    for item in _items(outbound.get('to_public')):
-        remote_ip = book.parse(item.get('remote_ip'))
-        remote_port = _int(item.get('remote_port'))
-        if remote_ip is None or remote_port is None:
-            continue
-        proto = item.get('proto')
-        process = item.get('process')
-        result.append(_Outbound(remote_ip, remote_port, str(proto).lower() if proto else 'tcp', book.parse(item.get('local_ip')),
-                                max(_int(item.get('connections'), 1), 0), str(process) if process else None))
-    return result
 
 
 def _read_same_host(outbound, book):
@@ -590,32 +561,20 @@ def _read_same_host(outbound, book):
     return result
 
 
-def _read_answers(dns, book):
-    result = []
-    for item in _items(dns.get('answers')):
-        name = str(item.get('name') or '').rstrip('.').lower()
-        if not name:
-            continue
-        addresses = item.get('addresses') or []
-        if not isinstance(addresses, (list, tuple)):
-            addresses = [addresses]
-        parsed = [book.parse(value) for value in addresses]
-        result.append(_Answer(name, [address for address in parsed if address is not None], bool(item.get('public_match'))))
-    return result
-
-
 def _unobserved_sources(facts):
     result = []
     for source in SOURCES:
         value = facts.get(source)
-        if _failed(value):
-            result.append((source, str(value.get('msg') or 'the module failed')))
-        elif value is not None and not isinstance(value, Mapping):
+        if value is None:
+            continue
+        if not _is_mapping(value):
             result.append((source, 'unexpected value (not a dict)'))
-        elif source == 'conntrack' and isinstance(value, Mapping) and value.get('available') is False:
+        elif value.get('failed'):
+            result.append((source, str(value.get('msg') or 'the module failed')))
+        elif source == 'conntrack' and value.get('available') is False:
             # conntrack_info's own key; hairpin_flows and nat_rules say why in msg
             result.append((source, str(value.get('message') or 'nf_conntrack not loaded here')))
-        elif source == 'hairpin_flows' and isinstance(value, Mapping) and value.get('available') is False:
+        elif source == 'hairpin_flows' and value.get('available') is False:
             result.append((source, str(value.get('msg') or 'conntrack table not readable here')))
     return result
 
@@ -712,7 +671,7 @@ class _Pair:
     """A client host (or address) reaching a public endpoint; every sighting names the client's address."""
 
     __slots__ = ('client_host', 'client_ip', 'client_process', 'proto', 'public_ip', 'public_port', 'backend_ip', 'backend_port',
-                 'gateway', 'forward_gateway', 'seen', 'conn_gateway', 'conn_client', 'names', '_id')
+                 'gateway', 'seen', 'conn_gateway', 'conn_client', 'names')
 
     def __init__(self, client_host, client_ip, proto, public_ip, public_port):
         self.client_host = client_host
@@ -724,26 +683,23 @@ class _Pair:
         self.backend_ip = None
         self.backend_port = None
         self.gateway = None     # the first by name of the gateways that saw it
-        self.forward_gateway = None
         self.seen = 0           # _BY_* bits
         self.conn_gateway = 0
         self.conn_client = 0
-        self.names = []         # names that answer with its public address, each once
-        self._id = None
+        self.names = ()         # the _Name entries that answer with its public address, by name (shared per endpoint)
 
     def client_label(self):
         return self.client_host or self.client_ip.text
-
-    def pair_id(self):
-        if self._id is None:
-            self._id = '%s->%s/%s' % (self.client_label(), _endpoint(self.public_ip, self.public_port), self.proto)
-        return self._id
 
     def sort_key(self):
         return (self.client_label(), self.client_ip.sort_key, self.public_ip.sort_key, self.public_port, self.proto)
 
 
 class _PairTable:
+    """The pairs by (client, proto, public address, public port); the client is its host, or its address when no host owns it.
+
+    A host name (a str) never equals an ``_Address``, so the two kinds of client share the key's first place.
+    """
 
     def __init__(self, owners):
         self.owners = owners
@@ -752,14 +708,14 @@ class _PairTable:
     def get(self, client_host, client_ip, proto, public_ip, public_port):
         if client_host is None:
             client_host = self.owners.get(client_ip)
-        key = (('host', client_host) if client_host else ('ip', client_ip), proto, public_ip, public_port)
+        key = (client_host or client_ip, proto, public_ip, public_port)
         pair = self.pairs.get(key)
         if pair is None:
             pair = self.pairs[key] = _Pair(client_host, client_ip, proto, public_ip, public_port)
         return pair
 
     def has(self, client_host, proto, public_ip, public_port):
-        return (('host', client_host), proto, public_ip, public_port) in self.pairs
+        return (client_host, proto, public_ip, public_port) in self.pairs
 
 
 def _choose_client_ip(host, remote_ip, backend_ip):
@@ -774,40 +730,58 @@ def _choose_client_ip(host, remote_ip, backend_ip):
     return candidates[0]
 
 
-def _gateway_pairs(hosts, table):
+def _gateway_pairs(hosts, table, book):
+    """The pairs the gateways' conntrack saw: client -> public address -> backend."""
+    parse = book.parse
     for host in hosts:
-        for flow in host.flow_pairs:
-            pair = table.get(None, flow.client_ip, flow.proto, flow.public_ip, flow.public_port)
-            pair.client_ip = flow.client_ip
-            if flow.backend_ip is not None:
-                pair.backend_ip = flow.backend_ip
-                pair.backend_port = flow.backend_port
+        for item in host.conntrack_pairs:
+            client_ip = parse(item.get('client_ip'))
+            public_ip = parse(item.get('public_ip'))
+            public_port = _int(item.get('public_port'))
+            if client_ip is None or public_ip is None or public_port is None:
+                continue
+            proto = item.get('proto')
+            pair = table.get(None, client_ip, str(proto).lower() if proto else 'tcp', public_ip, public_port)
+            pair.client_ip = client_ip
+            backend_ip = parse(item.get('backend_ip'))
+            if backend_ip is not None:
+                pair.backend_ip = backend_ip
+                pair.backend_port = _int(item.get('backend_port'), public_port)
             if pair.gateway is None or host.name < pair.gateway:
                 pair.gateway = host.name
             pair.seen |= _BY_GATEWAY
-            pair.conn_gateway += flow.connections
+            pair.conn_gateway += max(_int(item.get('connections'), 1), 0) if host.pairs_counted else 1
 
 
-def _client_pairs(hosts, table, forwards, listed_public):
+def _client_pairs(hosts, table, forwards, listed_public, book):
+    """The pairs the clients' sockets saw: connections to a forward's public address (or a listed one)."""
+    parse = book.parse
     for host in hosts:
         for item in host.to_public:
-            fwd = forwards.find(item.remote_ip, item.remote_port, item.proto)
-            if fwd is None and (forwards.covered(item.remote_ip) or item.remote_ip not in listed_public):
+            remote_ip = parse(item.get('remote_ip'))
+            remote_port = _int(item.get('remote_port'))
+            if remote_ip is None or remote_port is None:
+                continue
+            proto = item.get('proto')
+            proto = str(proto).lower() if proto else 'tcp'
+            fwd = forwards.find(remote_ip, remote_port, proto)
+            if fwd is None and (forwards.covered(remote_ip) or remote_ip not in listed_public):
                 # A known gateway address without a forward on that port, or a public address no
                 # forward covers and nobody listed (the internet): not a hairpin.
                 continue
             if fwd is not None and fwd.gateway == host.name:
                 continue  # the gateway talking to its own forward is local DNAT, not a hairpin
-            client_ip = item.local_ip
+            client_ip = parse(item.get('local_ip'))
             if client_ip is None:
-                client_ip = _choose_client_ip(host, item.remote_ip, fwd.private_ip if fwd else None)
+                client_ip = _choose_client_ip(host, remote_ip, fwd.private_ip if fwd else None)
             if client_ip is None or not client_ip.internal:
                 continue  # an outside client using the public address as intended
-            pair = table.get(host.name, client_ip, item.proto, item.remote_ip, item.remote_port)
+            pair = table.get(host.name, client_ip, proto, remote_ip, remote_port)
             pair.seen |= _BY_CLIENT
-            pair.conn_client += item.connections
-            if item.process and not pair.client_process:
-                pair.client_process = item.process
+            pair.conn_client += max(_int(item.get('connections'), 1), 0)
+            process = item.get('process')
+            if process and not pair.client_process:
+                pair.client_process = str(process)
 
 
 class _Name:
@@ -818,20 +792,30 @@ class _Name:
         self.public_ips = set()
         self.resolved_by = set()
         self.forwards = []      # [(public address, Forward)] the name can reach (name_ports applied)
-        self.backends = set()   # backend hosts (or addresses) behind those forwards
+        self.backend = None     # the one backend host (or address) behind all of them; None when there are several
         self.safe = False       # a private answer breaks none of them
         self.pair_ids = set()
 
 
-def _collect_names(hosts, forwards, owners, name_ports):
+def _collect_names(hosts, forwards, owners, name_ports, book):
+    """The names hosts resolved to a forward's public address, or to a listed public address no host owns."""
     names = {}
+    parse = book.parse
     for host in hosts:
-        for answer in host.answers:
-            for address in answer.addresses:
-                if forwards.covered(address) or (answer.public_match and address not in owners):
-                    entry = names.get(answer.name)
+        for item in host.answers:
+            name = str(item.get('name') or '').rstrip('.').lower()
+            if not name:
+                continue
+            addresses = item.get('addresses') or []
+            if not isinstance(addresses, (list, tuple)):
+                addresses = [addresses]
+            public_match = item.get('public_match')
+            for value in addresses:
+                address = parse(value)
+                if address is not None and (forwards.covered(address) or (public_match and address not in owners)):
+                    entry = names.get(name)
                     if entry is None:
-                        entry = names[answer.name] = _Name(answer.name, name_ports.get(answer.name))
+                        entry = names[name] = _Name(name, name_ports.get(name))
                     entry.public_ips.add(address)
                     entry.resolved_by.add(host.name)
     return names
@@ -851,15 +835,16 @@ def _dns_pairs(names, table, hosts_by_name):
     """A host that resolved a name to a forward's public address is a client of that forward."""
     for name in sorted(names):
         entry = names[name]
+        # ranges and all-port forwards are left out: DNS alone does not say which port
+        endpoints = [(address, fwd.single_port(), fwd.proto or 'tcp', fwd) for address, fwd in entry.forwards
+                     if fwd.single_port() is not None]
+        if not endpoints:
+            continue
         for host_name in sorted(entry.resolved_by):
             host = hosts_by_name[host_name]
-            for address, fwd in entry.forwards:
-                port = fwd.single_port()
-                if port is None or fwd.gateway == host_name:
-                    continue  # ranges/all-port forwards: DNS alone does not say which port
-                proto = fwd.proto or 'tcp'
-                if table.has(host_name, proto, address, port):
-                    continue
+            for address, port, proto, fwd in endpoints:
+                if fwd.gateway == host_name or table.has(host_name, proto, address, port):
+                    continue  # the gateway's own forward is local DNAT; a pair already seen stays as it is
                 client_ip = _choose_client_ip(host, address, fwd.private_ip)
                 if client_ip is None:
                     continue  # no internal address: the host resolves the name from outside
@@ -877,15 +862,22 @@ def _attach_names(names, table):
             else:
                 for port in entry.ports:
                     by_endpoint.setdefault((address, port), []).append(entry)
+    at_endpoint = {}    # (address, port) -> its names, sorted: many pairs share an endpoint
     for pair in table.pairs.values():
-        for entries in (by_address.get(pair.public_ip, ()), by_endpoint.get((pair.public_ip, pair.public_port), ())):
+        endpoint = (pair.public_ip, pair.public_port)
+        entries = at_endpoint.get(endpoint)
+        if entries is None:
+            entries = at_endpoint[endpoint] = sorted([*by_address.get(pair.public_ip, ()), *by_endpoint.get(endpoint, ())],
+                                                     key=lambda entry: entry.name)
+        pair.names = entries
+        if pair.client_host:
             for entry in entries:
-                pair.names.append(entry.name)
-                if pair.client_host and pair.client_host in entry.resolved_by:
+                if pair.client_host in entry.resolved_by:
                     pair.seen |= _BY_DNS
+                    break
 
 
-def _split_names(pair, backend_key, fix, names):
+def _split_names(pair, pair_id, backend_key, fix):
     """(names, other_names) of a pair.
 
     A name belongs to the pair when every forward it can reach goes to this pair's backend and,
@@ -895,17 +887,16 @@ def _split_names(pair, backend_key, fix, names):
     """
     own = []
     other = []
-    for name in sorted(pair.names):
-        entry = names[name]
+    for entry in pair.names:
         if entry.forwards:
-            mine = len(entry.backends) == 1 and backend_key in entry.backends and (fix != 'split_dns' or entry.safe)
+            mine = entry.backend is not None and entry.backend == backend_key and (fix != 'split_dns' or entry.safe)
         else:
             mine = fix is None  # no forward map at all: keep the name for information only
         if mine:
-            own.append(name)
-            entry.pair_ids.add(pair.pair_id())
+            own.append(entry.name)
+            entry.pair_ids.add(pair_id)
         else:
-            other.append(name)
+            other.append(entry.name)
     return own, other
 
 
@@ -936,12 +927,10 @@ def _names_note(own, other, backend_ip):
     return note
 
 
-def _pair_reason(pair, relation, fix, names, known_forward):
-    public = _endpoint(pair.public_ip, pair.public_port)
+def _pair_reason(pair, relation, fix, names, known_forward, public, backend):
     if fix is None:
         return ('backend unknown: no gateway conntrack entry and no known forward for %s/%s (cloud NAT?); '
                 'run detection on the gateway or pass its forward map to the planner (forwards=)' % (public, pair.proto))
-    backend = _endpoint(pair.backend_ip, pair.backend_port)
     if relation == 'same_host':
         return ('client and backend are the same host (%s): it reaches itself through %s and the gateway; '
                 'send %s straight to its own %s' % (pair.client_label(), public, public, backend))
@@ -959,54 +948,57 @@ def _pair_reason(pair, relation, fix, names, known_forward):
     # split_dns
     if relation == 'same_network':
         text = ('client and backend share %s and the port is not translated: private DNS answers remove the hairpin'
-                % pair.client_ip.network_text)
+                % pair.client_ip.network)
     else:
         text = ('client (%s) and backend (%s) are on different internal networks and the port is not translated: '
                 'a private DNS answer removes the hairpin when %s is routable from the client'
-                % (pair.client_ip.network_text, pair.backend_ip.network_text, pair.backend_ip.text))
+                % (pair.client_ip.network, pair.backend_ip.network, pair.backend_ip.text))
     if not known_forward:
         text += ' (forward not in any rule set read; backend taken from conntrack)'
     return text + _names_note(names[0], names[1], pair.backend_ip)
 
 
-def _finish_pair(pair, forwards, owners, names, act_on_latent):
+def _finish_pair(pair, forwards, owners, act_on_latent):
     fwd = forwards.find(pair.public_ip, pair.public_port, pair.proto)
-    if fwd is not None:
-        pair.forward_gateway = fwd.gateway
-        if pair.backend_ip is None:
-            pair.backend_ip = fwd.private_ip
-            pair.backend_port = fwd.backend_port(pair.public_port)
-    backend_host = owners.get(pair.backend_ip) if pair.backend_ip is not None else None
-    if pair.backend_ip is None:
-        relation = None
-    elif (pair.client_host and backend_host and pair.client_host == backend_host) or pair.client_ip is pair.backend_ip:
-        relation = 'same_host'
-    elif pair.client_ip.network is pair.backend_ip.network:
-        relation = 'same_network'
+    if fwd is not None and pair.backend_ip is None:
+        pair.backend_ip = fwd.private_ip
+        pair.backend_port = fwd.backend_port(pair.public_port)
+    backend_ip = pair.backend_ip
+    if backend_ip is None:
+        backend_host = backend_key = backend_text = relation = None
     else:
-        relation = 'routed'
+        backend_host = owners.get(backend_ip)
+        backend_key = backend_host or backend_ip.text
+        backend_text = _endpoint(backend_ip, pair.backend_port)
+        if (pair.client_host and pair.client_host == backend_host) or pair.client_ip is backend_ip:
+            relation = 'same_host'
+        elif pair.client_ip.network is backend_ip.network:
+            relation = 'same_network'
+        else:
+            relation = 'routed'
     translated = None if pair.backend_port is None else pair.backend_port != pair.public_port
     fix = decide(relation, translated)
-    gateway = pair.gateway if pair.gateway is not None else pair.forward_gateway
-    backend_key = (backend_host or pair.backend_ip.text) if pair.backend_ip is not None else None
-    own, other = _split_names(pair, backend_key, fix, names)
+    public_text = _endpoint(pair.public_ip, pair.public_port)
+    pair_id = '%s->%s/%s' % (pair.client_label(), public_text, pair.proto)
+    own, other = _split_names(pair, pair_id, backend_key, fix)
     if fix == 'split_dns' and not own:
         # No name answers for this backend alone: DNS cannot carry the fix, a local path can.
         fix = 'local_shortcut'
-        own, other = _split_names(pair, backend_key, fix, names)
+        own, other = _split_names(pair, pair_id, backend_key, fix)
+    # the gateway whose conntrack saw it, else the one whose forward it reaches
+    gateway = pair.gateway if pair.gateway is not None else (fwd.gateway if fwd is not None else None)
     finding = {
-        'id': pair.pair_id(),
+        'id': pair_id,
         'client': {'host': pair.client_host, 'ip': pair.client_ip.text, 'process': pair.client_process},
         'public': {'ip': pair.public_ip.text, 'port': pair.public_port, 'proto': pair.proto, 'names': own, 'other_names': other},
-        'backend': {'host': backend_host, 'ip': pair.backend_ip.text if pair.backend_ip is not None else None,
-                    'port': pair.backend_port},
+        'backend': {'host': backend_host, 'ip': backend_ip.text if backend_ip is not None else None, 'port': pair.backend_port},
         'gateway': gateway,
         'seen_by': list(_SEEN_BY[pair.seen]),
         'connections': max(pair.conn_gateway, pair.conn_client),
         'relation': relation,
         'port_translated': translated,
         'fix': fix,
-        'reason': _pair_reason(pair, relation, fix, (own, other), fwd is not None),
+        'reason': _pair_reason(pair, relation, fix, (own, other), fwd is not None, public_text, backend_text),
         'status': 'active' if pair.seen & _ACTIVE else 'latent',
     }
     finding['recommendation'] = pair_recommendation(finding, act_on_latent)
@@ -1028,7 +1020,8 @@ def _names_out(names, forwards, owners):
             backends.add(owners.get(fwd.private_ip) or fwd.private_ip.text)
             if fwd.translated():
                 translated.append(label)
-        entry.backends = backends
+        if len(backends) == 1:
+            entry.backend = next(iter(backends))
         private = []
         public_ips = sorted(entry.public_ips, key=lambda address: address.sort_key)
         if not entry.forwards:
@@ -1157,35 +1150,45 @@ def build_plan(facts, internal_cidrs=None, networks=None, usage_threshold=None, 
     listed_public = _check_public_addresses(public_addresses, book)
 
     table = _PairTable(owners)
-    _gateway_pairs(hosts, table)
-    _client_pairs(hosts, table, fwds, listed_public)
-    names = _collect_names(hosts, fwds, owners, ports)
+    _gateway_pairs(hosts, table, book)
+    _client_pairs(hosts, table, fwds, listed_public, book)
+    names = _collect_names(hosts, fwds, owners, ports, book)
     names_out = _names_out(names, fwds, owners)
     _dns_pairs(names, table, {host.name: host for host in hosts})
     _attach_names(names, table)
-    pairs = [_finish_pair(pair, fwds, owners, names, act_on_latent) for pair in sorted(table.pairs.values(), key=lambda p: p.sort_key())]
+    pairs = [_finish_pair(pair, fwds, owners, act_on_latent) for pair in sorted(table.pairs.values(), key=_Pair.sort_key)]
     for name, entry in names.items():
         names_out[name]['pairs'] = sorted(entry.pair_ids)
     same_host = _same_host(hosts)
     gateways = _gateways(hosts, threshold)
     not_observed = _not_observed(hosts)
 
+    # one pass over the findings: the plan of a large fleet holds tens of thousands
     by_fix = {kind: 0 for kind in FIX_KINDS}
-    for item in pairs + same_host + gateways:
+    by_mode = {'automatic': 0, 'manual': 0}
+    for item in itertools.chain(pairs, same_host, gateways):
         if item['fix'] in by_fix:
             by_fix[item['fix']] += 1
-    recommendations = [item['recommendation'] for item in pairs + same_host + gateways if item['recommendation']]
+        if item['recommendation']:
+            by_mode[item['recommendation']['mode']] += 1
+    by_status = {'active': 0, 'latent': 0}
+    connections = unplanned = 0
+    for pair in pairs:
+        by_status[pair['status']] += 1
+        connections += pair['connections']
+        if pair['fix'] is None:
+            unplanned += 1
     summary = {
         'hosts': len(hosts),
         'pairs': len(pairs),
-        'active_pairs': sum(1 for pair in pairs if pair['status'] == 'active'),
-        'latent_pairs': sum(1 for pair in pairs if pair['status'] == 'latent'),
-        'automatic': sum(1 for item in recommendations if item['mode'] == 'automatic'),
-        'manual': sum(1 for item in recommendations if item['mode'] == 'manual'),
+        'active_pairs': by_status['active'],
+        'latent_pairs': by_status['latent'],
+        'automatic': by_mode['automatic'],
+        'manual': by_mode['manual'],
         'same_host': len(same_host),
-        'hairpin_connections': sum(pair['connections'] for pair in pairs),
+        'hairpin_connections': connections,
         'by_fix': by_fix,
-        'unplanned_pairs': sum(1 for pair in pairs if pair['fix'] is None),
+        'unplanned_pairs': unplanned,
         'gateways': sum(1 for gw in gateways if gw['is_gateway']),
         'gateways_at_risk': sum(1 for gw in gateways if gw['fix'] == 'conntrack_headroom'),
         'not_observed': len(not_observed),

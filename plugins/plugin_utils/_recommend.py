@@ -61,7 +61,7 @@ def _local_shortcut(finding, usable):
     change = ('on %s, send %s/%s straight to %s (a local DNAT, no gateway)'
               % (client or finding['client']['ip'], public_text, public['proto'], backend_text))
     # The planner writes canonical address text, where only IPv6 has a colon.
-    ipv4 = all(ip is not None and ':' not in ip for ip in (public['ip'], backend['ip']))
+    ipv4 = public['ip'] is not None and backend['ip'] is not None and ':' not in public['ip'] + backend['ip']
     if not usable:
         return _manual(_latent_prefix(finding) + change)
     if not client:
