@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from ansible.errors import AnsibleError, AnsibleFilterError
@@ -37,6 +39,41 @@ def test_not_observed_conntrack_says_why_in_the_modules_words():
     facts['svc-a']['conntrack'] = unavailable_result()
     plan = plugin.hairpin_plan(facts)
     assert plan['not_observed'] == [{'host': 'svc-a', 'source': 'conntrack', 'reason': MSG_UNAVAILABLE}]
+
+
+class FactsRecordingTheCollector(dict):
+    """Facts that note whether the garbage collector runs when the planner reads them."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.collector_enabled = []
+
+    def items(self):
+        self.collector_enabled.append(gc.isenabled())
+        return super().items()
+
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_the_collector_pauses_while_planning_and_is_left_as_it_was(enabled):
+    """The planner pauses the garbage collector while it plans (bench/results/plan_scale.md says why), also on errors."""
+    was_enabled = gc.isenabled()
+    try:
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        facts = FactsRecordingTheCollector(lab_facts())
+        plugin.hairpin_plan(facts)
+        assert facts.collector_enabled == [False]
+        assert gc.isenabled() is enabled
+        with pytest.raises(AnsibleFilterError):
+            plugin.hairpin_plan(lab_facts(), usage_threshold=2)
+        assert gc.isenabled() is enabled
+    finally:
+        if was_enabled:
+            gc.enable()
+        else:
+            gc.disable()
 
 
 @pytest.mark.parametrize('kwargs, message', [
