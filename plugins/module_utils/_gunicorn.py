@@ -40,6 +40,7 @@ _OPTIONS = {
     'pid': ('-p', '--pid'),
     'control_socket': (None, '--control-socket'),
     'control_socket_mode': (None, '--control-socket-mode'),
+    'forwarded_allow_ips': (None, '--forwarded-allow-ips'),
 }
 # options without a value: name -> flag
 _FLAGS = {

@@ -23,6 +23,7 @@ import posixpath
 import re
 import shlex
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _app_servers
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import parse_port
 
@@ -30,7 +31,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses impor
 ARGUMENT_SPEC = dict(
     mode=dict(type='str', choices=['discover', 'switch', 'revert'], default='discover'),
     address=dict(type='str'),
-    socket=dict(type='str', default='/run/{app}/gunicorn.sock'),
+    socket=dict(type='str', default='/run/{app}/{server}.sock'),
     replace_sockets=dict(type='list', elements='str', default=[]),
     server_parameters=dict(type='list', elements='str', default=[]),
     drop_tcp=dict(type='bool', default=True),
@@ -496,6 +497,25 @@ def analyze(payload, local_addresses=()):
                           upstream=None, params=[], stream=False,
                           local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)))
             continue
+        if directive == 'uwsgi_pass' and args and not _in(ctx, 'stream'):
+            # uWSGI's own protocol: a same-host uWSGI serving --socket is switched like an HTTP backend.
+            target = parse_uwsgi_pass(args[0])
+            if target['type'] == 'variable':
+                variables.append(dict(where, value=args[0]))
+                continue
+            if target['type'] == 'name' and target['host'] in upstreams:
+                upstreams[target['host']]['used_by'].append(dict(where, scheme=target['scheme']))
+                continue
+            scheme = target.pop('scheme')
+            if target['type'] == 'name':
+                target = {'type': 'tcp', 'host': target['host'], 'port': target['port']}
+            if target['type'] not in ('tcp', 'unix'):
+                other_uses.append(dict(where, value=args[0], upstream=None, target=None))
+                continue
+            add_site(dict(where, arg=0, kind='uwsgi_pass', target=target, scheme=scheme, uri=None,
+                          upstream=None, params=[], stream=False,
+                          local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)))
+            continue
         if directive in NON_HTTP_PASS and args:
             value = args[0]
             bare = re.sub(r'^[a-z]+://', '', value)
@@ -524,9 +544,43 @@ def analyze(payload, local_addresses=()):
             site['http'] = bool(schemes) and all(scheme in ('http', 'https') for scheme in schemes)
         else:
             site['http'] = site['kind'] == 'proxy_pass' and site['scheme'] in ('http', 'https')
+        site['protocol'] = site_protocol(site['scheme'])
     sites = [site for site in sites if not site['stream']]
     return {'sites': sites, 'upstreams': upstreams, 'other_uses': other_uses, 'mentions': mentions,
             'variables': variables, 'user': user, 'header_sets': header_sets, 'proxy_passes': proxy_passes}
+
+
+def parse_uwsgi_pass(value):
+    """The target of a ``uwsgi_pass``: ``127.0.0.1:8000``, ``uwsgi://127.0.0.1:8000``, ``unix:/path``,
+    ``uwsgi://unix:/path`` or an upstream name; ``suwsgi://`` is uwsgi over TLS. Returns a target dict
+    (type tcp, unix, name (port 80, as nginx defaults it), variable or unknown) with its ``scheme``
+    (uwsgi or suwsgi)."""
+    scheme = 'uwsgi'
+    match = re.match(r'^(uwsgi|suwsgi)://(.*)$', value, re.S | re.I)
+    if match:
+        scheme, value = match.group(1).lower(), match.group(2)
+    if '$' in value:
+        return {'type': 'variable', 'text': value, 'scheme': scheme}
+    if value.startswith('unix:'):
+        return {'type': 'unix', 'path': value[5:], 'scheme': scheme}
+    host, port = split_hostport(value, None)
+    if host is None:
+        return {'type': 'unknown', 'text': value, 'scheme': scheme}
+    if port is None and ':' not in value:
+        return {'type': 'name', 'host': host, 'port': 80, 'scheme': scheme}
+    if port is None:
+        return {'type': 'unknown', 'text': value, 'scheme': scheme}
+    return {'type': 'tcp', 'host': host, 'port': port, 'scheme': scheme}
+
+
+def site_protocol(scheme):
+    """What nginx speaks to a backend through a site: http (proxy_pass http:// or https://), uwsgi
+    (uwsgi_pass, also suwsgi), or None (fastcgi, grpc, mixed uses of one upstream, unused)."""
+    if scheme in ('http', 'https'):
+        return 'http'
+    if scheme in ('uwsgi', 'suwsgi'):
+        return 'uwsgi'
+    return None
 
 
 def site_text(site):
@@ -582,15 +636,28 @@ def nginx_problems(backend):
     """Reasons (code, text) why nginx's side of a backend cannot be switched to a Unix socket."""
     problems = []
     for use in backend['other_uses']:
-        problems.append(('non_http_use', '%s %s at %s:%s is not HTTP proxying (a gunicorn pair is proxied with proxy_pass http://)'
-                         % (use['directive'], use['value'], use['file'], use['line'])))
+        problems.append(('non_http_use', '%s %s at %s:%s is neither HTTP proxying nor uwsgi_pass (an app server is reached '
+                         'with proxy_pass http:// or uwsgi_pass)' % (use['directive'], use['value'], use['file'], use['line'])))
     for site in backend['sites']:
-        if not site['http']:
-            problems.append(('non_http_use', '%s at %s:%s is used by %s, not proxy_pass http://'
+        if site['protocol'] is None:
+            problems.append(('non_http_use', '%s at %s:%s is used by %s, not proxy_pass http:// or uwsgi_pass'
                              % (site_text(site), site['file'], site['line'], site['scheme'] or 'nothing')))
-        elif site['scheme'] != 'http':
-            problems.append(('https', '%s at %s:%s is proxied with %s://: gunicorn would need TLS on the socket too'
+        elif site['scheme'] not in ('http', 'uwsgi'):
+            problems.append(('https', '%s at %s:%s is proxied with %s://: the app server would need TLS on the socket too'
                              % (site_text(site), site['file'], site['line'], site['scheme'])))
+    protocols = sorted(set(site['protocol'] for site in backend['sites'] if site['protocol']))
+    if len(protocols) > 1:
+        problems.append(('protocol_mismatch', 'nginx speaks %s to this backend: %s; one app server listener speaks one of them, '
+                         'so one of these cannot work now: correct the configuration first'
+                         % (' and '.join(protocols), ', '.join('%s (%s at %s:%s)' % (site['protocol'], site['scheme'], site['file'],
+                                                                                      site['line'])
+                                                               for site in backend['sites'] if site['protocol']))))
+    return problems + mention_problems(backend)
+
+
+def mention_problems(backend):
+    """The other directives naming the backend's address (reviewed by hand)."""
+    problems = []
     for mention in backend['mentions']:
         problems.append(('mentioned', '%s at %s:%s names %s: review it by hand (after the switch $proxy_host is "localhost")'
                          % (mention['directive'], mention['file'], mention['line'], mention['value'])))
@@ -744,18 +811,31 @@ def request_changes(backend, analysis):
     return requests, problems
 
 
-def nginx_warnings(backend, analysis, requests=None):
-    """Behaviour that changes with the switch but does not block it: the app's REMOTE_ADDR, which no nginx
-    setting keeps (``requests`` from request_changes), and proxy_pass targets nginx computes from variables."""
+_PEER_TEXT = {
+    'gunicorn': ('gunicorn sees REMOTE_ADDR %s over TCP and an empty REMOTE_ADDR over the Unix socket (a Unix socket has no peer '
+                 'address; no nginx setting changes that): what reads it (gunicorn\'s access log %%(h)s, Django\'s INTERNAL_IPS, '
+                 'rate limits or address checks on REMOTE_ADDR) gets an empty string after the switch'),
+    'uwsgi': ('uWSGI sets REMOTE_ADDR %s over TCP and 0.0.0.0 over the Unix socket (a Unix socket has no peer address; no nginx '
+              'setting changes that): what reads it (uWSGI\'s request log, Django\'s INTERNAL_IPS, rate limits or address '
+              'checks on REMOTE_ADDR) gets 0.0.0.0 after the switch'),
+    'uvicorn': ('uvicorn gives the app the client %s over TCP and none over the Unix socket (scope["client"] is None: a Unix '
+                'socket has no peer address; no nginx setting changes that): what reads it (uvicorn\'s access log, '
+                'request.client in Starlette and FastAPI, rate limits) gets None after the switch, unless uvicorn takes the '
+                'client from X-Forwarded-For'),
+}
+
+
+def nginx_warnings(backend, analysis, requests=None, server='gunicorn'):
+    """Behaviour that changes with the switch but does not block it: the peer address the app server reports
+    (REMOTE_ADDR), which no nginx setting keeps (``requests`` from request_changes; ``server`` the app server), and
+    proxy_pass targets nginx computes from variables."""
     warnings = []
     found = [request for key in sorted(requests or {}) for request in requests[key]]
     if found:
         before = ', '.join(sorted(set(request['tcp']['REMOTE_ADDR'] for request in found)))
         carried = sorted(set(name for request in found for name in request['client_address_headers']))
         bare = sorted(set(_where(request) for request in found if not request['client_address_headers']))
-        text = ('gunicorn sees REMOTE_ADDR %s over TCP and an empty REMOTE_ADDR over the Unix socket (a Unix socket has no peer '
-                'address; no nginx setting changes that): what reads it (gunicorn\'s access log %%(h)s, Django\'s INTERNAL_IPS, '
-                'rate limits or address checks on REMOTE_ADDR) gets an empty string after the switch' % before)
+        text = _PEER_TEXT.get(server, _PEER_TEXT['gunicorn']) % before
         if carried:
             text += '; the client\'s address, which nginx passes in %s, stays the same' % ' and '.join(carried)
         if bare:
@@ -844,6 +924,18 @@ def rewrite(payload, texts, match_port=None, match_sockets=(), to=None, local_ad
                 new_value = proxy_url(url['scheme'], to, url['uri'])
                 if new_value != token['value']:
                     spans.append((token['start'], token['end'], _quote_like(token, new_value), token['line'], site))
+            elif site['kind'] == 'uwsgi_pass':
+                target = parse_uwsgi_pass(token['value'])
+                target.pop('scheme')
+                if target['type'] == 'name':
+                    target = {'type': 'tcp', 'host': target['host'], 'port': target['port']}
+                if target != site['target']:
+                    raise NginxEditError('uwsgi_pass on line %d of %s is %r, expected %s'
+                                         % (site['line'], fname, token['value'], site_text(site)))
+                prefix = re.match(r'^((?:s?uwsgi://)?)', token['value'], re.I).group(1)
+                new_value = prefix + to
+                if new_value != token['value']:
+                    spans.append((token['start'], token['end'], _quote_like(token, new_value), token['line'], site))
             else:
                 if parse_server_address(token['value']) != site['target']:
                     raise NginxEditError('server on line %d of %s is %r, expected %s'
@@ -913,6 +1005,10 @@ def parse_address(text):
 
 def socket_path_problem(path):
     """Why nginx should not be pointed at a socket at ``path``, or None."""
+    placeholders = re.findall(r'\{[a-z]+\}', path)
+    if placeholders:
+        return ('the socket %s still names %s, which only a recognised app server under systemd fills in ({app} the unit, '
+                '{server} gunicorn, uvicorn or uwsgi): give the socket path' % (path, ' and '.join(placeholders)))
     if not posixpath.normpath(path).startswith('/run/'):
         return ('the socket %s is outside /run: use /run/<app>/ (emptied at every boot, so no stale socket outlives its '
                 'service; /tmp is hidden from services with PrivateTmp)' % path)
@@ -1023,7 +1119,7 @@ def broken_config_message(output, backup_dir):
 # Pairs: nginx's local backends joined with what listens there (host facts from the module)
 
 DROPIN_NAME = 'keeplocal-unix-socket.conf'
-SOCKET_TEMPLATE = '/run/{app}/gunicorn.sock'
+SOCKET_TEMPLATE = _app_servers.SOCKET_TEMPLATE
 
 
 def handover_path(socket):
@@ -1119,10 +1215,140 @@ def _control_sockets(host, master, binds):
     return sorted(found)
 
 
-def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, problems):
-    info = {'unit': unit, 'exec_start': None, 'binds': [], 'bind_source': None, 'config_file': None,
+# What the app gets as the connection's peer over the Unix socket (REMOTE_ADDR, or uvicorn's scope client),
+# measured: gunicorn 24.1 to 27.0 an empty string, uWSGI 2.0.31's --http-socket 0.0.0.0, uvicorn 0.54.0 no client (null).
+SOCKET_PEER = {'gunicorn': '', 'uwsgi': '0.0.0.0', 'uvicorn': None}
+SERVER_NAMES = {'gunicorn': 'gunicorn', 'uvicorn': 'uvicorn', 'uwsgi': 'uWSGI'}
+
+
+def _unit_environment(settings, master):
+    """The service's environment as far as it is known: the unit's Environment= lines, then the
+    variables read from the running master (/proc/PID/environ, EnvironmentFile= included)."""
+    environment = dict(settings['environment'])
+    environment.update((master or {}).get('environment') or {})
+    return environment
+
+
+def _gunicorn_plan(host, unit, master, ctx, problems):
+    """gunicorn: binds from the command line, GUNICORN_CMD_ARGS, the config file or the default."""
+    args, environment, port, socket = ctx['args'], ctx['environment'], ctx['port'], ctx['socket']
+    info = {'config_file': (master or {}).get('config_file'), 'version': None, 'control_socket': None, 'worker_class': None}
+    config_text = host.get('config_files', {}).get(info['config_file']) if info['config_file'] else None
+    try:
+        binds = _gunicorn.effective_binds(args, environment, config_text)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', 'config file %s: %s' % (info['config_file'], exc)))
+        return info, None
+    unit_data = host.get('units', {}).get(unit) or {}
+    info['version'] = (unit_data.get('gunicorn_version') or {}).get('version')
+    env_args = shlex.split(environment.get('GUNICORN_CMD_ARGS', ''))
+    observed = _control_sockets(host, master, binds['binds'])
+    support = _gunicorn.control_socket_support(info['version'], args, env_args, config_text, observed)
+    info['control_socket'] = dict(support, observed=observed)
+    info['worker_class'] = _app_servers.gunicorn_worker_class(args, env_args, config_text)
+    tcp_binds = [bind for bind in binds['binds'] if _gunicorn.parse_bind(bind)['type'] == 'tcp']
+    keep = [] if ctx['drop_tcp'] else [bind for bind in tcp_binds if _gunicorn.parse_bind(bind)['port'] == port]
+    others = [bind for bind in binds['binds'] if bind not in tcp_binds or _gunicorn.parse_bind(bind)['port'] != port]
+    # uvicorn's workers trust X-Forwarded-For/-Proto from forwarded_allow_ips only, which a Unix socket peer never is.
+    extra, trust_all = [], False
+    if _app_servers.is_uvicorn_worker(info['worker_class']):
+        allow = _app_servers.gunicorn_forwarded_allow_ips(args, env_args, config_text, environment)
+        if _app_servers.trusted(allow, ctx['peer']) and not _app_servers.trusted(allow, '*'):
+            trust_all = True
+            extra = ['--forwarded-allow-ips', '*']
+    try:
+        exec_start = _gunicorn.rewrite_exec_start(ctx['exec_start'], ['unix:' + socket] + keep, ctx['umask'],
+                                                  drop=('pid',) + (('forwarded_allow_ips',) if trust_all else ()), extra=extra)
+        handover = _gunicorn.rewrite_exec_start(
+            ctx['exec_start'], ['unix:' + handover_path(socket)], ctx['umask'],
+            drop=('pid',) + (_gunicorn.CONTROL_SOCKET_OPTIONS if support['supported'] else ())
+            + (('forwarded_allow_ips',) if trust_all else ()),
+            extra=(['--no-control-socket'] if support['supported'] else []) + extra)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', str(exc)))
+        return info, None
+    plan = {'binds': binds['binds'], 'bind_source': binds['source'], 'others': others, 'keep': keep, 'protocol': 'http',
+            'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': trust_all,
+            'fields': {'handover_control_socket': 'disabled' if support['supported'] else None}}
+    return info, plan
+
+
+def _uvicorn_plan(host, unit, master, ctx, problems):
+    """uvicorn standalone: one listener (--host/--port, --uds, --fd or UVICORN_*), taken from systemd with --fd 3."""
+    unit_data = host.get('units', {}).get(unit) or {}
+    settings = _app_servers.uvicorn_settings(ctx['args'], ctx['environment'])
+    info = {'version': (unit_data.get('server_version') or {}).get('version'), 'workers': settings['workers'],
+            'reload': settings['reload'], 'proxy_headers': settings['proxy_headers'],
+            'forwarded_allow_ips': settings['forwarded_allow_ips']}
+    port = ctx['port']
+    bind = _gunicorn.parse_bind(settings['binds'][0])
+    if port is not None and (bind['type'] != 'tcp' or bind['port'] != port):
+        problems.append(('exec_start_unsupported', 'ExecStart of %s makes uvicorn listen on %s (%s), not on port %d: change it '
+                         'by hand' % (unit, settings['binds'][0], settings['bind_source'], port)))
+        return info, None
+    problems.extend(_app_servers.uvicorn_problems(unit, settings, info['version'], ctx['drop_tcp']))
+    trust_all = _app_servers.uvicorn_trusts_peer(settings, ctx['peer']) and not _app_servers.trusted(settings['forwarded_allow_ips'], '*')
+    try:
+        exec_start = _app_servers.uvicorn_exec_start(ctx['exec_start'], trust_all=trust_all)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', str(exc)))
+        return info, None
+    plan = {'binds': settings['binds'], 'bind_source': settings['bind_source'], 'others': [], 'keep': [], 'protocol': 'http',
+            # The handover copy gets its own socket unit, whose socket is descriptor 3 too.
+            'exec_start': exec_start, 'handover_exec_start': exec_start, 'trust_forwarded': trust_all, 'fields': {}}
+    return info, plan
+
+
+def _uwsgi_plan(host, unit, master, ctx, problems):
+    """uWSGI: the socket option on the pair's port (command line; UWSGI_* or an ini file are reported), moved onto the
+    socket systemd passes."""
+    port = ctx['port']
+    settings = _app_servers.uwsgi_settings(ctx['args'], ctx['environment'], host.get('config_files', {}),
+                                           (master or {}).get('cwd') or ctx['working_directory'])
+    listeners = [item for item in settings['listeners'] if item['tcp'] and item['tcp']['port'] == port]
+    listener = listeners[0] if listeners else None
+    info = {'configs': [config['path'] for config in settings['configs']],
+            'listeners': [{'option': item['option'], 'address': item['address'], 'protocol': item['protocol'],
+                           'source': item['source']} for item in settings['listeners']],
+            'protocol': listener['protocol'] if listener else None}
+    problems.extend(_app_servers.uwsgi_problems(unit, settings, listener, port))
+    if listener is None:
+        if not any(router['tcp'] and router['tcp']['port'] == port for router in settings['routers']):
+            problems.append(('exec_start_unsupported', 'no uWSGI socket option of %s names port %d (ExecStart, UWSGI_* variables, '
+                             '%s): change it by hand' % (unit, port, ', '.join(info['configs']) or 'no ini file')))
+        return info, None
+    if listener['span'] is None:
+        # Set in an ini file or the environment: no ExecStart takes it back (config_file_binds says how to move it).
+        return info, None
+    binds = _app_servers.uwsgi_binds(settings)
+    own = '%s:%d' % (listener['tcp']['host'], port) if ':' not in listener['tcp']['host'] else '[%s]:%d' % (listener['tcp']['host'], port)
+    others = [bind for bind in binds if bind != own]
+    keep = [] if ctx['drop_tcp'] else [own]
+    socket = ctx['socket']
+    try:
+        exec_start = _app_servers.uwsgi_exec_start(ctx['exec_start'], listener, socket, keep_tcp=bool(keep))
+        handover = _app_servers.uwsgi_exec_start(ctx['exec_start'], listener, handover_path(socket), handover=True)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', str(exc)))
+        return info, None
+    plan = {'binds': binds, 'bind_source': listener['source'], 'others': others, 'keep': keep, 'protocol': listener['protocol'],
+            'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False, 'fields': {}}
+    return info, plan
+
+
+_PLANS = {'gunicorn': _gunicorn_plan, 'uvicorn': _uvicorn_plan, 'uwsgi': _uwsgi_plan}
+
+
+def _server_info(host, unit, master, server, drop_tcp, port, socket_template, umask, problems, peer='127.0.0.1'):
+    """What runs the pair (``server``: gunicorn, uvicorn, uwsgi) under ``unit``, and the unit changes of a switch.
+
+    Returns (info, proposed): info describes the server as it runs; proposed is None when the unit cannot be
+    rewritten (the reasons are appended to ``problems``)."""
+    info = {'server': server, 'unit': unit, 'exec_start': None, 'binds': [], 'bind_source': None, 'config_file': None,
             'user': None, 'group': None, 'working_directory': None, 'keeplocal': {}, 'runtime_directories': [],
-            'version': None, 'control_socket': None}
+            'version': None}
+    if server == 'gunicorn':
+        info['control_socket'] = None
     unit_data = host.get('units', {}).get(unit) or {}
     cat = unit_data.get('cat')
     if not cat:
@@ -1140,33 +1366,25 @@ def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, p
     except ValueError as exc:
         problems.append(('exec_start_unsupported', 'ExecStart of %s: %s' % (unit, exc)))
         return info, None
-    start = _gunicorn.gunicorn_start(words)
-    if start is None:
-        problems.append(('exec_start_unsupported', 'ExecStart of %s does not run gunicorn directly (%s); a wrapper hides its '
-                         'options: change the binds by hand' % (unit, words[0]['value'] if words else '')))
+    found, start = _app_servers.command_server(words)
+    name = SERVER_NAMES[server]
+    if found != server:
+        problems.append(('exec_start_unsupported', 'ExecStart of %s does not run %s directly (%s); a wrapper hides its '
+                         'options: make ExecStart run %s itself (the wrapper\'s last line, with its options), or change the '
+                         'listener by hand' % (unit, name, words[0]['value'] if words else '', name)))
         return info, None
-    args = [word['value'] for word in words[start:]]
-    environment = (master or {}).get('environment') or {}
-    info['config_file'] = (master or {}).get('config_file')
-    config_text = host.get('config_files', {}).get(info['config_file']) if info['config_file'] else None
-    try:
-        binds = _gunicorn.effective_binds(args, environment, config_text)
-    except ValueError as exc:
-        problems.append(('exec_start_unsupported', 'config file %s: %s' % (info['config_file'], exc)))
-        return info, None
-    info['binds'], info['bind_source'] = binds['binds'], binds['source']
-    info['version'] = (unit_data.get('gunicorn_version') or {}).get('version')
-    observed = _control_sockets(host, master, binds['binds'])
-    support = _gunicorn.control_socket_support(info['version'], args, shlex.split(environment.get('GUNICORN_CMD_ARGS', '')),
-                                               config_text, observed)
-    info['control_socket'] = dict(support, observed=observed)
     app = unit[:-len('.service')] if unit.endswith('.service') else unit
-    socket = socket_template.replace('{app}', app)
-    tcp_binds = [bind for bind in binds['binds'] if _gunicorn.parse_bind(bind)['type'] == 'tcp']
-    keep = [] if drop_tcp else [bind for bind in tcp_binds if _gunicorn.parse_bind(bind)['port'] == port]
-    others = [bind for bind in binds['binds'] if bind not in tcp_binds or _gunicorn.parse_bind(bind)['port'] != port]
-    if port is not None and others:
-        problems.append(('other_binds', '%s also listens on %s: only the pair on port %d is handled' % (unit, ', '.join(others), port)))
+    socket = _app_servers.socket_path(socket_template, app, server)
+    ctx = {'args': [word['value'] for word in words[start:]], 'environment': _unit_environment(settings, master), 'port': port,
+           'socket': socket, 'drop_tcp': drop_tcp, 'umask': umask, 'exec_start': settings['exec_start'], 'peer': peer,
+           'working_directory': settings['working_directory']}
+    details, plan = _PLANS[server](host, unit, master, ctx, problems)
+    info.update(details)
+    if plan is None:
+        return info, None
+    info['binds'], info['bind_source'], info['protocol'] = plan['binds'], plan['bind_source'], plan['protocol']
+    if port is not None and plan['others']:
+        problems.append(('other_binds', '%s also listens on %s: only the pair on port %d is handled' % (unit, ', '.join(plan['others']), port)))
     socket_dir = socket.rsplit('/', 1)[0] or '/'
     for directory in settings['runtime_directories']:
         if socket_dir == '/run/' + directory:
@@ -1179,37 +1397,66 @@ def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, p
     if socket_cat and _gunicorn.KEEPLOCAL_SECTION not in socket_cat:
         problems.append(('socket_unit_exists', '%s.socket already exists and was not written by keeplocal.traffic' % app))
     dropin = '/etc/systemd/system/%s.d/%s' % (unit, DROPIN_NAME)
-    new_binds = ['unix:' + socket] + keep
-    try:
-        exec_start = _gunicorn.rewrite_exec_start(settings['exec_start'], new_binds, umask)
-        handover_exec = _gunicorn.handover_exec_start(settings['exec_start'], 'unix:' + handover_path(socket), umask,
-                                                      control_socket=bool(support['supported']))
-    except ValueError as exc:
-        problems.append(('exec_start_unsupported', str(exc)))
-        return info, None
     original = settings['keeplocal'].get('OriginalExecStart') or settings['exec_start']
     proposed = {
-        'app': app, 'unit': unit, 'socket': socket, 'socket_dir': socket_dir,
+        'app': app, 'unit': unit, 'server': server, 'protocol': plan['protocol'],
+        # How to see the server answer on a socket: an HTTP request, or (uwsgi protocol) a uwsgi packet.
+        'probe': plan['protocol'],
+        'socket': socket, 'socket_dir': socket_dir,
         'handover_socket': handover_path(socket), 'handover_name': app + '-keeplocal-handover',
         'socket_unit': app + '.socket', 'socket_unit_path': '/etc/systemd/system/%s.socket' % app,
-        'dropin_path': dropin, 'exec_start': exec_start, 'handover_exec_start': handover_exec,
-        'handover_control_socket': 'disabled' if support['supported'] else None,
-        'original_exec_start': original, 'tcp_listen': keep, 'user': settings['user'],
+        'dropin_path': dropin, 'exec_start': plan['exec_start'], 'handover_exec_start': plan['handover_exec_start'],
+        'handover_control_socket': None, 'trust_forwarded': plan['trust_forwarded'],
+        'original_exec_start': original, 'tcp_listen': plan['keep'], 'user': settings['user'],
         'unit_copy': _gunicorn.unit_copy_text(cat, skip_sources=[dropin]),
     }
+    proposed.update(plan['fields'])
     return info, proposed
+
+
+def _gunicorn_info(host, unit, master, drop_tcp, port, socket_template, umask, problems):
+    """gunicorn's part of _server_info (kept for callers of the gunicorn-only name)."""
+    return _server_info(host, unit, master, 'gunicorn', drop_tcp, port, socket_template, umask, problems)
+
+
+def _serving_servers(serving):
+    """The processes holding a listener, sorted into app servers: (servers {pid: server}, masters, others).
+
+    A process counts as a server's when it looks like one (process_server) or when its parent does, in the same
+    unit (uvicorn's --workers and --reload children are spawned interpreters)."""
+    servers = {}
+    by_pid = dict((str(proc.get('pid')), proc) for proc in serving)
+    for proc in serving:
+        found = _app_servers.process_server(proc.get('comm'), proc.get('cmdline'))
+        if found:
+            servers[str(proc['pid'])] = found
+    for proc in serving:
+        pid, parent = str(proc.get('pid')), str(proc.get('ppid'))
+        if pid not in servers and parent in servers and by_pid[parent].get('unit') == proc.get('unit'):
+            servers[pid] = servers[parent]
+    masters = [proc for proc in serving if str(proc.get('pid')) in servers and str(proc.get('ppid')) not in servers]
+    others = [proc for proc in serving if str(proc.get('pid')) not in servers]
+    return servers, masters, others
+
+
+def _socket_peer(requests, server):
+    """Set what the app gets as the peer over the socket in each request (it depends on the server)."""
+    for found in requests.values():
+        for request in found:
+            request['socket']['REMOTE_ADDR'] = SOCKET_PEER.get(server, '')
 
 
 def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, umask='0117'):
     """Join nginx's local backends with the host's listeners, processes and units.
 
-    Returns {'pairs': [...], 'remote': [...]}: one pair per local backend (TCP port or Unix
-    socket path), with safe/reasons (codes no_listener, owners_unreadable, not_gunicorn, not_systemd,
-    listener_shared, other_clients, reachable_remotely, non_http_use, https, mentioned,
-    host_header_changes, proxy_header_changes, exec_start_unsupported, other_binds,
-    runtime_directory, socket_path, socket_unit_exists) and, for a TCP pair served by gunicorn under
-    systemd, the ``proposed`` unit changes. Each reference of a TCP pair lists in ``requests`` what
-    the app receives through it over TCP and over the socket (see request_changes).
+    Returns {'pairs': [...], 'remote': [...]}: one pair per local backend (TCP port or Unix socket path), with
+    safe/reasons (codes no_listener, owners_unreadable, unknown_server, not_systemd, listener_shared, other_clients,
+    reachable_remotely, non_http_use, https, protocol_mismatch, mentioned, host_header_changes, proxy_header_changes,
+    exec_start_unsupported, development_server, server_version, keep_tcp_unsupported, server_option_unsupported,
+    config_file_binds, config_file_unsupported, handover_conflict, other_binds, runtime_directory, socket_path,
+    socket_unit_exists) and, for a TCP pair served by gunicorn, uvicorn or uWSGI under systemd, the ``proposed`` unit
+    changes. Each reference of a TCP pair lists in ``requests`` what the app receives through it over TCP and over the
+    socket (see request_changes).
     """
     addresses = host.get('addresses', [])
     backends = group_backends(analysis, addresses)
@@ -1229,30 +1476,33 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
             pids.update(_owners(host, listener['inode']))
         procs = [processes[pid] for pid in sorted(pids, key=int) if pid in processes]
         serving = [proc for proc in procs if proc.get('pid') != 1 and proc.get('comm') != 'systemd']
-        gunicorns = [proc for proc in serving if _gunicorn.is_gunicorn_process(proc.get('comm'), proc.get('cmdline'))]
-        gunicorn_pids = set(str(proc['pid']) for proc in gunicorns)
-        masters = [proc for proc in gunicorns if str(proc.get('ppid')) not in gunicorn_pids]
+        servers, masters, others = _serving_servers(serving)
+        kinds = sorted(set(servers.values()))
         units = sorted(set(proc.get('unit') for proc in serving if proc.get('unit')))
+        where = key[1] if key[0] == 'unix' else 'port %d' % key[1]
         if not listeners:
-            problems.append(('no_listener', 'nothing listens on %s' % (key[1] if key[0] == 'unix' else 'port %d' % key[1])))
+            problems.append(('no_listener', 'nothing listens on %s' % where))
         unreadable = []
         if listeners and not serving:
             if access:
-                unreadable.append('which process listens on %s' % (key[1] if key[0] == 'unix' else 'port %d' % key[1]))
+                unreadable.append('which process listens on %s' % where)
             elif host.get('privileges'):
                 problems.append(('no_listener', 'no process visible here holds the listener on %s (a process of another PID '
-                                 'namespace, such as a container sharing this network namespace?)'
-                                 % (key[1] if key[0] == 'unix' else 'port %d' % key[1])))
+                                 'namespace, such as a container sharing this network namespace?)' % where))
             else:
                 problems.append(('no_listener', 'no readable process holds the listener (run as root)'))
-        others = [proc for proc in serving if str(proc['pid']) not in gunicorn_pids]
         if others:
-            problems.append(('not_gunicorn', 'served by %s, not gunicorn' % ', '.join(
-                sorted(set('%s (pid %s)' % (proc.get('comm'), proc.get('pid')) for proc in others)))))
+            problems.append(('unknown_server', '%s is served by %s%s, which is not an app server this module switches '
+                             '(gunicorn, uvicorn, uWSGI): move it to a Unix socket by hand, or run the app under one of them'
+                             % (where, ', '.join(sorted(set('%s (pid %s)' % (proc.get('comm'), proc.get('pid')) for proc in others))),
+                                ' in %s' % ', '.join(units) if units else '')))
+        if len(kinds) > 1:
+            problems.append(('listener_shared', 'the listener on %s is held by %s at once' % (where, ' and '.join(kinds))))
         if len(units) > 1:
             problems.append(('listener_shared', 'the listener is held by several units: %s' % ', '.join(units)))
-        elif gunicorns and not units:
-            problems.append(('not_systemd', 'gunicorn (pid %s) does not run in a systemd service' % gunicorns[0].get('pid')))
+        elif servers and not units:
+            problems.append(('not_systemd', '%s (pid %s) does not run in a systemd service' % (
+                SERVER_NAMES[kinds[0]], sorted(servers, key=int)[0])))
         clients = []
         if key[0] == 'tcp':
             clients = _clients(host, key[1], pids)
@@ -1266,15 +1516,26 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
                     '%s (%d)' % (client['process'], client['connections']) for client in strangers))))
             remote_ips = sorted(set(listener['ip'] for listener in listeners if _reachable(listener['ip'])))
             if remote_ips and drop_tcp:
-                problems.append(('reachable_remotely', 'gunicorn listens on %s port %d, which other hosts can reach: dropping TCP may '
-                                 'cut them off (keep TCP, or make sure nothing else uses it)' % (', '.join(remote_ips), key[1])))
+                problems.append(('reachable_remotely', '%s listens on %s port %d, which other hosts can reach: dropping TCP may '
+                                 'cut them off (keep TCP, or make sure nothing else uses it)'
+                                 % (SERVER_NAMES[kinds[0]] if len(kinds) == 1 else 'the app server', ', '.join(remote_ips), key[1])))
         if unreadable:
             problems.append(('owners_unreadable', 'cannot tell %s: %s' % (' or '.join(unreadable), access)))
-        gunicorn, proposed = None, None
-        if len(units) == 1 and gunicorns and not others:
-            master = masters[0] if masters else gunicorns[0]
-            gunicorn, proposed = _gunicorn_info(host, units[0], master, drop_tcp, key[1] if key[0] == 'tcp' else None,
-                                                socket_template, umask, problems if key[0] == 'tcp' else [])
+        info, proposed = None, None
+        if len(units) == 1 and len(kinds) == 1 and not others:
+            master = masters[0] if masters else serving[0]
+            peer = _peer_address(first['target']) if first['target']['type'] == 'tcp' else '127.0.0.1'
+            info, proposed = _server_info(host, units[0], master, kinds[0], drop_tcp, key[1] if key[0] == 'tcp' else None,
+                                          socket_template, umask, problems if key[0] == 'tcp' else [], peer)
+            if key[0] == 'tcp':
+                _socket_peer(requests, kinds[0])
+                protocols = sorted(set(site['protocol'] for site in backend['sites'] if site['protocol']))
+                if info.get('protocol') and len(protocols) == 1 and protocols[0] != info['protocol']:
+                    problems.append(('protocol_mismatch', 'nginx speaks %s to port %d (%s) but %s listens there with %s: the '
+                                     'pair cannot work over TCP either; correct nginx or the server first' % (
+                                         protocols[0], key[1], ', '.join('%s at %s:%s' % (site['directive'], site['file'], site['line'])
+                                                                         for site in backend['sites']),
+                                         SERVER_NAMES[kinds[0]], info['protocol'])))
         pair = {
             'kind': key[0],
             'address': site_text(first) if key[0] == 'tcp' else 'unix:' + key[1],
@@ -1282,15 +1543,18 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
             'socket': key[1] if key[0] == 'unix' else None,
             'references': [{'file': site['file'], 'line': site['line'], 'directive': site['directive'], 'context': site['context'],
                             'target': site_text(site), 'upstream': site['upstream'], 'params': site['params'], 'uri': site['uri'],
+                            'protocol': site['protocol'],
                             'requests': requests.get((site['file'], site['line'], site['occurrence']), [])}
                            for site in backend['sites']],
             'listeners': [listener['address'] for listener in listeners],
             'processes': [{'pid': proc.get('pid'), 'process': proc.get('comm')} for proc in serving],
             'unit': units[0] if len(units) == 1 else None,
             'clients': clients,
-            'gunicorn': gunicorn,
+            'server': info,
+            'gunicorn': info if info is not None and info['server'] == 'gunicorn' else None,
             'reasons': [{'code': code, 'msg': msg} for code, msg in problems],
-            'warnings': nginx_warnings(backend, analysis, requests) if key[0] == 'tcp' else [],
+            'warnings': (nginx_warnings(backend, analysis, requests, kinds[0] if len(kinds) == 1 else 'gunicorn')
+                         + server_warnings(info, proposed)) if key[0] == 'tcp' else [],
             'proposed': proposed,
         }
         pair['safe'] = (not problems and proposed is not None) if key[0] == 'tcp' else not problems
@@ -1299,3 +1563,16 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
                'reason': 'remote address: %s is not this host' % site['target']['host']}
               for site in remote_sites(analysis, addresses)]
     return {'pairs': pairs, 'remote': remote}
+
+
+def server_warnings(info, proposed):
+    """What the app server does differently over the socket and the rewrite keeps as it was."""
+    if not proposed or not proposed.get('trust_forwarded'):
+        return []
+    option = '--forwarded-allow-ips *'
+    return ['%s applies X-Forwarded-For and X-Forwarded-Proto only from the peers in forwarded-allow-ips (now %s, which '
+            'includes nginx\'s TCP address); a Unix socket peer has no address, so over the socket the app would get no '
+            'client address and the scheme http: the new ExecStart sets %s (who may connect is decided by the socket\'s '
+            'owner, group and mode, and only nginx can)' % (
+                'uvicorn' if info['server'] == 'uvicorn' else 'gunicorn\'s uvicorn worker (%s)' % info.get('worker_class'),
+                info.get('forwarded_allow_ips') or 'the default 127.0.0.1,::1', option)]

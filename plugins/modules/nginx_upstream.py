@@ -350,6 +350,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _app_servers
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
 from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
@@ -359,6 +360,8 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import 
 )
 
 PROC = '/proc'
+# The variables app servers read their settings from (besides UWSGI_* and UVICORN_*).
+SERVER_ENVIRONMENT = ('GUNICORN_CMD_ARGS', 'PORT', 'WEB_CONCURRENCY', 'FORWARDED_ALLOW_IPS')
 _CONF_HEADER = re.compile(r'^# configuration file (.+):$', re.M)
 
 
@@ -480,7 +483,7 @@ def process_info(pid):
     environment = {}
     for item in (read_bytes(os.path.join(base, 'environ')) or b'').split(b'\0'):
         name, sep, value = to_native(item, errors='surrogate_or_replace').partition('=')
-        if sep and name in ('GUNICORN_CMD_ARGS', 'PORT'):
+        if sep and (name in SERVER_ENVIRONMENT or name.startswith(('UWSGI_', 'UVICORN_'))):
             environment[name] = value
     try:
         cwd = os.readlink(os.path.join(base, 'cwd'))
@@ -533,10 +536,11 @@ def _executable(name):
     return None
 
 
-def gunicorn_version(proc, unit_text):
-    """The version of the gunicorn a service runs, read from the gunicorn/__init__.py its interpreter
-    imports (found from ExecStart: the script's #! line, or python -m gunicorn's python; else the
-    process's interpreter): {'version', 'path'}, or None when not found. Nothing is executed."""
+def package_version(proc, unit_text, package='gunicorn'):
+    """The version of the app server package (gunicorn, uvicorn) a service runs, read from the
+    PACKAGE/__init__.py its interpreter imports (found from ExecStart: the script's #! line, or python -m
+    PACKAGE's python; else the process's interpreter): {'version', 'path'}, or None when not found.
+    Nothing is executed."""
     pythons, words, user = [], [], None
     if unit_text:
         settings = _gunicorn.effective_settings(unit_text)
@@ -545,10 +549,10 @@ def gunicorn_version(proc, unit_text):
             words = _gunicorn.split_exec_start(settings['exec_start'] or '')[1]
         except ValueError:
             words = []
-    start = _gunicorn.gunicorn_start(words)
-    if start == 3:
+    server, start = _app_servers.command_server(words)
+    if server == package and start == 3:
         pythons.append(_executable(words[0]['value']))
-    elif start == 1:
+    elif server == package and start == 1:
         script = _executable(words[0]['value'])
         head = b''
         if script:
@@ -567,13 +571,39 @@ def gunicorn_version(proc, unit_text):
             home = pwd.getpwnam(user).pw_dir
         except KeyError:
             home = None
+    parse = _gunicorn.parse_version_info if package == 'gunicorn' else _app_servers.parse_version
     for python in [python for python in pythons if python] or [None]:
         for pattern in _gunicorn.gunicorn_package_globs(python, home):
-            for path in sorted(glob.glob(pattern)):
-                version = _gunicorn.parse_version_info(read_text(path))
+            for path in sorted(glob.glob(pattern.replace('/gunicorn/', '/%s/' % package))):
+                version = parse(read_text(path))
                 if version:
                     return {'version': version, 'path': path}
     return None
+
+
+def gunicorn_version(proc, unit_text):
+    """The version of the gunicorn a service runs (package_version)."""
+    return package_version(proc, unit_text, 'gunicorn')
+
+
+def uwsgi_config_paths(proc, unit_text):
+    """The uWSGI ini files a service reads (--ini, a bare ``app.ini`` argument, UWSGI_INI), absolute."""
+    args = []
+    if unit_text:
+        settings = _gunicorn.effective_settings(unit_text)
+        args = _app_servers.server_args(settings['exec_start'] or '', 'uwsgi') or []
+    if not args:
+        cmdline = proc.get('cmdline') or []
+        args = cmdline[1:]
+    paths = []
+    values = [span['value'] for span in _app_servers.uwsgi_options(args) if span['option'] == 'ini' and span['value']]
+    if (proc.get('environment') or {}).get('UWSGI_INI'):
+        values.append(proc['environment']['UWSGI_INI'])
+    for value in values:
+        path = _app_servers.ini_reference(value, proc.get('cwd'))[0]
+        if path not in paths:
+            paths.append(path)
+    return paths
 
 
 def read_tcp():
@@ -614,18 +644,28 @@ def host_facts(module):
     units, config_files = {}, {}
     for info in processes.values():
         unit = info.get('unit')
-        if not unit or info['pid'] not in listening_pids or not _gunicorn.is_gunicorn_process(info['comm'], info['cmdline']):
+        server = _app_servers.process_server(info['comm'], info['cmdline'])
+        if not unit or info['pid'] not in listening_pids or not server:
             continue
         if unit not in units:
             app = unit[:-len('.service')]
             units[unit] = {'cat': systemctl(module, 'cat', '--', unit), 'socket_cat': systemctl(module, 'cat', '--', app + '.socket')}
-            units[unit]['gunicorn_version'] = gunicorn_version(info, units[unit]['cat'])
-        args = gunicorn_args(info, units[unit]['cat'])
-        env_args = shlex.split(info['environment'].get('GUNICORN_CMD_ARGS', ''))
-        path = _gunicorn.config_file_path(args, env_args, info['cwd'])
-        info['config_file'] = path
-        if path and path not in config_files and os.path.isfile(path):
-            config_files[path] = read_text(path)
+            if server == 'gunicorn':
+                units[unit]['gunicorn_version'] = gunicorn_version(info, units[unit]['cat'])
+            elif server == 'uvicorn':
+                units[unit]['server_version'] = package_version(info, units[unit]['cat'], 'uvicorn')
+        if server == 'gunicorn':
+            args = gunicorn_args(info, units[unit]['cat'])
+            env_args = shlex.split(info['environment'].get('GUNICORN_CMD_ARGS', ''))
+            paths = [_gunicorn.config_file_path(args, env_args, info['cwd'])]
+            info['config_file'] = paths[0]
+        elif server == 'uwsgi':
+            paths = uwsgi_config_paths(info, units[unit]['cat'])
+        else:
+            paths = []
+        for path in paths:
+            if path and path not in config_files and os.path.isfile(path):
+                config_files[path] = read_text(path)
     return {'addresses': addresses, 'tcp': tcp, 'unix': unix, 'owners': owners, 'processes': processes,
             'units': units, 'config_files': config_files, 'fd_denied': len(denied),
             'privileges': nu.parse_privileges(os.geteuid(), read_text(os.path.join(PROC, 'self/status')))}

@@ -439,7 +439,7 @@ def test_keeping_tcp_keeps_the_bind():
 
 
 @pytest.mark.parametrize('host, kwargs, code', [
-    (lab_host(listener_comm='python3'), {}, 'not_gunicorn'),
+    (lab_host(listener_comm='python3'), {}, 'unknown_server'),
     (lab_host(extra_clients=[('curl', 2)]), {}, 'other_clients'),
     (lab_host(listen_ip='0.0.0.0'), {}, 'reachable_remotely'),
     (lab_host(unit_text=APP_UNIT.replace('ExecStart=/usr/bin/gunicorn', 'ExecStart=/srv/app/start.sh')), {}, 'exec_start_unsupported'),

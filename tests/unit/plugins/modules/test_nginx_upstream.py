@@ -217,6 +217,25 @@ def test_gunicorn_version_from_the_process_when_a_wrapper_starts_it(tmp_path):
     assert module_file.gunicorn_version(proc, '[Service]\nExecStart=/srv/app/start.sh\n')['version'] == '24.1.1'
 
 
+@pytest.mark.parametrize('exec_start', ['{root}/bin/uvicorn app:app --port 8000', '{root}/bin/python3 -m uvicorn app:app'])
+def test_uvicorn_version_is_read_where_the_unit_runs_it_from(tmp_path, exec_start):
+    root = tmp_path / 'srv' / 'venv'
+    (root / 'bin').mkdir(parents=True)
+    (root / 'bin' / 'uvicorn').write_text('#!%s/bin/python3\nimport sys\nfrom uvicorn.main import main\n' % root)
+    package = root / 'lib' / 'python3.11' / 'site-packages' / 'uvicorn'
+    package.mkdir(parents=True)
+    (package / '__init__.py').write_text('from uvicorn.config import Config\n\n__version__ = "0.54.0"\n')
+    found = module_file.package_version({'cmdline': []}, '[Service]\nExecStart=%s\n' % exec_start.format(root=root), 'uvicorn')
+    assert found == {'version': '0.54.0', 'path': str(package / '__init__.py')}
+
+
+def test_uwsgi_ini_files_from_the_unit_the_process_and_the_environment():
+    unit = '[Service]\nExecStart=/usr/bin/uwsgi --ini shop.ini:prod --master\n'
+    proc = {'cmdline': ['/usr/bin/uwsgi', '/etc/uwsgi/other.ini'], 'cwd': '/srv/shop', 'environment': {'UWSGI_INI': '/etc/uwsgi/env.ini'}}
+    assert module_file.uwsgi_config_paths(proc, unit) == ['/srv/shop/shop.ini', '/etc/uwsgi/env.ini']
+    assert module_file.uwsgi_config_paths(proc, None) == ['/etc/uwsgi/other.ini', '/etc/uwsgi/env.ini']
+
+
 def test_descriptors_that_cannot_be_read_are_counted(tmp_path, monkeypatch):
     for pid, target in (('10', 'socket:[42]'), ('20', 'socket:[43]')):
         (tmp_path / pid / 'fd').mkdir(parents=True)

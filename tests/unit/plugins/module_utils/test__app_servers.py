@@ -1,0 +1,255 @@
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which app server a unit runs (gunicorn, uvicorn, uWSGI), where its listener comes from, and the
+ExecStart rewrites onto systemd socket activation: only the listener options change, every other
+word keeps its spelling. The same rewrites run against real servers in test__app_servers_real.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _app_servers as a
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn as g
+
+
+def words(value):
+    return g.split_exec_start(value)[1]
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('/srv/venv/bin/gunicorn -b 127.0.0.1:8000 app:app', ('gunicorn', 1)),
+    ('/usr/bin/python3 -m gunicorn app:app', ('gunicorn', 3)),
+    ('/srv/venv/bin/uvicorn app:app --port 8000', ('uvicorn', 1)),
+    ('/srv/venv/bin/python3.11 -m uvicorn app:app', ('uvicorn', 3)),
+    ('/usr/bin/uwsgi --http-socket :8000', ('uwsgi', 1)),
+    ('/usr/bin/uwsgi_python311 --ini /etc/uwsgi/app.ini', ('uwsgi', 1)),
+    ('/usr/local/bin/uwsgi-core --socket :8000', ('uwsgi', 1)),
+    ('/srv/app/start.sh', (None, None)),
+    ('/bin/sh -c "exec uvicorn app:app"', (None, None)),
+    ('/usr/bin/python3 /srv/app/server.py', (None, None)),
+])
+def test_command_server(value, expected):
+    assert a.command_server(words(value)) == expected
+
+
+@pytest.mark.parametrize('comm, cmdline, expected', [
+    ('gunicorn', ['/srv/venv/bin/python3', '/srv/venv/bin/gunicorn', 'app:app'], 'gunicorn'),
+    ('uvicorn', ['/srv/venv/bin/python3', '/srv/venv/bin/uvicorn', 'app:app'], 'uvicorn'),
+    ('python3', ['/srv/venv/bin/python3', '-m', 'uvicorn', 'app:app'], 'uvicorn'),
+    ('uwsgi', ['/usr/bin/uwsgi', '--ini', 'app.ini'], 'uwsgi'),
+    ('uWSGI worker 1', ['uWSGI worker 1'], 'uwsgi'),
+    # uvicorn's --workers children: spawned interpreters, told apart by their parent (build_pairs).
+    ('python3', ['/srv/venv/bin/python3', '-c', 'from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)',
+                 '--multiprocessing-fork'], None),
+    ('python3', ['/usr/bin/python3', '/srv/app/server.py'], None),
+])
+def test_process_server(comm, cmdline, expected):
+    assert a.process_server(comm, cmdline) == expected
+
+
+def test_socket_path_template():
+    assert a.socket_path(a.SOCKET_TEMPLATE, 'shop', 'uvicorn') == '/run/shop/uvicorn.sock'
+    assert a.socket_path('/run/{app}/gunicorn.sock', 'shop', 'uwsgi') == '/run/shop/gunicorn.sock'
+
+
+@pytest.mark.parametrize('allow, address, expected', [
+    ('127.0.0.1,::1', '127.0.0.1', True),
+    ('127.0.0.1,::1', '192.168.1.20', False),
+    ('10.0.0.0/8', '10.1.2.3', True),
+    ('*', '192.168.1.20', True),
+    ('', '127.0.0.1', False),
+    ('unix:/x', '127.0.0.1', False),
+])
+def test_trusted(allow, address, expected):
+    assert a.trusted(allow, address) is expected
+
+
+# ---------------------------------------------------------------------------------------------
+# uvicorn
+
+@pytest.mark.parametrize('args, environment, binds, source', [
+    (['app:app'], {}, ['127.0.0.1:8000'], 'default'),
+    (['app:app', '--host', '127.0.0.1', '--port', '8001'], {}, ['127.0.0.1:8001'], 'command line'),
+    (['--port=8002', 'app:app'], {'UVICORN_PORT': '9000'}, ['127.0.0.1:8002'], 'command line'),
+    (['app:app'], {'UVICORN_PORT': '9000', 'UVICORN_HOST': '::1'}, ['[::1]:9000'], 'UVICORN_HOST'),
+    (['app:app', '--uds', '/run/x.sock'], {}, ['unix:/run/x.sock'], 'command line'),
+    (['app:app', '--fd', '3'], {}, ['fd://3'], 'command line'),
+])
+def test_uvicorn_listener(args, environment, binds, source):
+    settings = a.uvicorn_settings(args, environment)
+    assert (settings['binds'], settings['bind_source']) == (binds, source)
+
+
+def test_uvicorn_settings_the_switch_depends_on():
+    settings = a.uvicorn_settings(['app:app', '--workers', '4', '--no-proxy-headers'], {'FORWARDED_ALLOW_IPS': '10.0.0.1'})
+    assert (settings['workers'], settings['reload'], settings['proxy_headers'], settings['forwarded_allow_ips']) == (4, False, False, '10.0.0.1')
+    settings = a.uvicorn_settings(['app:app', '--reload'], {'WEB_CONCURRENCY': '2'})
+    assert (settings['workers'], settings['reload'], settings['proxy_headers']) == (2, True, True)
+    assert settings['forwarded_allow_ips'] == '127.0.0.1,::1'
+    assert a.uvicorn_settings(['app:app'], {'UVICORN_RELOAD': 'true'})['reload'] is True
+
+
+def test_uvicorn_exec_start_takes_descriptor_3_and_keeps_the_rest():
+    value = '/srv/venv/bin/uvicorn --host 127.0.0.1 --port=8000 --workers 2 --log-level "warning" shop.asgi:app'
+    assert a.uvicorn_exec_start(value) == '/srv/venv/bin/uvicorn --fd 3 --workers 2 --log-level "warning" shop.asgi:app'
+    assert a.uvicorn_exec_start(value, trust_all=True) == ('/srv/venv/bin/uvicorn --fd 3 --forwarded-allow-ips "*" --workers 2 '
+                                                           '--log-level "warning" shop.asgi:app')
+    value = '-/usr/bin/python3 -m uvicorn shop.asgi:app --port 8000 --forwarded-allow-ips 127.0.0.1 --proxy-headers'
+    assert a.uvicorn_exec_start(value, trust_all=True) == ('-/usr/bin/python3 -m uvicorn --fd 3 --forwarded-allow-ips "*" '
+                                                           'shop.asgi:app --proxy-headers')
+    with pytest.raises(ValueError, match='does not run uvicorn directly'):
+        a.uvicorn_exec_start('/srv/app/start.sh')
+
+
+def codes(problems):
+    return [code for code, dummy in problems]
+
+
+@pytest.mark.parametrize('args, version, drop_tcp, expected', [
+    (['app:app'], '0.54.0', True, []),
+    (['app:app'], None, True, []),
+    (['app:app', '--workers', '4'], '0.54.0', True, []),
+    (['app:app', '--workers', '4'], '0.14.0', True, ['server_version']),
+    (['app:app', '--workers', '4'], None, True, ['server_version']),
+    (['app:app', '--reload'], '0.54.0', True, ['development_server']),
+    (['app:app'], '0.54.0', False, ['keep_tcp_unsupported']),
+    (['app:app', '--ssl-certfile', '/etc/ssl/x.pem'], '0.54.0', True, ['https']),
+])
+def test_uvicorn_problems(args, version, drop_tcp, expected):
+    problems = a.uvicorn_problems('shop.service', a.uvicorn_settings(args, {}), version, drop_tcp)
+    assert codes(problems) == expected
+    for dummy, msg in problems:
+        assert 'shop.service' in msg
+
+
+def test_reload_is_refused_with_the_unit_and_the_fix():
+    ((code, msg),) = a.uvicorn_problems('shop.service', a.uvicorn_settings(['app:app', '--reload'], {}), '0.54.0', True)
+    assert code == 'development_server'
+    assert msg.startswith('shop.service runs uvicorn with --reload, its development mode')
+    assert msg.endswith('remove --reload from ExecStart (use --workers N for more processes), restart shop.service and run again')
+
+
+@pytest.mark.parametrize('version, expected', [('0.54.0', (0, 54, 0)), ('0.15.0rc1', (0, 15, 0)), (None, None), ('x', None)])
+def test_version_tuple(version, expected):
+    assert a.version_tuple(version) == expected
+
+
+def test_parse_version():
+    assert a.parse_version('from x import y\n__version__ = "0.54.0"\n') == '0.54.0'
+    assert a.parse_version("__version__: str = '0.15.0'\n") == '0.15.0'
+    assert a.parse_version('') is None
+
+
+# ---------------------------------------------------------------------------------------------
+# gunicorn with uvicorn's workers
+
+def test_gunicorn_worker_class_and_forwarded_allow_ips():
+    assert a.gunicorn_worker_class(['-k', 'uvicorn.workers.UvicornWorker', 'app:app'], [], None) == 'uvicorn.workers.UvicornWorker'
+    assert a.gunicorn_worker_class(['app:app'], ['--worker-class=uvicorn_worker.UvicornWorker'], None) == 'uvicorn_worker.UvicornWorker'
+    assert a.gunicorn_worker_class(['app:app'], [], 'worker_class = "uvicorn.workers.UvicornH11Worker"\n') == 'uvicorn.workers.UvicornH11Worker'
+    assert a.gunicorn_worker_class(['app:app'], [], None) == 'sync'
+    assert a.is_uvicorn_worker('uvicorn.workers.UvicornWorker') and not a.is_uvicorn_worker('gthread')
+    assert a.gunicorn_forwarded_allow_ips(['--forwarded-allow-ips', '10.0.0.1'], [], None) == '10.0.0.1'
+    assert a.gunicorn_forwarded_allow_ips([], [], "forwarded_allow_ips = '*'\n") == '*'
+    assert a.gunicorn_forwarded_allow_ips([], [], None, {'FORWARDED_ALLOW_IPS': '127.0.0.1'}) == '127.0.0.1'
+    assert a.gunicorn_forwarded_allow_ips([], [], None) == '127.0.0.1,::1'
+
+
+# ---------------------------------------------------------------------------------------------
+# uWSGI
+
+INI = """\
+[uwsgi]
+; the app
+module = shop.wsgi:application
+http_socket = 127.0.0.1:8000
+master = true
+processes = 4
+stats = 127.0.0.1:9191
+
+[other]
+socket = /run/other.sock
+"""
+
+
+def listeners(settings):
+    return [(item['option'], item['address'], item['protocol'], item['source']) for item in settings['listeners']]
+
+
+def test_uwsgi_listeners_from_the_command_line():
+    settings = a.uwsgi_settings(['--http-socket', '127.0.0.1:8000', '-s', '/run/x.sock', '--socket=:9000', '--master'])
+    assert listeners(settings) == [('http-socket', '127.0.0.1:8000', 'http', 'command line'),
+                                   ('socket', '/run/x.sock', 'uwsgi', 'command line'),
+                                   ('socket', ':9000', 'uwsgi', 'command line')]
+    assert [item['tcp'] for item in settings['listeners']] == [{'host': '127.0.0.1', 'port': 8000}, None, {'host': '0.0.0.0', 'port': 9000}]
+    assert a.uwsgi_binds(settings) == ['127.0.0.1:8000', 'unix:/run/x.sock', '0.0.0.0:9000']
+    # --protocol makes the default sockets speak it.
+    assert listeners(a.uwsgi_settings(['--socket', ':8000', '--protocol=http']))[0][2] == 'http'
+
+
+def test_uwsgi_listeners_from_an_ini_file_and_the_environment():
+    settings = a.uwsgi_settings(['--ini', 'shop.ini'], {'UWSGI_SOCKET': '/run/env.sock'}, {'/srv/shop/shop.ini': INI}, cwd='/srv/shop')
+    assert settings['configs'] == [{'kind': 'ini', 'path': '/srv/shop/shop.ini', 'section': 'uwsgi', 'read': True}]
+    assert listeners(settings) == [('socket', '/run/env.sock', 'uwsgi', 'environment UWSGI_SOCKET'),
+                                   ('http-socket', '127.0.0.1:8000', 'http', '/srv/shop/shop.ini line 4')]
+    assert settings['handover_conflicts'] == [{'option': 'stats', 'value': '127.0.0.1:9191', 'source': '/srv/shop/shop.ini line 7'}]
+    # Another section, and a bare config file argument.
+    assert listeners(a.uwsgi_settings(['/srv/shop/shop.ini:other'], {}, {'/srv/shop/shop.ini': INI}))[0][1] == '/run/other.sock'
+
+
+def test_uwsgi_exec_start_http_socket():
+    value = '/srv/venv/bin/uwsgi --master --http-socket 127.0.0.1:8000 --pidfile /run/shop/uwsgi.pid --wsgi-file shop/wsgi.py'
+    settings = a.uwsgi_settings(a.server_args(value, 'uwsgi'))
+    (listener,) = settings['listeners']
+    assert a.uwsgi_exec_start(value, listener, '/run/shop/uwsgi.sock') == (
+        '/srv/venv/bin/uwsgi --http-socket /run/shop/uwsgi.sock --protocol=http --master --pidfile /run/shop/uwsgi.pid '
+        '--wsgi-file shop/wsgi.py')
+    assert a.uwsgi_exec_start(value, listener, '/run/shop/uwsgi.sock', keep_tcp=True) == (
+        '/srv/venv/bin/uwsgi --http-socket /run/shop/uwsgi.sock --protocol=http --master --http-socket 127.0.0.1:8000 '
+        '--pidfile /run/shop/uwsgi.pid --wsgi-file shop/wsgi.py')
+    # The handover copy does not share the service's pid file (nor stats, master fifo).
+    assert a.uwsgi_exec_start(value, listener, '/run/shop/uwsgi.handover.sock', handover=True) == (
+        '/srv/venv/bin/uwsgi --http-socket /run/shop/uwsgi.handover.sock --protocol=http --master --wsgi-file shop/wsgi.py')
+
+
+def test_uwsgi_exec_start_uwsgi_protocol():
+    value = '/usr/bin/uwsgi -s 127.0.0.1:8000 --chmod-socket=660 --plugin python3 --module shop.wsgi --stats=/run/shop/stats.sock'
+    (listener,) = a.uwsgi_settings(a.server_args(value, 'uwsgi'))['listeners']
+    assert a.uwsgi_exec_start(value, listener, '/run/shop/uwsgi.sock') == (
+        '/usr/bin/uwsgi --socket /run/shop/uwsgi.sock --chmod-socket=660 --plugin python3 --module shop.wsgi '
+        '--stats=/run/shop/stats.sock')
+    assert a.uwsgi_exec_start(value, listener, '/run/shop/uwsgi.handover.sock', handover=True) == (
+        '/usr/bin/uwsgi --socket /run/shop/uwsgi.handover.sock --chmod-socket=660 --plugin python3 --module shop.wsgi')
+
+
+def uwsgi_codes(args, environment=None, configs=None, port=8000):
+    settings = a.uwsgi_settings(args, environment, configs, cwd='/srv/shop')
+    listener = next((item for item in settings['listeners'] if item['tcp'] and item['tcp']['port'] == port), None)
+    return codes(a.uwsgi_problems('shop.service', settings, listener, port))
+
+
+@pytest.mark.parametrize('args, environment, configs, expected', [
+    (['--http-socket', '127.0.0.1:8000'], {}, {}, []),
+    (['--socket', '127.0.0.1:8000'], {}, {}, []),
+    (['--http', '127.0.0.1:8000', '--wsgi-file', 'x.py'], {}, {}, ['server_option_unsupported']),
+    (['--ini', 'shop.ini'], {}, {'/srv/shop/shop.ini': INI}, ['config_file_binds', 'handover_conflict']),
+    (['--ini', 'shop.ini'], {}, {}, ['config_file_unsupported']),
+    (['--yaml', 'shop.yaml', '--http-socket', ':8000'], {}, {}, ['config_file_unsupported']),
+    (['--emperor', '/etc/uwsgi/vassals'], {}, {}, ['server_option_unsupported']),
+    ([], {'UWSGI_HTTP_SOCKET': '127.0.0.1:8000'}, {}, ['config_file_binds']),
+    (['--https-socket', '127.0.0.1:8000,cert.pem,key.pem'], {}, {}, ['https']),
+    (['--fastcgi-socket', '127.0.0.1:8000'], {}, {}, ['non_http_use']),
+    (['--ini', 'shop.ini'], {}, {'/srv/shop/shop.ini': '[uwsgi]\nhttp-socket = %(host):8000\n'}, ['config_file_binds']),
+])
+def test_uwsgi_problems(args, environment, configs, expected):
+    assert uwsgi_codes(args, environment, configs) == expected
+
+
+def test_socket_in_the_ini_file_is_refused_with_the_line_and_the_fix():
+    settings = a.uwsgi_settings(['--ini', '/srv/shop/shop.ini'], {}, {'/srv/shop/shop.ini': INI})
+    problems = a.uwsgi_problems('shop.service', settings, settings['listeners'][0], 8000)
+    assert problems[0] == ('config_file_binds', 'shop.service: uWSGI takes port 8000 from /srv/shop/shop.ini line 4 '
+                           '(http-socket = 127.0.0.1:8000); every socket option there adds a listener that ExecStart cannot take '
+                           'back, so the switch would leave the TCP listener bound and the handover copy could not start: move it '
+                           'to ExecStart (delete that line, add --http-socket 127.0.0.1:8000 to ExecStart), restart shop.service '
+                           'and run again')
