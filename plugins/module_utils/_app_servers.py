@@ -603,3 +603,36 @@ def uwsgi_problems(unit, settings, listener, port):
                          'move it to ExecStart (the copy runs without it there), restart %s and run again'
                          % (unit, conflict['option'], conflict['value'], conflict['source'], unit)))
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Asking a uwsgi-protocol socket (what nginx's uwsgi_pass sends), for probes: HTTP cannot ask it
+
+
+def uwsgi_packet(variables):
+    """A uwsgi-protocol request (modifier1 0: a WSGI request, no body): the 4-byte header
+    (modifier1, the size of the variables as 16-bit little endian, modifier2) and each variable as
+    16-bit little-endian length + bytes of its name, then of its value."""
+    body = b''
+    for name, value in variables.items():
+        for part in (name.encode('latin-1'), str(value).encode('latin-1')):
+            if len(part) > 0xffff:
+                raise ValueError('uwsgi variable longer than 65535 bytes: %s' % name)
+            body += len(part).to_bytes(2, 'little') + part
+    if len(body) > 0xffff:
+        raise ValueError('uwsgi request larger than 65535 bytes')
+    return bytes([0]) + len(body).to_bytes(2, 'little') + bytes([0]) + body
+
+
+def uwsgi_probe_request(path='/', host='localhost'):
+    """The variables nginx's uwsgi_params send for a GET of ``path``, as a uwsgi packet."""
+    path, _sep, query = path.partition('?')
+    return uwsgi_packet({'REQUEST_METHOD': 'GET', 'REQUEST_URI': path + ('?' + query if query else ''), 'PATH_INFO': path,
+                         'QUERY_STRING': query, 'SERVER_PROTOCOL': 'HTTP/1.1', 'SERVER_NAME': host, 'SERVER_PORT': '80',
+                         'REMOTE_ADDR': '127.0.0.1', 'HTTP_HOST': host, 'wsgi.url_scheme': 'http'})
+
+
+def response_status(data):
+    """The status code of the HTTP response a uWSGI worker writes back (``HTTP/1.1 200 OK``), or None."""
+    match = re.match(br'^HTTP/[0-9.]+ ([0-9]{3})', data or b'')
+    return int(match.group(1)) if match else None

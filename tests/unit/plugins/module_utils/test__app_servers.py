@@ -253,3 +253,15 @@ def test_socket_in_the_ini_file_is_refused_with_the_line_and_the_fix():
                            'back, so the switch would leave the TCP listener bound and the handover copy could not start: move it '
                            'to ExecStart (delete that line, add --http-socket 127.0.0.1:8000 to ExecStart), restart shop.service '
                            'and run again')
+
+
+def test_uwsgi_packet():
+    packet = a.uwsgi_packet({'PATH_INFO': '/x', 'A': ''})
+    body = b'\x09\x00PATH_INFO\x02\x00/x\x01\x00A\x00\x00'
+    assert packet == b'\x00' + len(body).to_bytes(2, 'little') + b'\x00' + body
+    request = a.uwsgi_probe_request('/health?full=1', 'shop.example.test')
+    assert request[0] == 0 and int.from_bytes(request[1:3], 'little') == len(request) - 4
+    assert b'\x0c\x00QUERY_STRING\x06\x00full=1' in request and b'\x09\x00PATH_INFO\x07\x00/health' in request
+    with pytest.raises(ValueError):
+        a.uwsgi_packet({'X': 'y' * 70000})
+    assert a.response_status(b'HTTP/1.1 404 Not Found\r\n') == 404 and a.response_status(b'') is None
