@@ -6,15 +6,41 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: nginx_upstream
-short_description: Find nginx to gunicorn pairs on one host and move them between TCP and a Unix socket
+short_description: Find nginx to app server pairs (gunicorn, uvicorn, uWSGI) on one host and move them between TCP and a Unix socket
 version_added: 0.1.0
 description:
-  - O(mode=discover) reports the same-host backends nginx proxies to (C(upstream) servers and direct
-    C(proxy_pass) URLs pointing at loopback, C(localhost) or the host's own addresses), joined with what
-    listens there (process, systemd unit, gunicorn command line, C(GUNICORN_CMD_ARGS), C(gunicorn.conf.py)),
-    and says which pairs cannot safely be switched and why (not gunicorn, other clients on the port,
+  - O(mode=discover) reports the same-host backends nginx proxies to (C(upstream) servers, direct
+    C(proxy_pass) URLs and C(uwsgi_pass) targets pointing at loopback, C(localhost) or the host's own addresses),
+    joined with what listens there (process, systemd unit, the app server's command line, environment and config
+    file), and says which pairs cannot safely be switched and why (an unknown server, other clients on the port,
     reachable from other hosts, non-HTTP use, the address named elsewhere in the configuration, ...).
     Backends on other hosts are listed under RV(remote).
+  - B(App servers.) gunicorn (any worker class; with uvicorn's workers, C(-k uvicorn.workers.UvicornWorker), too),
+    uvicorn standalone (C(uvicorn APP) or C(python -m uvicorn APP)) and uWSGI (C(--http-socket) behind C(proxy_pass),
+    C(--socket)/C(--uwsgi-socket) behind C(uwsgi_pass)), each run directly by the ExecStart of a systemd service. The
+    proposed ExecStart takes the listener from systemd's socket activation (the C(<app>.socket) unit holds the Unix
+    socket), for gunicorn C(--bind unix:PATH) (gunicorn adopts the descriptors systemd passes), uvicorn C(--fd 3)
+    (C(--host), C(--port), C(--uds) removed), uWSGI C(--http-socket PATH --protocol=http) or C(--socket PATH) (uWSGI
+    adopts the passed descriptor and, by its name, does not bind it again; C(--protocol=http) because adopted sockets
+    speak the default protocol). The handover copy runs the same way on its own socket unit (uvicorn again with
+    C(--fd 3); uWSGI without C(--pidfile), C(--stats), C(--master-fifo) and C(--daemonize)). Every other word of
+    ExecStart keeps its spelling.
+  - uvicorn, and gunicorn with uvicorn's workers, apply C(X-Forwarded-For) and C(X-Forwarded-Proto) only from the peers in
+    C(forwarded-allow-ips) (default C(127.0.0.1,::1)); a Unix socket peer has no address, so over the socket the app
+    would lose the client address and the https scheme. Where nginx's TCP address is trusted now, the proposed
+    ExecStart sets C(--forwarded-allow-ips *) (C(proposed.trust_forwarded), and a warning); who may connect is decided
+    by the socket's owner, group and mode.
+  - Refused, with the unit and the fix in the reason, are an ExecStart that runs a wrapper script or shell instead of the
+    server (C(exec_start_unsupported)), a server this module does not know (C(unknown_server)), uvicorn's
+    C(--reload) (C(development_server)), uvicorn before 0.15 with C(--workers) or C(--reload), which ignores C(--fd)
+    there (C(server_version)), uvicorn with O(drop_tcp=false) (one listener only, C(keep_tcp_unsupported)), uWSGI's
+    HTTP router C(--http) and the emperor (C(server_option_unsupported)), a uWSGI listener set in an ini file or a
+    C(UWSGI_*) variable, which no ExecStart can take back (C(config_file_binds), move it to ExecStart), a config file
+    that cannot be read or is not ini (C(config_file_unsupported)), uWSGI's C(pidfile), C(stats) or C(master-fifo) in
+    the ini file, which the handover copy would share (C(handover_conflict)), and nginx speaking another protocol than
+    the server (C(protocol_mismatch)).
+  - Checked with gunicorn 27.0.1, uvicorn 0.54.0 (and the source of 0.14 and 0.15) and uWSGI 2.0.31, each started with
+    the original and with the proposed commands under socket activation (tests/unit/plugins/module_utils/test__app_servers_real.py).
   - O(mode=switch) rewrites every place that names the backend at O(address) (and the sockets in
     O(replace_sockets)) to C(unix:O(socket)); O(mode=revert) rewrites O(socket) (and O(replace_sockets))
     back to O(address). Only the address argument of the affected directives changes (and
@@ -41,7 +67,9 @@ description:
     every C(proxy_set_header) of the levels around it, and anywhere it would be the one edit that adds a line instead of
     changing an address, which a revert to byte-identical files would have to find and take out again.
   - gunicorn reports the connection's peer as C(REMOTE_ADDR), C(127.0.0.1) (the address nginx dials) over TCP and an
-    empty string over a Unix socket, whatever nginx sends. No nginx setting keeps it, so it is not a reason but a
+    empty string over a Unix socket, whatever nginx sends (uWSGI's C(--http-socket) C(0.0.0.0), uvicorn no client at
+    all; behind C(uwsgi_pass) nginx passes the client's address itself and nothing changes). No nginx setting keeps it,
+    so it is not a reason but a
     C(pairs[].warnings) entry, which names the headers that carry the client's address (C(X-Forwarded-For),
     C(X-Real-IP), C(Forwarded)) and stay the same, or the C(proxy_pass) lines that pass none.
   - Which process holds a socket is read from C(/proc/PID/fd), which for other users' processes needs root with
@@ -81,11 +109,12 @@ options:
   socket:
     description:
       - The Unix socket path. C({app}) is replaced with the name of the systemd service serving the
-        backend, without C(.service).
+        backend, without C(.service), and C({server}) with the app server (C(gunicorn), C(uvicorn), C(uwsgi)).
+      - A path that still names C({app}) or C({server}) (no recognised server under systemd) is refused by O(mode=switch).
       - With O(mode=switch) it must be under C(/run) (emptied at every boot, so no stale socket outlives its service;
         C(/tmp) is hidden from services with C(PrivateTmp)), and its directory must exist when the files are written.
     type: str
-    default: /run/{app}/gunicorn.sock
+    default: /run/{app}/{server}.sock
   replace_sockets:
     description:
       - Other Unix socket paths that count as the same backend (rewritten too), for example the
@@ -112,7 +141,8 @@ options:
   umask:
     description:
       - The umask given to gunicorn in C(pairs[].proposed.exec_start) (V(0117) makes a socket gunicorn
-        creates itself C(0660); gunicorn's default umask 0 makes it world-connectable).
+        creates itself C(0660); gunicorn's default umask 0 makes it world-connectable). uvicorn and uWSGI take their
+        socket from systemd, which sets its owner, group and mode.
     type: str
     default: '0117'
   force:
@@ -231,10 +261,14 @@ pairs:
     - One entry per same-host backend nginx names, a TCP port (C(kind=tcp)) or a Unix socket (C(kind=unix)).
     - C(safe) is true when a TCP pair can be switched; C(reasons) lists what blocks it, each C({code, msg}) (codes
       C(no_listener), C(owners_unreadable) (the owners of sockets cannot be read, not root or root without
-      C(CAP_SYS_PTRACE)), C(not_gunicorn), C(not_systemd), C(listener_shared), C(other_clients),
-      C(reachable_remotely), C(non_http_use), C(https), C(mentioned), C(host_header_changes) (the Host header the app
-      gets would change), C(proxy_header_changes) (another header built from C($proxy_host) or C($proxy_port) would
-      change), C(exec_start_unsupported), C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)).
+      C(CAP_SYS_PTRACE)), C(unknown_server) (served by something other than gunicorn, uvicorn or uWSGI; was
+      C(not_gunicorn)), C(not_systemd), C(listener_shared), C(other_clients), C(reachable_remotely), C(non_http_use),
+      C(https), C(protocol_mismatch), C(mentioned), C(host_header_changes) (the Host header the app gets would change),
+      C(proxy_header_changes) (another header built from C($proxy_host) or C($proxy_port) would change),
+      C(exec_start_unsupported), C(development_server), C(server_version), C(keep_tcp_unsupported),
+      C(server_option_unsupported), C(config_file_binds), C(config_file_unsupported), C(handover_conflict),
+      C(other_binds), C(runtime_directory), C(socket_path), C(socket_unit_exists)); see the description for the app
+      server ones.
     - C(warnings) lists what changes with the switch without blocking it (C(REMOTE_ADDR), C(proxy_pass) targets built
       from variables, which cannot be followed).
     - C(references[].requests) (TCP pairs) lists each C(proxy_pass) that reaches the reference (an C(upstream) server
@@ -242,9 +276,12 @@ pairs:
       C(headers_from) (the first C(proxy_set_header) of the level whose headers apply, or null for nginx's defaults),
       C(tcp) and C(socket) (C(Host), every header built from C($proxy_host)/C($proxy_port), and C(REMOTE_ADDR) as the
       app gets them now and would over the socket), and C(client_address_headers).
-    - C(proposed) (TCP pairs served by gunicorn under systemd) holds what the switch would write, the
-      socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (binds
-      replaced, umask set), the handover service's C(handover_exec_start) and C(unit_copy).
+    - C(proposed) (TCP pairs served by gunicorn, uvicorn or uWSGI under systemd) holds what the switch would write, the
+      socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (listener replaced,
+      for gunicorn umask set), the handover service's C(handover_exec_start) and C(unit_copy); C(server) (gunicorn,
+      uvicorn, uwsgi), C(protocol) (what the server speaks on the socket, C(http) or C(uwsgi)), C(probe) (how to see it
+      answer, an HTTP request, or for C(uwsgi) a uwsgi-protocol request, which HTTP cannot make) and
+      C(trust_forwarded) (C(--forwarded-allow-ips *) was added).
       C(handover_control_socket) is C(disabled) when the handover copy runs with C(--no-control-socket). gunicorn 25.1
       and later have a control socket (C(gunicornc)) whose path the copy would share with the service, remove when it
       starts and delete when it stops; older versions do not know the option, so it is null there.
@@ -253,6 +290,10 @@ pairs:
       socket (C(supported) true, false or null when unknown, C(why), and C(observed), the control sockets its master
       listens on).
     - C(gunicorn.keeplocal) is the C([X-Keeplocal]) section of a unit already switched by this collection.
+    - C(server) is the same description for any app server (C(server.server) names it; C(gunicorn) is set for gunicorn
+      only), with C(binds), C(bind_source), C(protocol), C(version) (uvicorn's, read from its package), uvicorn's
+      C(workers), C(reload), C(proxy_headers), C(forwarded_allow_ips), uWSGI's C(listeners) (each with its C(source),
+      the command line, a C(UWSGI_*) variable or an ini file and line) and C(configs), gunicorn's C(worker_class).
   returned: always
   type: list
   elements: dict
@@ -278,6 +319,7 @@ pairs:
       processes: [{pid: 301, process: gunicorn}, {pid: 302, process: gunicorn}]
       unit: app.service
       clients: [{process: nginx, connections: 2}]
+      server: {server: gunicorn, unit: app.service, binds: [127.0.0.1:8000], protocol: http}
       gunicorn: {unit: app.service, binds: [127.0.0.1:8000], bind_source: command line, user: app, version: 25.1.0,
                  control_socket: {supported: true, why: gunicorn 25.1.0 has the control socket (since 25.1),
                                   observed: [/srv/app/gunicorn.ctl]}}
@@ -286,7 +328,8 @@ pairs:
       warnings:
         - "gunicorn sees REMOTE_ADDR 127.0.0.1 over TCP and an empty REMOTE_ADDR over the Unix socket (...): what reads it
           (...) gets an empty string after the switch; the client's address, which nginx passes in X-Real-IP, stays the same"
-      proposed: {socket: /run/app/gunicorn.sock, handover_socket: /run/app/gunicorn.handover.sock,
+      proposed: {server: gunicorn, protocol: http, probe: http, trust_forwarded: false,
+                 socket: /run/app/gunicorn.sock, handover_socket: /run/app/gunicorn.handover.sock,
                  socket_unit: app.socket, dropin_path: /etc/systemd/system/app.service.d/keeplocal-unix-socket.conf,
                  exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.sock --umask 0117 --chdir /srv/app app:application,
                  handover_exec_start: /usr/bin/gunicorn --bind unix:/run/app/gunicorn.handover.sock --umask 0117
