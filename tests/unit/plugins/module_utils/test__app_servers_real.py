@@ -197,7 +197,8 @@ class Servers:
 
     def stop(self, proc):
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            # SIGINT: a quick stop for all of them (uWSGI takes SIGTERM as "reload" unless --die-on-term).
+            os.killpg(proc.pid, signal.SIGINT)
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
