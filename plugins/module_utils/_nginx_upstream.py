@@ -1333,6 +1333,20 @@ def _uwsgi_plan(host, unit, master, ctx, problems):
         return info, None
     plan = {'binds': binds, 'bind_source': listener['source'], 'others': others, 'keep': keep, 'protocol': listener['protocol'],
             'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False, 'fields': {}}
+    # uWSGI 2.0 takes SIGTERM, systemd's default stop signal, as "reload": the stops of the cutover would wait out
+    # TimeoutStopSec and end in SIGKILL.
+    kill_signal = [entry['value'] for entry in _gunicorn.unit_entries(ctx['cat']) if entry['section'] == 'Service'
+                   and entry['key'] == 'KillSignal']
+    die_on_term = any(word in ('--die-on-term', '--die-on-term=true') for word in ctx['args']) or any(
+        entry['key'] == 'die-on-term' for config in settings['configs'] if config['read']
+        for entry in _app_servers.parse_uwsgi_ini(host.get('config_files', {}).get(config['path']), config['section']))
+    if not die_on_term and (not kill_signal or kill_signal[-1] not in ('SIGQUIT', 'SIGINT', 'QUIT', 'INT')):
+        info['stop_warning'] = ('%s stops uWSGI with SIGTERM (no KillSignal=), which uWSGI 2.0 takes as a reload: each stop of '
+                                'the switch (the service, then its handover copy) waits TimeoutStopSec and ends in SIGKILL. Add '
+                                'KillSignal=SIGQUIT to its [Service] section (uWSGI\'s docs) or --die-on-term to ExecStart'
+                                % unit if not kill_signal else
+                                '%s stops uWSGI with KillSignal=%s; uWSGI 2.0 exits on SIGQUIT or SIGINT (or SIGTERM with '
+                                '--die-on-term)' % (unit, kill_signal[-1]))
     return info, plan
 
 
@@ -1377,7 +1391,7 @@ def _server_info(host, unit, master, server, drop_tcp, port, socket_template, um
     socket = _app_servers.socket_path(socket_template, app, server)
     ctx = {'args': [word['value'] for word in words[start:]], 'environment': _unit_environment(settings, master), 'port': port,
            'socket': socket, 'drop_tcp': drop_tcp, 'umask': umask, 'exec_start': settings['exec_start'], 'peer': peer,
-           'working_directory': settings['working_directory']}
+           'working_directory': settings['working_directory'], 'cat': cat}
     details, plan = _PLANS[server](host, unit, master, ctx, problems)
     info.update(details)
     if plan is None:
@@ -1567,10 +1581,11 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
 
 def server_warnings(info, proposed):
     """What the app server does differently over the socket and the rewrite keeps as it was."""
+    warnings = [info['stop_warning']] if info and info.get('stop_warning') else []
     if not proposed or not proposed.get('trust_forwarded'):
-        return []
+        return warnings
     option = '--forwarded-allow-ips *'
-    return ['%s applies X-Forwarded-For and X-Forwarded-Proto only from the peers in forwarded-allow-ips (now %s, which '
+    return warnings + ['%s applies X-Forwarded-For and X-Forwarded-Proto only from the peers in forwarded-allow-ips (now %s, which '
             'includes nginx\'s TCP address); a Unix socket peer has no address, so over the socket the app would get no '
             'client address and the scheme http: the new ExecStart sets %s (who may connect is decided by the socket\'s '
             'owner, group and mode, and only nginx can)' % (

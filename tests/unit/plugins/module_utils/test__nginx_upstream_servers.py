@@ -234,7 +234,7 @@ def test_uwsgi_pass_site_is_a_pair_with_the_uwsgi_protocol():
     assert (proposed['protocol'], proposed['probe']) == ('uwsgi', 'uwsgi')
     assert proposed['exec_start'] == VENV + 'uwsgi --socket /run/shop/uwsgi.sock --chmod-socket=660 --module shop.wsgi'
     # nginx passes the client's address in uwsgi_params (REMOTE_ADDR $remote_addr): nothing the app gets changes.
-    assert pair['warnings'] == []
+    assert not any('REMOTE_ADDR' in warning for warning in pair['warnings'])
 
 
 @pytest.mark.parametrize('exec_start, site, expected', [
@@ -284,3 +284,11 @@ def test_uwsgi_pass_through_an_upstream_block():
 def test_socket_path_with_placeholders_left_is_refused():
     assert 'still names {server}' in nu.socket_path_problem('/run/shop/{server}.sock')
     assert nu.socket_path_problem('/run/shop/uwsgi.sock') is None
+
+
+def test_uwsgi_stopped_with_sigterm_is_a_warning():
+    exec_start = VENV + 'uwsgi --http-socket 127.0.0.1:8000 --wsgi-file /srv/shop/wsgi.py'
+    pair = pair_for(host_for(exec_start, UWSGI))
+    assert pair['safe'] and any(warning.startswith('shop.service stops uWSGI with SIGTERM (no KillSignal=)') for warning in pair['warnings'])
+    for quiet in (exec_start + ' --die-on-term', exec_start + '\nKillSignal=SIGQUIT'):
+        assert not any('SIGTERM' in warning for warning in pair_for(host_for(quiet, UWSGI))['warnings'])
