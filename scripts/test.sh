@@ -124,11 +124,13 @@ run_installed() {
 # values and always restores them); measure_pair runs measure.yml's counting on localhost.
 # report_files writes a report on localhost with no usable remote temporary directory.
 # aap_slicing runs detect sliced with ansible-runner on network namespaces and plans from the slices.
+# platform_check runs the roles' platform check on localhost aliases with faked distribution facts.
 run_host() {
   tests/integration/targets/conntrack_tuning_host/runme.sh
   tests/integration/targets/measure_pair/runme.sh
   tests/integration/targets/report_files/runme.sh
   tests/integration/targets/aap_slicing/runme.sh
+  tests/integration/targets/platform_check/runme.sh
   run_promtool
 }
 
