@@ -131,7 +131,15 @@ run_host() {
   tests/integration/targets/report_files/runme.sh
   tests/integration/targets/aap_slicing/runme.sh
   tests/integration/targets/platform_check/runme.sh
+  run_app_servers
   run_promtool
+}
+
+# The unix_sockets rewrites of gunicorn, uvicorn and uWSGI command lines, run against the real servers
+# (a cached venv; uWSGI compiles on its first build).
+run_app_servers() {
+  KEEPLOCAL_APP_SERVERS=$(scripts/app-servers-venv.sh) PYTHONPATH=$KEEPLOCAL_COLLECTIONS \
+    python -m pytest -p no:cacheprovider -q tests/unit/plugins/module_utils/test__app_servers_real.py
 }
 
 # The hairpin_watch role's alerting rules: promtool checks the shipped file and runs its unit tests.

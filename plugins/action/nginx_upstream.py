@@ -54,7 +54,7 @@ def _pairs_for(pairs, port, address, sockets):
         if pair['kind'] == 'tcp' and pair['port'] == port:
             selected.append(pair)
         elif pair['kind'] == 'unix' and (pair['socket'] in sockets
-                                         or ((pair.get('gunicorn') or {}).get('keeplocal') or {}).get('Address') == address):
+                                         or ((pair.get('server') or {}).get('keeplocal') or {}).get('Address') == address):
             selected.append(pair)
     return selected
 
@@ -130,18 +130,20 @@ class ActionModule(ActionBase):
         tcp_pair = next((pair for pair in pairs if pair['kind'] == 'tcp'), None)
         switched = next((pair for pair in pairs if pair['kind'] == 'unix'), None)
         socket = args['socket']
-        if '{app}' in socket:
+        if nu.has_placeholder(socket):
             if tcp_pair and tcp_pair.get('proposed'):
                 socket = tcp_pair['proposed']['socket']
             elif switched is not None:
                 socket = switched['socket']
             elif tcp_pair and tcp_pair.get('unit'):
                 socket = socket.replace('{app}', tcp_pair['unit'].rsplit('.service', 1)[0])
-        sockets = args['replace_sockets'] + ([] if '{app}' in socket else [socket])
+        sockets = args['replace_sockets'] + ([] if nu.has_placeholder(socket) else [socket])
         if not nu.sites_naming(analysis, port, sockets, addresses):
             raise AnsibleActionFail(nu.not_proxied_message(address, port, sockets, analysis, addresses, files))
-        if '{app}' in socket:
-            raise AnsibleActionFail('socket %s names {app}, but no systemd service serves %s: give the socket path' % (socket, address))
+        if nu.has_placeholder(socket):
+            reasons = '; '.join(reason['msg'] for reason in (tcp_pair or {}).get('reasons') or [])
+            raise AnsibleActionFail('socket %s has a placeholder, but no app server (gunicorn, uvicorn, uWSGI) under systemd serves %s%s: '
+                                    'give the socket path' % (socket, address, ' (%s)' % reasons if reasons else ''))
         if mode == 'switch' and nu.socket_path_problem(socket):
             raise AnsibleActionFail('socket: %s' % nu.socket_path_problem(socket))
         if args['backup']:
@@ -154,7 +156,7 @@ class ActionModule(ActionBase):
             if mode == 'switch':
                 if tcp_pair is not None and not tcp_pair['safe'] and not args['force']:
                     raise AnsibleActionFail('%s cannot safely be switched to a Unix socket: %s (force=true switches anyway)' % (
-                        address, '; '.join(reason['msg'] for reason in tcp_pair['reasons']) or 'no gunicorn service found'))
+                        address, '; '.join(reason['msg'] for reason in tcp_pair['reasons']) or 'no app server found'))
                 edit = nu.rewrite(payload, texts, match_port=port, match_sockets=args['replace_sockets'], to='unix:' + socket,
                                   local_addresses=addresses, server_parameters=args['server_parameters'])
             else:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 
@@ -591,7 +592,7 @@ def uwsgi_problems(unit, settings, listener, port):
                          'listener that ExecStart cannot take back, so the switch would leave the TCP listener bound and the '
                          'handover copy could not start: move it to ExecStart (delete that line, add %s to ExecStart), '
                          'restart %s and run again' % (unit, port, listener['source'], listener['option'], listener['address'],
-                                                        option, unit)))
+                                                       option, unit)))
     if listener['protocol'] not in PROTOCOLS:
         problems.append(('https' if listener['protocol'] in ('https', 'suwsgi') else 'non_http_use',
                          '%s serves port %d with uWSGI\'s %s protocol (--%s): only HTTP (--http-socket, nginx proxy_pass) and '
@@ -636,3 +637,34 @@ def response_status(data):
     """The status code of the HTTP response a uWSGI worker writes back (``HTTP/1.1 200 OK``), or None."""
     match = re.match(br'^HTTP/[0-9.]+ ([0-9]{3})', data or b'')
     return int(match.group(1)) if match else None
+
+
+def http_probe_request(path='/', host='localhost'):
+    """A plain HTTP/1.0 GET of ``path`` (the server closes the connection after the answer)."""
+    return ('GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: keeplocal.traffic\r\n\r\n' % (path, host)).encode('latin-1')
+
+
+PROBE_REQUESTS = {'http': http_probe_request, 'uwsgi': uwsgi_probe_request}
+
+
+def probe_socket(path, protocol='http', request_path='/', timeout=5.0):
+    """Ask the app server on the Unix socket ``path`` for ``request_path`` in its protocol.
+
+    Returns the HTTP status it answered (both protocols answer with an HTTP status line), or
+    raises OSError (nothing listens, refused, timeout) / ValueError (an answer that is not HTTP).
+    """
+    request = PROBE_REQUESTS[protocol](request_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(path)
+        conn.sendall(request)
+        data = b''
+        while b'\r\n' not in data and len(data) < 4096:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    status = response_status(data)
+    if status is None:
+        raise ValueError('%s answered %r, not an HTTP status line' % (path, data[:80]))
+    return status

@@ -649,8 +649,7 @@ def nginx_problems(backend):
     if len(protocols) > 1:
         problems.append(('protocol_mismatch', 'nginx speaks %s to this backend: %s; one app server listener speaks one of them, '
                          'so one of these cannot work now: correct the configuration first'
-                         % (' and '.join(protocols), ', '.join('%s (%s at %s:%s)' % (site['protocol'], site['scheme'], site['file'],
-                                                                                      site['line'])
+                         % (' and '.join(protocols), ', '.join('%s (%s at %s:%s)' % (site['protocol'], site['scheme'], site['file'], site['line'])
                                                                for site in backend['sites'] if site['protocol']))))
     return problems + mention_problems(backend)
 
@@ -1003,9 +1002,17 @@ def parse_address(text):
                          'for example 127.0.0.1:8000' % text) from None
 
 
+PLACEHOLDER = re.compile(r'\{[a-z]+\}')
+
+
+def has_placeholder(path):
+    """Whether ``path`` still names {app} or {server}, filled in from the app server found."""
+    return bool(PLACEHOLDER.search(path))
+
+
 def socket_path_problem(path):
     """Why nginx should not be pointed at a socket at ``path``, or None."""
-    placeholders = re.findall(r'\{[a-z]+\}', path)
+    placeholders = PLACEHOLDER.findall(path)
     if placeholders:
         return ('the socket %s still names %s, which only a recognised app server under systemd fills in ({app} the unit, '
                 '{server} gunicorn, uvicorn or uwsgi): give the socket path' % (path, ' and '.join(placeholders)))
@@ -1586,8 +1593,8 @@ def server_warnings(info, proposed):
         return warnings
     option = '--forwarded-allow-ips *'
     return warnings + ['%s applies X-Forwarded-For and X-Forwarded-Proto only from the peers in forwarded-allow-ips (now %s, which '
-            'includes nginx\'s TCP address); a Unix socket peer has no address, so over the socket the app would get no '
-            'client address and the scheme http: the new ExecStart sets %s (who may connect is decided by the socket\'s '
-            'owner, group and mode, and only nginx can)' % (
+                       'includes nginx\'s TCP address); a Unix socket peer has no address, so over the socket the app would get no '
+                       'client address and the scheme http: the new ExecStart sets %s (who may connect is decided by the socket\'s '
+                       'owner, group and mode, and only nginx can)' % (
                 'uvicorn' if info['server'] == 'uvicorn' else 'gunicorn\'s uvicorn worker (%s)' % info.get('worker_class'),
                 info.get('forwarded_allow_ips') or 'the default 127.0.0.1,::1', option)]

@@ -93,7 +93,7 @@ def _fresh(address, tcp, entry, force):
             pair['address'] for pair in tcp))}
     pair = tcp[0]
     if pair.get('proposed') is None or not (pair.get('safe') or force):
-        reasons = '; '.join(reason['msg'] for reason in pair.get('reasons') or []) or 'no gunicorn service found behind it'
+        reasons = '; '.join(reason['msg'] for reason in pair.get('reasons') or []) or 'no app server (gunicorn, uvicorn, uWSGI) under systemd found behind it'
         return {'problem': _refusal(address, reasons + ' (set unix_sockets_force to switch anyway, or fix the cause)')}
     # A cutover interrupted before nginx moved keeps the backups of its first nginx change: the
     # files as they were before keeplocal touched them.
@@ -171,7 +171,6 @@ def cutover_steps(discovered_results, record, force=False, record_path='the reco
     if state == 'absent':
         return [revert_step(item, record['pairs'].get(item['item']['address']), record_path) for item in discovered_results]
     return [next_step(item, record['pairs'].get(item['item']['address']), force, record_path) for item in discovered_results]
-
 
 
 def nginx_changes(first, second):

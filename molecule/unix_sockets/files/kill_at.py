@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run ansible-playbook and SIGKILL it (its whole process group, as a cancelled or OOM-killed job
 ends) once a task has started: the Nth header line ``TASK [... <text>...]``, after --delay seconds.
 

@@ -334,7 +334,7 @@ def test_gunicorn_with_uvicorn_workers(servers, tmp_path):
     def checks(step, where):
         seen[step] = http_get(where, headers=XFF)[1]
 
-    run_switch(servers, tmp_path, original, proposed, lambda where: http_get(where), cwd, checks)
+    run_switch(servers, tmp_path, original, proposed, http_get, cwd, checks)
     # nginx's X-Forwarded-For/-Proto count over the socket as they do over TCP (uvicorn's proxy headers).
     for step in ('original', 'final', 'handover'):
         assert (seen[step]['client'][0], seen[step]['scheme']) == ('203.0.113.9', 'https'), (step, seen[step])
@@ -364,7 +364,7 @@ def test_uvicorn_standalone(servers, tmp_path, module_form):
     def checks(step, where):
         seen[step] = http_get(where, headers=XFF)[1]
 
-    results = run_switch(servers, tmp_path, original, proposed, lambda where: http_get(where), cwd, checks)
+    results = run_switch(servers, tmp_path, original, proposed, http_get, cwd, checks)
     if not module_form:  # (--log-level warning keeps the other quiet)
         assert 'Uvicorn running on socket' in results['final_log'] and 'Started parent process' in results['final_log']
     for step in ('original', 'final', 'handover'):
@@ -375,7 +375,7 @@ def test_uvicorn_standalone(servers, tmp_path, module_form):
     bare = proposed['exec_start'].replace(' --forwarded-allow-ips "*"', '')
     proc, log = servers.start(argv_of(bare), 'bare', sockets=[sock], cwd=cwd)
     sock.close()
-    wait_for(lambda where: http_get(where), path, proc, log)
+    wait_for(http_get, path, proc, log)
     assert http_get(path, headers=XFF)[1]['client'] is None and http_get(path, headers=XFF)[1]['scheme'] == 'http'
 
 
@@ -390,7 +390,7 @@ def test_uwsgi_http_socket(servers, tmp_path, keep_tcp):
     proposed = discover(original, processes, port, drop_tcp=not keep_tcp)
     proposed['port'] = port
     assert '--protocol=http' in proposed['exec_start'] and '--pidfile' not in proposed['handover_exec_start']
-    results = run_switch(servers, tmp_path, original, proposed, lambda where: http_get(where), cwd,
+    results = run_switch(servers, tmp_path, original, proposed, http_get, cwd,
                          keep_tcp_port=port if keep_tcp else None)
     assert '- SystemD socket activation detected -' in results['final_log']
     assert results['original']['client'] == '127.0.0.1' and results['final']['client'] == '0.0.0.0'
@@ -418,7 +418,7 @@ def test_uwsgi_socket_behind_uwsgi_pass(servers, tmp_path):
         (line,) = [line.strip() for line in text.splitlines() if 'uwsgi_pass' in line]
         via_nginx[step] = (line, nginx_uwsgi_pass(servers, tmp_path, nginx, line, step))
 
-    results = run_switch(servers, tmp_path, original, proposed, lambda where: uwsgi_get(where), cwd, checks)
+    results = run_switch(servers, tmp_path, original, proposed, uwsgi_get, cwd, checks)
     assert results['final']['path'] == '/probe'
     if nginx is None:
         pytest.skip('nginx not installed: the uwsgi protocol was checked with the test\'s own client only')

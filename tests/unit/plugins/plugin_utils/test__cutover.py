@@ -16,7 +16,8 @@ PROPOSED = {'unit': 'app.service', 'socket': '/run/app/gunicorn.sock', 'handover
 BACKUPS = {'/etc/nginx/sites-enabled/app': '/var/backups/keeplocal/nginx/20261201T000000.000000Z-1/etc/nginx/sites-enabled/app'}
 
 
-def tcp_pair(safe=True, proposed=PROPOSED):
+def tcp_pair(safe=True, proposed='the proposed changes'):
+    proposed = PROPOSED if proposed == 'the proposed changes' else proposed
     return {'kind': 'tcp', 'address': ADDRESS, 'port': 8000, 'socket': None, 'safe': safe, 'proposed': proposed,
             'reasons': [] if safe else [{'code': 'other_clients', 'msg': 'port 8000 also has clients other than nginx: curl (1)'}]}
 
@@ -87,7 +88,7 @@ def test_unsafe_pairs_need_force():
 
 def test_no_gunicorn_behind_the_port_is_refused_even_with_force():
     result = step(discovered(tcp_pair(proposed=None)), force=True)
-    assert result['step'] is None and 'no gunicorn service found' in result['problem']
+    assert result['step'] is None and 'no app server (gunicorn, uvicorn, uWSGI)' in result['problem']
 
 
 def test_an_address_nginx_does_not_proxy_to_is_refused():
