@@ -1592,9 +1592,9 @@ def server_warnings(info, proposed):
     if not proposed or not proposed.get('trust_forwarded'):
         return warnings
     option = '--forwarded-allow-ips *'
+    server = 'uvicorn' if info['server'] == 'uvicorn' else 'gunicorn\'s uvicorn worker (%s)' % info.get('worker_class')
+    allowed = info.get('forwarded_allow_ips') or 'the default 127.0.0.1,::1'
     return warnings + ['%s applies X-Forwarded-For and X-Forwarded-Proto only from the peers in forwarded-allow-ips (now %s, which '
                        'includes nginx\'s TCP address); a Unix socket peer has no address, so over the socket the app would get no '
                        'client address and the scheme http: the new ExecStart sets %s (who may connect is decided by the socket\'s '
-                       'owner, group and mode, and only nginx can)' % (
-                'uvicorn' if info['server'] == 'uvicorn' else 'gunicorn\'s uvicorn worker (%s)' % info.get('worker_class'),
-                info.get('forwarded_allow_ips') or 'the default 127.0.0.1,::1', option)]
+                       'owner, group and mode, and only nginx can)' % (server, allowed, option)]
