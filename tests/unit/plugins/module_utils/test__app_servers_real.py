@@ -33,7 +33,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils import _app_serv
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn as g
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
 
-from test__nginx_upstream import LAB_SITE, debian, payload_of  # pylint: disable=import-error
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.module_utils.test__nginx_upstream import LAB_SITE, debian, payload_of
 
 ASGI_APP = '''\
 import json, os

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
 
-from test__nginx_upstream import LAB_SITE, assert_only, debian, payload_of  # pylint: disable=import-error
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.module_utils.test__nginx_upstream import LAB_SITE, assert_only, debian, payload_of
 
 UNIT = """\
 # /etc/systemd/system/shop.service
