@@ -376,13 +376,16 @@ def _measure(rounds, sizes, texts, options, build_plan, baseline):
             plan = note('plan', build_plan, facts, **options[size])
             if size not in plan_texts:
                 plan_texts[size] = json.dumps(plan)
+            # each measurement next to the facts only, as the plan was made: another plan alive
+            # would lengthen every collection during the next one
+            del plan
             if baseline:
                 before = note('baseline', baseline, facts, **options[size])
                 if json.dumps(before) != plan_texts[size]:
                     sys.exit('%d hosts: the baseline planner and this one disagree' % size)
                 del before
             note('loads plan JSON', json.loads, plan_texts[size])
-            del facts, plan
+            del facts
             # The planner pauses the collector while it runs, so its objects are examined after it
             # returns, in the caller's next collection: charge it (and json.loads alike) that one.
             facts = note('loads + collection', _then_collect_young, json.loads, texts[size])
