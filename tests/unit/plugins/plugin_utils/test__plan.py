@@ -478,8 +478,11 @@ def test_normalize_facts_keeps_empty_hosts():
     ('nginx', 'gunicorn', ('automatic', 'keeplocal.traffic.unix_sockets')),
     # a client socket in TIME_WAIT has no owner; the role checks nginx's configuration itself
     (None, 'gunicorn', ('automatic', 'keeplocal.traffic.unix_sockets')),
-    # an app server the role does not switch yet: a person does it
-    ('nginx', 'uwsgi', ('manual', None)),
+    # uWSGI and uvicorn behind nginx are switched too
+    ('nginx', 'uwsgi', ('automatic', 'keeplocal.traffic.unix_sockets')),
+    ('nginx', 'uvicorn', ('automatic', 'keeplocal.traffic.unix_sockets')),
+    # an app server the role does not switch: a person does it
+    ('nginx', 'waitress', ('manual', None)),
     # a client that is not a local proxy: its own configuration must change
     ('python3', 'gunicorn', ('manual', None)),
     # a front end's own listener is no finding at all
