@@ -206,19 +206,21 @@ timed() {   # timed LOG COMMAND...: "WALL CPU" seconds of COMMAND (CPU: user + s
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
-check() {   # check LOG: "OK/ALL" of the measurements measure.yml showed (last round): a pair is OK with
-  # no failed request, 1000 gateway entries per 1000 requests and the backend seeing the gateway's
-  # 10.77.0.1 (the hairpin), the same-host entry (through 127.0.0.1) with no failed request
-  { grep -o '"msg": "before: [^"]*"' "$1" || true; } | awk '
+check() {   # check LOG LABEL: "OK/ALL" of the measurements measure.yml showed: a pair is OK with no
+  # failed request, 1000 gateway entries per 1000 requests and the backend seeing the gateway's
+  # 10.77.0.1 (the hairpin), the same-host entry (through 127.0.0.1) with no failed request; the
+  # others go to $out/unexpected.txt
+  { grep -o '"msg": "before: [^"]*"' "$1" || true; } | awk -v label="$2" -v unexpected="$out/unexpected.txt" '
     {all++}
-    / errors 0\// && (/ via 127\.0\.0\.1 / || (/ per 1000 requests 1000(\.0)?,/ && / backend saw 10\.77\.0\.1"$/)) {ok++}
+    / errors 0\// && (/ via 127\.0\.0\.1 / || (/ per 1000 requests 1000(\.0)?,/ && / backend saw 10\.77\.0\.1"$/)) {ok++; next}
+    {print label ": " $0 >>unexpected}
     END {printf "%d/%d\n", ok, all}'
 }
 
 results=$out/results.txt   # SIZE SETUP DETECT RATIO SETUP_CPU DETECT_CPU CPU_RATIO LOADS (medians)
 measured=$out/measure.txt  # SIZE CASE PAIRS HOSTS CHECKED MEDIAN ROUND_TIMES...
 rounds_md=$out/rounds.md
-: >"$results"; : >"$measured"; : >"$rounds_md"; : >"$out/plans.txt"
+: >"$results"; : >"$measured"; : >"$rounds_md"; : >"$out/plans.txt"; : >"$out/unexpected.txt"
 IFS=, read -r -a size_list <<<"$sizes"
 IFS=, read -r -a count_list <<<"$pair_counts"
 version=$(ansible --version 2>/dev/null | sed -n 1p)
@@ -319,7 +321,7 @@ EOF
           -e "keeplocal_plan_file=$dir/plans/${case%/free}.json" -e keeplocal_measure_phase=before)
         read -r t _cpu <<<"$res"
         times[$case]+=" $t"
-        checked[$case]=$(check "$log")
+        checked[$case]=$(check "$log" "$size hosts, $case, round $r")
         printf 'measure %-16s round %d: %.2f s (measured as expected: %s)\n' "$case" "$r" "$t" "${checked[$case]}"
       done
     done
@@ -408,6 +410,14 @@ mkdir -p bench/results
     measure_rows | while read -r size case npairs nhosts ok m per rest; do
       printf '| %s | %s | %d | %d | %.2f | %s | %s | %s |\n' "$size" "$case" "$npairs" "$nhosts" "$m" "$per" "$rest" "$ok"
     done
+    if [[ -s $out/unexpected.txt ]]; then
+      echo
+      echo "Measurements not as expected (any round):"
+      echo
+      echo '```'
+      cat "$out/unexpected.txt"
+      echo '```'
+    fi
     if [[ -s $out/profile.txt ]]; then
       echo
       echo "profile_tasks of the last round, seconds summed per task over the pairs:"
