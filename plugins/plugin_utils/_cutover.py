@@ -29,41 +29,33 @@ enough. Pure functions, controller side.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 
-RECORD_FORMAT = 'keeplocal.traffic/unix_sockets'
-RECORD_VERSION = 1
+from ansible_collections.keeplocal.traffic.plugins.module_utils._records import (
+    VERSIONS,
+    RecordError,
+    new_record,
+    parse,
+    record_format,
+)
+
+RECORD_FORMAT = record_format('unix_sockets')
+RECORD_VERSION = VERSIONS['unix_sockets']
 STEPS = ('fresh', 'resume_on_handover', 'resume_on_socket', 'switched')
 
 
-class RecordError(ValueError):
-    """A record this collection cannot read; the message names the file and the fix."""
-
-
 def empty_record():
-    return {'format': RECORD_FORMAT, 'version': RECORD_VERSION, 'pairs': {}}
+    return new_record('unix_sockets', pairs={})
 
 
 def read_record(record, path):
     """The record as a dict: ``record`` is the file's text (or its parsed JSON), None/'' for none."""
-    if record is None or (isinstance(record, str) and not record.strip()):
+    parsed = parse('unix_sockets', record, path)
+    if parsed is None:
         return empty_record()
-    if isinstance(record, (str, bytes)):
-        try:
-            record = json.loads(record)
-        except ValueError as exc:
-            raise RecordError('%s is not JSON (%s): move it away or restore it from a backup, then run again' % (path, exc))
-    if not isinstance(record, Mapping) or record.get('format') != RECORD_FORMAT:
-        raise RecordError('%s is not a record of keeplocal.traffic.unix_sockets (no "format": "%s"): move it away or set '
-                          'unix_sockets_record_path to another file' % (path, RECORD_FORMAT))
-    version = record.get('version')
-    if not isinstance(version, int) or version > RECORD_VERSION:
-        raise RecordError('%s is a record of version %s, written by a newer keeplocal.traffic (this one reads version %d): '
-                          'run the collection version that wrote it' % (path, version, RECORD_VERSION))
-    if not isinstance(record.get('pairs'), Mapping):
+    if not isinstance(parsed.get('pairs'), Mapping):
         raise RecordError('%s has no "pairs" object: move it away (it is not a record this role wrote)' % path)
-    return dict(record)
+    return parsed
 
 
 def record_with(record, address, entry):

@@ -17,7 +17,7 @@ from ansible_collections.keeplocal.traffic.plugins.modules import conntrack_limi
 
 ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'roles', 'conntrack_tuning')
 # Role variables the role uses itself rather than passing them to conntrack_limits.
-NOT_ARGUMENTS = ('install_tools', 'packages', 'set_stats')
+NOT_ARGUMENTS = ('state', 'install_tools', 'packages', 'set_stats')
 
 
 def _load(*path):
