@@ -2,12 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """nginx -> local backend pairs and surgical rewrites of their addresses (stdlib only, no I/O).
 
-Input is the payload crossplane (nginx-crossplane) builds: ``{'config': [{'file', 'parsed'}]}``
-where ``parsed`` holds directives ``{'directive', 'line', 'args', 'block'?, 'includes'?}`` and
-``config[0]`` is the main file; include directives list the indexes of the files they pull in.
-The edits are computed against the original file texts: a small span lexer (the same token rules
-as crossplane's lexer) finds the exact characters of the one argument that changes, so comments,
-blank lines, indentation and every other byte of the file stay as they were.
+Input is the configuration as _nginx_conf.read_config reads it: ``{'config': [{'file', 'text',
+'parsed'}]}``, ``config[0]`` the main file. Every argument of a statement keeps the characters it
+came from, so a rewrite replaces the characters of the one argument that changes, and comments,
+blank lines, indentation and every other byte of the file stay as they were. ``plan`` is what the
+module decides from the files nginx loads and the host's facts, the same in check mode and in a
+real run (which then writes what it planned).
 
 Shapes handled: ``upstream`` blocks with several servers and parameters (weight, max_fails,
 fail_timeout, backup, ...), direct ``proxy_pass http://127.0.0.1:8000[/uri]``, ``localhost`` and
@@ -25,9 +25,10 @@ import shlex
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _app_servers
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_conf
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import parse_port
 
-# The module's options; the action plugin validates the task's arguments with the same spec.
+# The module's options.
 ARGUMENT_SPEC = dict(
     mode=dict(type='str', choices=['discover', 'switch', 'revert'], default='discover'),
     address=dict(type='str'),
@@ -43,12 +44,6 @@ ARGUMENT_SPEC = dict(
     backup=dict(type='bool', default=True),
     backup_dir=dict(type='path', default='/var/backups/keeplocal/nginx'),
     backup_keep=dict(type='int', default=10),
-    edits=dict(type='list', elements='dict', options=dict(
-        path=dict(type='str', required=True),
-        realpath=dict(type='str', required=True),
-        checksum=dict(type='str', required=True),
-        content=dict(type='str', required=True),
-    )),
 )
 
 LOCAL_NAMES = ('localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback')
@@ -57,7 +52,7 @@ _HOSTPORT = re.compile(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})(?![0-9])
 
 
 class NginxEditError(Exception):
-    """The original text does not match the parsed configuration (changed since it was read?)."""
+    """An edit the configuration cannot take (two edits of the same characters)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,236 +162,6 @@ def proxy_url(scheme, target, uri):
     return '%s://%s%s' % (scheme, target, uri or '')
 
 
-# ---------------------------------------------------------------------------------------------
-# Span lexer: the same token rules as crossplane's lexer, with character offsets
-
-
-def lex_spans(text):
-    """Tokens of nginx configuration text: dicts value, start, end, line, quoted, comment.
-
-    ``start``/``end`` delimit the token in ``text`` (quotes included for quoted tokens).
-    """
-    tokens = []
-    i, n, line = 0, len(text), 1
-
-    def emit(value, start, end, tline, quoted=False, comment=False):
-        tokens.append({'value': value, 'start': start, 'end': end, 'line': tline, 'quoted': quoted, 'comment': comment})
-
-    while i < n:
-        char = text[i]
-        if char.isspace():
-            if char == '\n':
-                line += 1
-            i += 1
-            continue
-        if char == '#':
-            start = i
-            while i < n and text[i] != '\n':
-                i += 1
-            emit(text[start:i], start, i, line, comment=True)
-            continue
-        if char in '{};':
-            emit(char, i, i + 1, line)
-            i += 1
-            continue
-        if char in '"\'':
-            quote, start, tline = char, i, line
-            i += 1
-            value = []
-            while i < n and text[i] != quote:
-                if text[i] == '\\' and i + 1 < n:
-                    pair = text[i:i + 2]
-                    value.append(quote if pair == '\\' + quote else pair)
-                    line += pair.count('\n')
-                    i += 2
-                    continue
-                if text[i] == '\n':
-                    line += 1
-                value.append(text[i])
-                i += 1
-            if i >= n:
-                raise NginxEditError('unterminated quote starting on line %d' % tline)
-            i += 1
-            emit(''.join(value), start, i, tline, quoted=True)
-            continue
-        # A bare word; backslash escapes keep both characters, ${var} may hold anything but spaces.
-        start, tline = i, line
-        while i < n:
-            char = text[i]
-            if char == '\\' and i + 1 < n:
-                if text[i + 1] == '\n':
-                    line += 1
-                i += 2
-                continue
-            if char == '{' and i > start and text[i - 1] == '$':
-                while i < n and text[i] != '}' and not text[i].isspace():
-                    i += 1
-                if i < n and text[i] == '}':
-                    i += 1
-                continue
-            if char.isspace() or char in '{};':
-                break
-            # A quote inside a word is an ordinary character.
-            i += 1
-        emit(text[start:i], start, i, tline)
-    return tokens
-
-
-def statements(text):
-    """Statements of a file in document order: directive token, argument tokens, terminator."""
-    result = []
-    current = None
-    for token in lex_spans(text):
-        if token['comment']:
-            continue
-        value = token['value']
-        if not token['quoted'] and value in ('{', ';', '}'):
-            if current is not None:
-                current['end'] = value
-                result.append(current)
-                current = None
-            continue
-        if current is None:
-            current = {'directive': token, 'args': [], 'end': None}
-        else:
-            current['args'].append(token)
-    if current is not None:
-        result.append(current)
-    return result
-
-
-# ---------------------------------------------------------------------------------------------
-# Building the payload from file texts
-
-
-def glob_regex(pattern):
-    """A glob pattern as nginx (glob(3)) reads it: * and ? do not cross '/'."""
-    out, i = [], 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == '*':
-            out.append('[^/]*')
-        elif char == '?':
-            out.append('[^/]')
-        elif char == '[':
-            end = pattern.find(']', i + 2)
-            if end < 0:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1:end]
-                if body.startswith('!'):
-                    body = '^' + body[1:]
-                out.append('[' + body.replace('\\', '\\\\') + ']')
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile('^' + ''.join(out) + '$')
-
-
-def resolve_include(pattern, conf_dir, known):
-    """The files an include directive pulls in, among the files nginx loaded (sorted, as glob does)."""
-    if not pattern.startswith('/'):
-        pattern = conf_dir.rstrip('/') + '/' + pattern
-    if any(char in pattern for char in '*?['):
-        regex = glob_regex(pattern)
-        return sorted(path for path in known if regex.match(path))
-    return [pattern] if pattern in known else []
-
-
-def build_payload(files, conf, parse_one):
-    """A crossplane payload for the files nginx loads, given their contents.
-
-    ``files``: [{'path', 'content'}] (nginx -T lists them). ``parse_one(text, path)`` parses one
-    file without following includes and returns (config entry {'file', 'status', 'errors',
-    'parsed'}, errors): crossplane's ``parse_string(..., single=True)`` on the controller. Include
-    directives are then resolved against the file list, the way crossplane does it when it reads
-    the files itself (glob patterns sorted, relative paths against the main file's directory).
-    """
-    contents = dict((item['path'], item['content']) for item in files)
-    known = list(contents)
-    conf_dir = conf.rsplit('/', 1)[0] or '/'
-    order, index = [conf], {conf: 0}
-    config, errors = [], []
-    position = 0
-    while position < len(order):
-        path = order[position]
-        position += 1
-        if path not in contents:
-            raise ValueError('nginx -T did not list %s' % path)
-        entry, file_errors = parse_one(contents[path], path)
-        errors.extend(file_errors)
-
-        def link(block):
-            for stmt in block:
-                if stmt.get('directive') == 'include' and stmt.get('args'):
-                    stmt['includes'] = []
-                    for name in resolve_include(stmt['args'][0], conf_dir, known):
-                        if name not in index:
-                            index[name] = len(order)
-                            order.append(name)
-                        stmt['includes'].append(index[name])
-                if stmt.get('block'):
-                    link(stmt['block'])
-
-        link(entry.get('parsed') or [])
-        config.append({'file': path, 'status': entry.get('status', 'ok'), 'errors': entry.get('errors', []),
-                       'parsed': entry.get('parsed') or []})
-    return {'status': 'failed' if errors else 'ok', 'errors': errors, 'config': config}
-
-
-# ---------------------------------------------------------------------------------------------
-# Walking the payload
-
-
-def _number_statements(parsed, counter, numbering):
-    for stmt in parsed:
-        if stmt.get('directive') == '#':
-            continue
-        key = (stmt.get('line'), stmt.get('directive'))
-        numbering[id(stmt)] = counter.get(key, 0)
-        counter[key] = counter.get(key, 0) + 1
-        if stmt.get('block') is not None:
-            _number_statements(stmt['block'], counter, numbering)
-
-
-def walk(payload, max_depth=32, blocks=False):
-    """Yield (file, stmt, ctx, occurrence) for every directive reached from the main file.
-
-    ``ctx`` is a tuple of (directive, args) of the enclosing blocks (includes are transparent);
-    ``occurrence`` numbers statements of the same directive on the same line of a file. With
-    ``blocks``, a fifth item names the enclosing block instances: a tuple with one key per
-    enclosing block, so a file included in two places puts its directives into two different
-    blocks (what nginx's inheritance between levels follows, where ``ctx`` may be equal).
-    """
-    config = payload.get('config') or []
-    numbering = {}
-    for entry in config:
-        _number_statements(entry.get('parsed') or [], {}, numbering)
-
-    def visit(index, ctx, path, stack):
-        if index in stack or len(stack) > max_depth or index >= len(config):
-            return
-        entry = config[index]
-        yield from _visit_block(entry.get('parsed') or [], entry.get('file'), ctx, path, stack + (index,))
-
-    def _visit_block(parsed, fname, ctx, path, stack):
-        for stmt in parsed:
-            if stmt.get('directive') == '#':
-                continue
-            yield fname, stmt, ctx, numbering.get(id(stmt), 0), path
-            if stmt.get('directive') == 'include':
-                for index in stmt.get('includes') or []:
-                    yield from visit(index, ctx, path, stack)
-            if stmt.get('block') is not None:
-                inner = ctx + ((stmt['directive'], tuple(stmt.get('args') or ())),)
-                yield from _visit_block(stmt['block'], fname, inner, path + (id(stmt),), stack)
-
-    if config:
-        for item in visit(0, (), (), ()):
-            yield item if blocks else item[:4]
-
-
 def describe_ctx(ctx):
     """(('http', ()), ('server', ()), ('location', ('/',))) -> 'http > server > location /'."""
     return ' > '.join(' '.join((name,) + tuple(args)) for name, args in ctx)
@@ -428,7 +193,7 @@ def analyze(payload, local_addresses=()):
         {file, line, directive, occurrence, context, url, path (its block key), upstream (name or None)}.
     """
     local_addresses = list(local_addresses or [])
-    items = list(walk(payload, blocks=True))
+    items = list(_nginx_conf.walk(payload, blocks=True))
     upstreams = {}
     stream_upstreams = {}
     for fname, stmt, ctx, occ, dummy_path in items:
@@ -440,11 +205,13 @@ def analyze(payload, local_addresses=()):
     header_sets, proxy_passes = {}, []
     site_keys = set()
 
-    def add_site(site):
+    def add_site(site, stmt):
+        """A site once, however often its file is included; ``stmt`` (the statement, with its tokens) is what a rewrite edits."""
         key = (site['file'], site['line'], site['directive'], site['occurrence'], site['arg'])
         if key in site_keys:
             return None
         site_keys.add(key)
+        site['stmt'] = stmt
         sites.append(site)
         return site
 
@@ -468,7 +235,7 @@ def analyze(payload, local_addresses=()):
             site = dict(where, arg=0, kind='upstream_server', target=target, scheme=None, uri=None,
                         upstream=name, params=list(args[1:]), stream=_in(ctx, 'stream'),
                         local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses))
-            if add_site(site) is not None and name in table:
+            if add_site(site, stmt) is not None and name in table:
                 table[name]['servers'].append(site)
             continue
         if directive == 'proxy_pass' and args and _in(ctx, 'stream'):
@@ -495,7 +262,7 @@ def analyze(payload, local_addresses=()):
                 continue
             add_site(dict(where, arg=0, kind='proxy_pass', target=target, scheme=url['scheme'], uri=url['uri'],
                           upstream=None, params=[], stream=False,
-                          local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)))
+                          local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)), stmt)
             continue
         if directive == 'uwsgi_pass' and args and not _in(ctx, 'stream'):
             # uWSGI's own protocol: a same-host uWSGI serving --socket is switched like an HTTP backend.
@@ -514,7 +281,7 @@ def analyze(payload, local_addresses=()):
                 continue
             add_site(dict(where, arg=0, kind='uwsgi_pass', target=target, scheme=scheme, uri=None,
                           upstream=None, params=[], stream=False,
-                          local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)))
+                          local=target['type'] == 'tcp' and is_local_host(target['host'], local_addresses)), stmt)
             continue
         if directive in NON_HTTP_PASS and args:
             value = args[0]
@@ -871,24 +638,43 @@ def _quote_like(token, value):
     return quote + value + quote
 
 
-def _locate(text, stmts_by_key, site):
-    key = (site['line'], site['directive'])
-    candidates = stmts_by_key.get(key, [])
-    if site['occurrence'] >= len(candidates):
-        raise NginxEditError('%s on line %d of %s not found in the file text' % (site['directive'], site['line'], site['file']))
-    return candidates[site['occurrence']]
+def _replacements(site, to, server_parameters):
+    """The (token, new text) pairs that point one site at ``to``."""
+    tokens = site['stmt']['tokens']
+    token = tokens[site['arg']]
+    if site['kind'] == 'proxy_pass':
+        url = parse_proxy_url(token['value'])
+        new_value = proxy_url(url['scheme'], to, url['uri'])
+        return [(token, _quote_like(token, new_value))] if new_value != token['value'] else []
+    if site['kind'] == 'uwsgi_pass':
+        prefix = re.match(r'^((?:s?uwsgi://)?)', token['value'], re.I).group(1)
+        new_value = prefix + to
+        return [(token, _quote_like(token, new_value))] if new_value != token['value'] else []
+    replacements, appended = [], []
+    existing = dict((_param_key(arg['value']), arg) for arg in tokens[site['arg'] + 1:])
+    for param in server_parameters or ():
+        old = existing.get(_param_key(param))
+        if old is None:
+            appended.append(param)
+        elif old['value'] != param:
+            replacements.append((old, _quote_like(old, param)))
+    if to != token['value'] or appended:
+        replacements.append((token, ' '.join([_quote_like(token, to)] + appended)))
+    return replacements
 
 
-def rewrite(payload, texts, match_port=None, match_sockets=(), to=None, local_addresses=(), server_parameters=()):
+def rewrite(payload, match_port=None, match_sockets=(), to=None, local_addresses=(), server_parameters=()):
     """Rewrite the sites naming a backend to ``to`` ('unix:/path' or 'host:port').
 
-    ``match_port``: local TCP targets on this port (any loopback/own address or localhost name);
-    ``match_sockets``: Unix socket paths that also count as the backend (e.g. a handover socket).
-    ``server_parameters``: parameters set on rewritten upstream ``server`` lines ('fail_timeout=0':
-    replaces an existing parameter with the same name, else appended after the address).
+    ``payload``: the configuration as _nginx_conf.read_config reads it (the edits replace the characters
+    of its tokens in its texts). ``match_port``: local TCP targets on this port (any loopback/own
+    address or localhost name); ``match_sockets``: Unix socket paths that also count as the backend
+    (e.g. a handover socket). ``server_parameters``: parameters set on rewritten upstream ``server``
+    lines ('fail_timeout=0': replaces an existing parameter with the same name, else appended after
+    the address).
 
     Returns {'texts': {file: new text} (changed files only), 'changes': [{file, line, directive,
-    before, after}]}. Raises NginxEditError when the file text does not match the payload.
+    before, after}]}.
     """
     if to is None:
         raise ValueError('rewrite needs a target')
@@ -897,60 +683,18 @@ def rewrite(payload, texts, match_port=None, match_sockets=(), to=None, local_ad
     chosen = [site for site in analysis['sites'] if _matches(site, match_port, match_sockets, local_addresses)]
     # Do not rewrite a site into what it already is.
     chosen = [site for site in chosen if not (site['target']['type'] == 'unix' and to == 'unix:' + site['target']['path'] and not server_parameters)]
+    texts = dict((entry['file'], entry['text']) for entry in payload['config'])
     edits_by_file = {}
     for site in chosen:
         edits_by_file.setdefault(site['file'], []).append(site)
 
     new_texts, changes = {}, []
     for fname in sorted(edits_by_file):
-        if fname not in texts:
-            raise NginxEditError('no text for %s' % fname)
         text = texts[fname]
-        by_key = {}
-        for stmt in statements(text):
-            by_key.setdefault((stmt['directive']['line'], stmt['directive']['value']), []).append(stmt)
         spans = []
         for site in edits_by_file[fname]:
-            stmt = _locate(text, by_key, site)
-            if len(stmt['args']) <= site['arg']:
-                raise NginxEditError('%s on line %d of %s has no argument %d' % (site['directive'], site['line'], fname, site['arg']))
-            token = stmt['args'][site['arg']]
-            if site['kind'] == 'proxy_pass':
-                url = parse_proxy_url(token['value'])
-                if url is None or url_target(url) != site['target']:
-                    raise NginxEditError('proxy_pass on line %d of %s is %r, expected %s'
-                                         % (site['line'], fname, token['value'], site_text(site)))
-                new_value = proxy_url(url['scheme'], to, url['uri'])
-                if new_value != token['value']:
-                    spans.append((token['start'], token['end'], _quote_like(token, new_value), token['line'], site))
-            elif site['kind'] == 'uwsgi_pass':
-                target = parse_uwsgi_pass(token['value'])
-                target.pop('scheme')
-                if target['type'] == 'name':
-                    target = {'type': 'tcp', 'host': target['host'], 'port': target['port']}
-                if target != site['target']:
-                    raise NginxEditError('uwsgi_pass on line %d of %s is %r, expected %s'
-                                         % (site['line'], fname, token['value'], site_text(site)))
-                prefix = re.match(r'^((?:s?uwsgi://)?)', token['value'], re.I).group(1)
-                new_value = prefix + to
-                if new_value != token['value']:
-                    spans.append((token['start'], token['end'], _quote_like(token, new_value), token['line'], site))
-            else:
-                if parse_server_address(token['value']) != site['target']:
-                    raise NginxEditError('server on line %d of %s is %r, expected %s'
-                                         % (site['line'], fname, token['value'], site_text(site)))
-                address_new = to if to != token['value'] else None
-                appended = []
-                existing = dict((_param_key(arg['value']), arg) for arg in stmt['args'][1:])
-                for param in server_parameters or ():
-                    old = existing.get(_param_key(param))
-                    if old is None:
-                        appended.append(param)
-                    elif old['value'] != param:
-                        spans.append((old['start'], old['end'], _quote_like(old, param), old['line'], site))
-                if address_new is not None or appended:
-                    replacement = _quote_like(token, address_new if address_new is not None else token['value'])
-                    spans.append((token['start'], token['end'], ' '.join([replacement] + appended), token['line'], site))
+            for token, replacement in _replacements(site, to, server_parameters):
+                spans.append((token['start'], token['end'], replacement, token['line'], site))
         if not spans:
             continue
         spans.sort(key=lambda span: (span[0], span[1]))
@@ -1598,3 +1342,132 @@ def server_warnings(info, proposed):
                        'includes nginx\'s TCP address); a Unix socket peer has no address, so over the socket the app would get no '
                        'client address and the scheme http: the new ExecStart sets %s (who may connect is decided by the socket\'s '
                        'owner, group and mode, and only nginx can)' % (server, allowed, option)]
+
+
+# ---------------------------------------------------------------------------------------------
+# A run: what it decides from the task's options, the files nginx loads and the host's facts
+
+
+class Refused(Exception):
+    """The task changes nothing: the message names the option, file or line, and the fix."""
+
+
+def argument_problem(params):
+    """What is wrong with the task's options (before the host is read), or None."""
+    if params['address']:
+        try:
+            parse_address(params['address'])
+        except ValueError as exc:
+            return str(exc)
+    elif params['mode'] != 'discover':
+        return ('address is required with mode=%s (the TCP address nginx uses now, such as 127.0.0.1:8000)' % params['mode'])
+    for field, path in [('socket', params['socket'])] + [('replace_sockets', path) for path in params['replace_sockets']]:
+        if not path.startswith('/'):
+            return '%s: %r is not an absolute path (for example /run/app/gunicorn.sock)' % (field, path)
+    if params['backup_keep'] < 1:
+        return ('backup_keep: %d keeps no backup; give 1 or more (a rollback restores the files from the newest run)'
+                % params['backup_keep'])
+    return None
+
+
+def pairs_for(pairs, port, address, sockets):
+    """The pairs of one TCP address: on the port still, or on a socket given for it or switched from it."""
+    selected = []
+    for pair in pairs:
+        if pair['kind'] == 'tcp' and pair['port'] == port:
+            selected.append(pair)
+        elif pair['kind'] == 'unix' and (pair['socket'] in sockets
+                                         or ((pair.get('server') or {}).get('keeplocal') or {}).get('Address') == address):
+            selected.append(pair)
+    return selected
+
+
+def _resolved_socket(socket, tcp_pair, switched):
+    """The socket option with {app} and {server} filled in from the app server found, where one is."""
+    if not has_placeholder(socket):
+        return socket
+    if tcp_pair and tcp_pair.get('proposed'):
+        return tcp_pair['proposed']['socket']
+    if switched is not None:
+        return switched['socket']
+    if tcp_pair and tcp_pair.get('unit'):
+        return socket.replace('{app}', tcp_pair['unit'].rsplit('.service', 1)[0])
+    return socket
+
+
+def plan(params, files, host):
+    """What a run of the module does: (result, edits).
+
+    ``params``: the module's options (argument_problem passed); ``files``: [{path, realpath, checksum,
+    content}], what ``nginx -T`` lists, main file first; ``host``: the host's facts. ``result`` is the
+    task's result without what writing adds (backups, nginx -t); ``edits`` the files to write, each
+    {path, realpath, checksum (of the content read), content (the new one)}, empty when nothing changes.
+    Raises Refused for anything that stops the task before a change.
+    """
+    mode, address = params['mode'], params['address']
+    host_part, port = parse_address(address) if address else (None, None)
+    leftover = leftover_problem(files, params['backup_dir'])
+    if leftover:
+        raise Refused(leftover)
+    try:
+        payload = _nginx_conf.read_config(files, params['conf'])
+    except ValueError as exc:
+        raise Refused('cannot read the nginx configuration, nothing was changed: %s' % exc) from None
+    addresses = host.get('addresses', [])
+    if address and not is_local_host(host_part, addresses):
+        raise Refused('address: %s is not an address of this host (its addresses: %s, or loopback): nginx_upstream '
+                      'moves same-host backends only' % (address, ', '.join(addresses) or 'none found'))
+    analysis = analyze(payload, addresses)
+    built = build_pairs(analysis, host, params['socket'], params['drop_tcp'], params['umask'])
+    pairs = built['pairs'] if port is None else pairs_for(built['pairs'], port, address, params['replace_sockets'])
+    result = {
+        'changed': False,
+        'pairs': pairs,
+        'unsafe': [pair for pair in pairs if pair['kind'] == 'tcp' and not pair['safe']],
+        'remote': built['remote'],
+        'nginx': {'conf': params['conf'], 'files': [item['path'] for item in files], 'user': analysis['user']},
+    }
+    if mode == 'discover':
+        return result, []
+
+    tcp_pair = next((pair for pair in pairs if pair['kind'] == 'tcp'), None)
+    switched = next((pair for pair in pairs if pair['kind'] == 'unix'), None)
+    socket = _resolved_socket(params['socket'], tcp_pair, switched)
+    sockets = params['replace_sockets'] + ([] if has_placeholder(socket) else [socket])
+    if not sites_naming(analysis, port, sockets, addresses):
+        raise Refused(not_proxied_message(address, port, sockets, analysis, addresses, files))
+    if has_placeholder(socket):
+        reasons = '; '.join(reason['msg'] for reason in (tcp_pair or {}).get('reasons') or [])
+        raise Refused('socket %s has a placeholder, but no app server (gunicorn, uvicorn, uWSGI) under systemd serves %s%s: '
+                      'give the socket path' % (socket, address, ' (%s)' % reasons if reasons else ''))
+    if mode == 'switch' and socket_path_problem(socket):
+        raise Refused('socket: %s' % socket_path_problem(socket))
+    if params['backup']:
+        problem = backup_dir_problem(params['backup_dir'], params['conf'], files)
+        if problem:
+            raise Refused(problem)
+    result['socket'] = socket
+    if mode == 'switch' and tcp_pair is not None and not tcp_pair['safe'] and not params['force']:
+        raise Refused('%s cannot safely be switched to a Unix socket: %s (force=true switches anyway)' % (
+            address, '; '.join(reason['msg'] for reason in tcp_pair['reasons']) or 'no app server found'))
+    try:
+        if mode == 'switch':
+            edit = rewrite(payload, match_port=port, match_sockets=params['replace_sockets'], to='unix:' + socket,
+                           local_addresses=addresses, server_parameters=params['server_parameters'])
+        else:
+            edit = rewrite(payload, match_sockets=[socket] + params['replace_sockets'], to=address, local_addresses=addresses)
+    except NginxEditError as exc:
+        raise Refused('cannot edit the configuration: %s' % exc) from None
+    if not edit['texts']:
+        return result, []
+    texts = dict((item['path'], item['content']) for item in files)
+    result.update(changed=True, changes=edit['changes'],
+                  diff=[{'before_header': path, 'after_header': path, 'before': texts[path], 'after': new}
+                        for path, new in sorted(edit['texts'].items())])
+    edits, seen = [], set()
+    for item in files:
+        if item['path'] in edit['texts'] and item['realpath'] not in seen:
+            seen.add(item['realpath'])
+            edits.append({'path': item['path'], 'realpath': item['realpath'], 'checksum': item['checksum'],
+                          'content': edit['texts'][item['path']]})
+    return result, edits

@@ -80,18 +80,16 @@ description:
     the fix), when nginx loads a backup copy (a name ending in C(~), as ansible's C(backup) options and editors leave them
     next to a file) from a directory it includes as a whole, when nginx does not proxy to O(address), or when O(address)
     is not C(host:port) with a port in 1-65535 on this host.
-  - B(Where the parsing happens.) The configuration is parsed on the controller with crossplane
-    (PyPI C(nginx-crossplane) or C(crossplane)), a real nginx parser, by this module's action plugin; the
-    managed host needs only Python's standard library and nginx. The action plugin runs this module twice,
-    once to read the files nginx loads (the list comes from C(nginx -T), so includes and globs are
-    resolved by nginx itself) and the host's sockets, processes and units, and once to write the new
-    file contents it computed (checked against the checksums read, so a file changed in between is not
-    overwritten). A hand-written parser on the host was the alternative; crossplane is what the issue
-    asks for and is maintained against nginx's own grammar.
+  - B(How the configuration is read.) The module runs once, on the host. C(nginx -T) names the files nginx loads (so
+    includes and globs are resolved by nginx itself), and one reader parses them with nginx's own token rules, keeping
+    the characters each argument came from. Discovery, the reasons and the rewrite all work on that one parse, and an
+    edit replaces the characters of the changed argument only, so nothing has to match one reading of a file against
+    another and every other byte stays as it was. Check mode takes the same decisions and stops before writing; a real
+    run writes a file only when it still has the checksum read at the start. The host needs only Python's standard
+    library and nginx, the controller nothing besides ansible-core.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 requirements:
-  - On the controller, C(nginx-crossplane) (or C(crossplane)).
   - On the host, nginx (C(nginx -T) and C(nginx -t) run as the task's user; use become).
 options:
   mode:
@@ -180,33 +178,7 @@ options:
         At least 1.
     type: int
     default: 10
-  edits:
-    description:
-      - Internal, set by the action plugin in its second run; leave unset. The files to write, each with
-        the checksum read in the first run.
-    type: list
-    elements: dict
-    suboptions:
-      path:
-        description: The file as nginx names it.
-        type: str
-        required: true
-      realpath:
-        description: The file to write (symbolic links resolved).
-        type: str
-        required: true
-      checksum:
-        description: SHA-256 of the content read in the first run.
-        type: str
-        required: true
-      content:
-        description: The new content.
-        type: str
-        required: true
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -727,7 +699,7 @@ def write_file(module, path, content):
             os.unlink(tmp)
 
 
-def backup(module, edits, originals):
+def backup(module, edits, originals, changes):
     """Copy the files about to change into a new run directory under backup_dir, each at its own
     absolute path below it (nothing nginx includes), then remove the runs beyond backup_keep.
 
@@ -748,7 +720,7 @@ def backup(module, edits, originals):
             backups[edit['realpath']] = path
     except OSError as exc:
         module.fail_json(msg='backup_dir: cannot keep the backups in %s, nothing was changed: %s' % (root, to_native(exc)),
-                         backup_files=backups)
+                         backup_files=backups, changes=changes)
     for name in nu.expired_runs(os.listdir(root), module.params['backup_keep']):
         try:
             shutil.rmtree(os.path.join(root, name))
@@ -757,23 +729,26 @@ def backup(module, edits, originals):
     return run, backups
 
 
-def apply_edits(module, nginx):
-    edits = module.params['edits']
+def apply_edits(module, nginx, edits, planned):
+    """Write the planned files (each only if it still has the checksum read), backed up first, then nginx -t;
+    the previous files come back when it fails. ``planned``: nu.plan's result (the socket, the changes).
+    Returns what the result gets: backup_files, backup_run, nginx_test."""
+    changes = planned['changes']
     if module.params['mode'] == 'switch':
-        directory = os.path.dirname(module.params['socket'])
+        directory = os.path.dirname(planned['socket'])
         if not os.path.isdir(directory):
             module.fail_json(msg='socket: the directory %s of %s does not exist, nothing was changed: start the service that '
                              'listens there first (its socket unit or RuntimeDirectory creates it), or give the socket it listens '
-                             'on' % (directory, module.params['socket']))
+                             'on' % (directory, planned['socket']), changes=changes)
     originals = {}
     for edit in edits:
         data = read_bytes(edit['realpath'])
         if data is None:
-            module.fail_json(msg='cannot read %s' % edit['realpath'])
+            module.fail_json(msg='cannot read %s' % edit['realpath'], changes=changes)
         if hashlib.sha256(data).hexdigest() != edit['checksum']:
-            module.fail_json(msg='%s changed since it was read; nothing was changed, run the task again' % edit['path'])
+            module.fail_json(msg='%s changed since it was read; nothing was changed, run the task again' % edit['path'], changes=changes)
         originals[edit['realpath']] = data
-    run, backups = backup(module, edits, originals) if module.params['backup'] else (None, {})
+    run, backups = backup(module, edits, originals, changes) if module.params['backup'] else (None, {})
     written = []
     try:
         for edit in edits:
@@ -783,7 +758,7 @@ def apply_edits(module, nginx):
         for path in written:
             write_file(module, path, originals[path])
         module.fail_json(msg='writing %s failed, the previous files were restored: %s' % (edit['realpath'], to_native(exc)),
-                         backup_files=backups, backup_run=run)
+                         backup_files=backups, backup_run=run, changes=changes)
     test = None
     if module.params['validate']:
         rc, out, err = module.run_command([nginx, '-t', '-c', module.params['conf']])
@@ -795,19 +770,24 @@ def apply_edits(module, nginx):
             restored = 'the previous files were restored' + (
                 '' if rc2 == 0 else ' (and nginx -t still fails: %s)' % nu.describe_nginx_error(err2))
             module.fail_json(msg='nginx -t rejected the edited configuration, %s: %s' % (restored, nu.describe_nginx_error(err)),
-                             stderr=err, backup_files=backups, backup_run=run, nginx_test=test)
-    module.exit_json(changed=True, backup_files=backups, backup_run=run, nginx_test=test)
+                             stderr=err, backup_files=backups, backup_run=run, nginx_test=test, changes=changes)
+    return {'backup_files': backups, 'backup_run': run, 'nginx_test': test}
 
 
 def main():
     module = AnsibleModule(argument_spec=nu.ARGUMENT_SPEC, supports_check_mode=True)
+    problem = nu.argument_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
     nginx = nginx_command(module)
-    if module.params['edits']:
-        if module.check_mode:
-            module.exit_json(changed=True)
-        apply_edits(module, nginx)
     files = read_nginx_files(module, nginx)
-    module.exit_json(changed=False, files=files, host=host_facts(module), conf=module.params['conf'])
+    try:
+        result, edits = nu.plan(module.params, files, host_facts(module))
+    except nu.Refused as exc:
+        module.fail_json(msg=str(exc))
+    if edits and not module.check_mode:
+        result.update(apply_edits(module, nginx, edits, result))
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -414,7 +414,7 @@ def test_uwsgi_socket_behind_uwsgi_pass(servers, tmp_path):
             return
         # The uwsgi_pass line as the rewrite writes it for this socket.
         files = debian({'shop': site})
-        text = nu.rewrite(payload_of(files), files, match_port=port, to='unix:' + where)['texts']['/etc/nginx/sites-enabled/shop']
+        text = nu.rewrite(payload_of(files), match_port=port, to='unix:' + where)['texts']['/etc/nginx/sites-enabled/shop']
         (line,) = [line.strip() for line in text.splitlines() if 'uwsgi_pass' in line]
         via_nginx[step] = (line, nginx_uwsgi_pass(servers, tmp_path, nginx, line, step))
 

@@ -1,8 +1,8 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The nginx side of the Unix socket switch: real-world configuration shapes parsed with crossplane
-(nginx-crossplane, as the action plugin does on the controller), then rewritten. Every test checks the whole file byte for byte: the
-intended lines change and nothing else does.
+"""The nginx side of the Unix socket switch: real-world configuration shapes read with _nginx_conf (as the
+module does), then rewritten. Every test checks the whole file byte for byte: the intended lines change and
+nothing else does.
 
 fixtures/nginx_upstream/ holds Debian's stock nginx.conf, mime.types and proxy_params as shipped by
 bookworm's nginx-common 1.22.1-9+deb12u9 (copied from the lab image), its sites-available/default
@@ -16,8 +16,7 @@ import os
 
 import pytest
 
-import crossplane
-
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_conf as nc
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_upstream as nu
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'nginx_upstream')
@@ -41,20 +40,13 @@ def debian(sites, conf_d=None, snippets=None):
     return files
 
 
-def parse_one(text, path):
-    """crossplane on one file, as the action plugin calls it."""
-    parsed = crossplane.parse_string(text, filename=path, single=True, comments=False, check_ctx=False, check_args=False)
-    return parsed['config'][0], parsed['errors']
-
-
 def payload_of(files, conf='/etc/nginx/nginx.conf'):
-    payload = nu.build_payload([{'path': path, 'content': text} for path, text in files.items()], conf, parse_one)
-    assert payload['errors'] == []
-    return payload
+    """The configuration as the module reads it from nginx -T's files."""
+    return nc.read_config([{'path': path, 'content': text} for path, text in files.items()], conf)
 
 
 def switch(files, port=8000, to=SOCK, **kwargs):
-    return nu.rewrite(payload_of(files), files, match_port=port, to=to, **kwargs)
+    return nu.rewrite(payload_of(files), match_port=port, to=to, **kwargs)
 
 
 def assert_only(old, new, expected):
@@ -104,7 +96,7 @@ def test_lab_upstream_block_only_the_server_line_changes():
 def test_switch_then_revert_gives_the_original_bytes():
     files = debian({'app': LAB_SITE})
     switched = dict(files, **switch(files)['texts'])
-    back = nu.rewrite(payload_of(switched), switched, match_sockets=['/run/app/gunicorn.sock'], to='127.0.0.1:8000')
+    back = nu.rewrite(payload_of(switched), match_sockets=['/run/app/gunicorn.sock'], to='127.0.0.1:8000')
     assert back['texts']['/etc/nginx/sites-enabled/app'] == LAB_SITE
 
 
@@ -257,7 +249,7 @@ def test_server_parameters(line, parameters, expected):
 def test_handover_socket_to_final_socket():
     site = LAB_SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.handover.sock')
     files = debian({'app': site})
-    result = nu.rewrite(payload_of(files), files, match_port=8000, match_sockets=['/run/app/gunicorn.handover.sock'], to=SOCK)
+    result = nu.rewrite(payload_of(files), match_port=8000, match_sockets=['/run/app/gunicorn.handover.sock'], to=SOCK)
     assert_only(site, result['texts']['/etc/nginx/sites-enabled/app'], {3: '    server unix:/run/app/gunicorn.sock;'})
 
 
@@ -266,27 +258,8 @@ def test_nothing_to_do_when_already_switched():
     assert switch(debian({'app': site})) == {'texts': {}, 'changes': []}
 
 
-def test_text_not_matching_the_parse_is_refused():
-    files = debian({'app': LAB_SITE})
-    payload = payload_of(files)
-    changed = dict(files)
-    changed['/etc/nginx/sites-enabled/app'] = LAB_SITE.replace('127.0.0.1:8000', '127.0.0.1:8080')
-    with pytest.raises(nu.NginxEditError):
-        nu.rewrite(payload, changed, match_port=8000, to=SOCK)
-
-
 # ---------------------------------------------------------------------------------------------
-# Lexer, URLs, includes
-
-
-def test_span_lexer_tokens():
-    text = 'set $a "x;y" ; # c\nlog_format f \'a \\\' b\' ${uri}x;\n'
-    tokens = [(t['value'], t['line'], t['quoted'], t['comment']) for t in nu.lex_spans(text)]
-    assert tokens == [('set', 1, False, False), ('$a', 1, False, False), ('x;y', 1, True, False), (';', 1, False, False),
-                      ('# c', 1, False, True), ('log_format', 2, False, False), ('f', 2, False, False),
-                      ("a ' b", 2, True, False), ('${uri}x', 2, False, False), (';', 2, False, False)]
-    for token in nu.lex_spans(text):
-        assert text[token['start']:token['end']].strip('"\'') in (token['value'], "a \\' b")
+# URLs (the configuration's syntax: test__nginx_conf.py)
 
 
 @pytest.mark.parametrize('url, target, uri', [
@@ -303,13 +276,6 @@ def test_parse_proxy_url(url, target, uri):
     parsed = nu.parse_proxy_url(url)
     assert parsed['target'] == target
     assert parsed['uri'] == uri
-
-
-def test_resolve_include_glob_does_not_cross_directories():
-    known = ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b', '/etc/nginx/sites-enabled/sub/c', '/etc/nginx/mime.types']
-    assert nu.resolve_include('/etc/nginx/sites-enabled/*', '/etc/nginx', known) == ['/etc/nginx/sites-enabled/a', '/etc/nginx/sites-enabled/b']
-    assert nu.resolve_include('mime.types', '/etc/nginx', known) == ['/etc/nginx/mime.types']
-    assert nu.resolve_include('/etc/nginx/conf.d/*.conf', '/etc/nginx', known) == []
 
 
 # ---------------------------------------------------------------------------------------------

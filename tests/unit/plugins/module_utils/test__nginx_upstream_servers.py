@@ -261,12 +261,12 @@ def test_uwsgi_pass_to_a_gunicorn_port_is_a_mismatch():
 def test_uwsgi_pass_is_rewritten_and_reverted_byte_for_byte(line, expected):
     site = UWSGI_SITE.replace('uwsgi_pass 127.0.0.1:8000;', line)
     files = debian({'shop': site})
-    result = nu.rewrite(payload_of(files), files, match_port=8000, to='unix:/run/shop/uwsgi.sock')
+    result = nu.rewrite(payload_of(files), match_port=8000, to='unix:/run/shop/uwsgi.sock')
     new = result['texts']['/etc/nginx/sites-enabled/shop']
     assert_only(site, new, {6: '        ' + expected})
     assert result['changes'][0]['directive'] == 'uwsgi_pass'
     switched = dict(files, **{'/etc/nginx/sites-enabled/shop': new})
-    back = nu.rewrite(payload_of(switched), switched, match_sockets=['/run/shop/uwsgi.sock'], to='localhost:8000' if 'localhost' in line
+    back = nu.rewrite(payload_of(switched), match_sockets=['/run/shop/uwsgi.sock'], to='localhost:8000' if 'localhost' in line
                       else '127.0.0.1:8000')
     assert back['texts']['/etc/nginx/sites-enabled/shop'] == site
 
@@ -277,7 +277,7 @@ def test_uwsgi_pass_through_an_upstream_block():
     assert pair['safe'], pair['reasons']
     assert pair['references'][0]['protocol'] == 'uwsgi' and pair['references'][0]['directive'] == 'server'
     files = debian({'shop': site})
-    result = nu.rewrite(payload_of(files), files, match_port=8000, to='unix:/run/shop/uwsgi.sock')
+    result = nu.rewrite(payload_of(files), match_port=8000, to='unix:/run/shop/uwsgi.sock')
     assert_only(site, result['texts']['/etc/nginx/sites-enabled/shop'], {2: '    server unix:/run/shop/uwsgi.sock;'})
 
 

@@ -26,11 +26,10 @@ class Done(Exception):
 class FakeModule:
     """What apply_edits and read_nginx_files use of AnsibleModule; nginx answers with ``rc`` and ``err``."""
 
-    def __init__(self, tmp_path, edits=None, rc=0, err='', backup=True, keep=10, socket=None):
+    def __init__(self, tmp_path, rc=0, err='', backup=True, keep=10):
         (tmp_path / 'run' / 'app').mkdir(parents=True, exist_ok=True)
-        self.params = {'edits': edits, 'backup': backup, 'validate': True, 'conf': '/etc/nginx/nginx.conf', 'mode': 'switch',
-                       'socket': socket or str(tmp_path / 'run' / 'app' / 'gunicorn.sock'),
-                       'backup_dir': str(tmp_path / 'backups'), 'backup_keep': keep}
+        self.params = {'backup': backup, 'validate': True, 'conf': '/etc/nginx/nginx.conf', 'mode': 'switch',
+                       'socket': '/run/{app}/{server}.sock', 'backup_dir': str(tmp_path / 'backups'), 'backup_keep': keep}
         self.rc, self.err = rc, err
         self.commands, self.warnings = [], []
 
@@ -55,14 +54,24 @@ def edit_for(path, content=NEW, original=SITE):
     return {'path': path, 'realpath': path, 'checksum': hashlib.sha256(original.encode()).hexdigest(), 'content': content}
 
 
-def apply(tmp_path, on_disk=SITE, **kwargs):
+CHANGES = [{'file': '/etc/nginx/sites-enabled/app', 'line': 2, 'directive': 'server',
+            'before': '    server 127.0.0.1:8000;', 'after': '    server unix:/run/app/gunicorn.sock;'}]
+
+
+def apply(tmp_path, on_disk=SITE, socket=None, **kwargs):
+    """apply_edits on one site: (site, fake module, Done: 'fail' with fail_json's result, or 'exit' with what it returned)."""
     site = tmp_path / 'etc' / 'nginx' / 'sites-enabled' / 'app'
     site.parent.mkdir(parents=True, exist_ok=True)
     site.write_text(on_disk)
-    fake = FakeModule(tmp_path, [edit_for(str(site))], **kwargs)
-    with pytest.raises(Done) as done:
-        module_file.apply_edits(fake, '/usr/sbin/nginx')
-    return site, fake, done.value
+    fake = FakeModule(tmp_path, **kwargs)
+    planned = {'socket': socket or str(tmp_path / 'run' / 'app' / 'gunicorn.sock'), 'changes': CHANGES}
+    try:
+        returned = module_file.apply_edits(fake, '/usr/sbin/nginx', [edit_for(str(site))], planned)
+    except Done as done:
+        assert done.kind == 'fail'
+        assert done.result['changes'] == CHANGES
+        return site, fake, done
+    return site, fake, Done('exit', returned)
 
 
 def runs(tmp_path):
@@ -71,7 +80,7 @@ def runs(tmp_path):
 
 def test_edit_written_backed_up_outside_the_configuration_and_validated(tmp_path):
     site, fake, done = apply(tmp_path)
-    assert done.kind == 'exit' and done.result['changed']
+    assert done.kind == 'exit'
     assert site.read_text() == NEW
     # Nothing new next to the site, where nginx's include would load it.
     assert os.listdir(site.parent) == ['app']

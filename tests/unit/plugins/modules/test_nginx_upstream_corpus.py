@@ -5,14 +5,14 @@ Read the Docs, Graphite, django-on-docker), each laid over Debian's stock /etc/n
 
 The corpus is other projects' files and stays outside the repository: ``shared/realworld/nginx/``
 next to the checkout (found from this file upwards; ``scripts/test.sh`` links it next to the tree
-ansible-test runs in). Every case runs through the action plugin with the module's real host side
-in this process: ``nginx -T`` lists the files, the edits are written with their backups, ``nginx -t``
-checks them. Only the host's sockets and processes are made up (a gunicorn under systemd on the
-case's address), and the socket's directory counts as existing.
+ansible-test runs in). Every case runs the module in this process: ``nginx -T`` lists the files, the
+edits are written with their backups, ``nginx -t`` checks them. Only the host's sockets and processes
+are made up (a gunicorn under systemd on the case's address), and the socket's directory counts as
+existing.
 
 nginx is Debian's package when it is installed and the tests run as root (``nginx -t`` opens the
-temp paths and switches to the ``user`` directive's user); otherwise a stand-in built on crossplane
-lists the files for ``-T`` and fails ``-t`` on what crossplane rejects.
+temp paths and switches to the ``user`` directive's user); otherwise a stand-in lists the files for
+``-T`` (following the includes on disk) and fails ``-t`` on what the collection's reader rejects.
 
 Each case is laid out under a temporary root: /etc/nginx/, /etc/ssl/ and /var/log/nginx/ in every
 file become paths below it (absolute includes, certificates and logs stay inside the test), and
@@ -29,13 +29,9 @@ import shutil
 import stat
 import subprocess
 import sys
-from unittest.mock import MagicMock
 
 import pytest
 
-from ansible.playbook.task import Task
-
-from ansible_collections.keeplocal.traffic.plugins.action.nginx_upstream import ActionModule
 from ansible_collections.keeplocal.traffic.plugins.modules import nginx_upstream as module_file
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture_path
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import run as run_module
@@ -71,22 +67,34 @@ NGINX = real_nginx()
 
 STAND_IN = """\
 #!{python}
-# nginx -T / -t for these tests when Debian's nginx cannot run: crossplane reads the configuration.
+# nginx -T / -t for these tests when Debian's nginx cannot run: the collection's reader reads the configuration.
+import glob
+import os
 import sys
-import crossplane
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_conf
 
 args = sys.argv[1:]
 conf = args[args.index('-c') + 1]
-payload = crossplane.parse(conf)
-for error in payload['errors']:
-    sys.stderr.write('nginx: [emerg] %s in %s:%s\\n' % (error['error'].split(' in ')[0], error['file'], error['line']))
-if payload['errors']:
+order = [conf]
+try:
+    for path in order:
+        with open(path) as handle:
+            pending = [_nginx_conf.parse(handle.read(), path)]
+        while pending:
+            for stmt in pending.pop():
+                if stmt['directive'] == 'include':
+                    pattern = os.path.join(os.path.dirname(conf), stmt['args'][0])
+                    order.extend(name for name in sorted(glob.glob(pattern)) if name not in order)
+                pending.append(stmt['block'] or [])
+except _nginx_conf.NginxConfError as exc:
+    sys.stderr.write('nginx: [emerg] %s in %s:%d\\n' % (str(exc).split(': ', 1)[1], exc.path, exc.line))
     sys.stderr.write('nginx: configuration file %s test failed\\n' % conf)
     sys.exit(1)
 if '-T' in args:
-    for entry in payload['config']:
-        sys.stdout.write('# configuration file %s:\\n' % entry['file'])
-        with open(entry['file']) as handle:
+    for path in order:
+        sys.stdout.write('# configuration file %s:\\n' % path)
+        with open(path) as handle:
             sys.stdout.write(handle.read())
 sys.stderr.write('nginx: configuration file %s test is successful\\n' % conf)
 """
@@ -231,7 +239,7 @@ def snapshot(top):
 @pytest.fixture
 def lay(tmp_path, monkeypatch, capsys):
     """lay(name, env, deployed, expected): the Case laid out, with ``case.run(args, check_mode)`` running the
-    action plugin and, for its module runs, the module's host side in this process."""
+    module in this process."""
     nginx = NGINX
     if nginx is None:
         nginx = str(tmp_path / 'nginx')
@@ -247,18 +255,7 @@ def lay(tmp_path, monkeypatch, capsys):
 
         def run(args, check_mode=False):
             args = dict(args, address=case.address, conf=case.conf, nginx_binary=nginx, backup_dir=case.backup_dir)
-            task = MagicMock(Task)
-            task.args, task.check_mode, task.diff, task.async_val = args, check_mode, True, 0
-            connection = MagicMock()
-            connection._shell.tmpdir = None
-            action = ActionModule(task, connection, MagicMock(), loader=None, templar=None, shared_loader_obj=None)
-
-            def execute(module_name=None, module_args=None, task_vars=None, **dummy):
-                return run_module(module_file.main, module_args, capsys, check_mode=check_mode)[1]
-
-            action._execute_module = execute
-            action._remove_tmp_path = MagicMock()
-            return action.run(task_vars={})
+            return run_module(module_file.main, args, capsys, check_mode=check_mode, diff=True)[1]
 
         def loaded():
             """The files nginx loads (its own -T listing)."""

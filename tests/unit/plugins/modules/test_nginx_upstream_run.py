@@ -1,22 +1,19 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The nginx_upstream action plugin: parse on the controller, write through the module's second run.
-
-The module runs are replaced by a fake host (files, sockets, processes, units), so these tests cover
-the controller's part: argument checks, discovery, the unsafe refusal, check mode with its diff, the
-second run's edits (checksums, symlinks resolved) and a failed nginx -t coming back from it.
+"""A run of nginx_upstream on a fake host: what nginx -T lists and the host's sockets, processes and units are
+made up, and the writing step (apply_edits, tested in test_nginx_upstream.py) is replaced by a recorder. These
+tests cover what a run decides: argument checks, discovery, the unsafe refusal, check mode with its diff, the
+edits handed to the writing step (checksums, symlinks resolved) and a failed nginx -t coming back from it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from unittest.mock import MagicMock
 
 import pytest
 
-from ansible.playbook.task import Task
-
-from ansible_collections.keeplocal.traffic.plugins.action.nginx_upstream import ActionModule
+from ansible_collections.keeplocal.traffic.plugins.modules import nginx_upstream as module_file
+from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import run as run_module
 
 MAIN = 'user www-data;\nevents {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n'
 SITE = ('upstream app {\n    server 127.0.0.1:8000;  # gunicorn\n}\n\n'
@@ -56,59 +53,71 @@ def collected(site=SITE, extra_files=(), **kwargs):
     files += [{'path': path, 'realpath': path, 'content': content} for path, content in extra_files]
     for item in files:
         item['checksum'] = hashlib.sha256(item['content'].encode()).hexdigest()
-    return {'changed': False, 'files': files, 'host': host(**kwargs), 'conf': '/etc/nginx/nginx.conf'}
+    return {'files': files, 'host': host(**kwargs)}
 
 
-def run(args, check_mode=False, apply_result=None, **kwargs):
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = True
-    task.async_val = 0
-    connection = MagicMock()
-    connection._shell.tmpdir = None
-    action = ActionModule(task, connection, MagicMock(), loader=None, templar=None, shared_loader_obj=None)
-    calls = []
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """run(args, check_mode, apply_result, **host): (result, reads, writes) of one module run. ``reads`` lists the
+    host reads (nginx -T and the facts), ``writes`` the calls of the writing step, each {edits, planned}."""
 
-    def execute(module_name=None, module_args=None, task_vars=None, **dummy):
-        calls.append(module_args)
-        if module_args.get('edits'):
-            return apply_result or {'changed': True, 'backup_files': {'/etc/nginx/sites-available/app': BACKUP},
-                                    'backup_run': RUN, 'nginx_test': 'syntax is ok'}
-        return collected(**kwargs)
+    def run_(args, check_mode=False, apply_result=None, **kwargs):
+        reads, writes = [], []
+        host_side = collected(**kwargs)
+        monkeypatch.setattr(module_file, 'nginx_command', lambda module: '/usr/sbin/nginx')
 
-    action._execute_module = execute
-    action._remove_tmp_path = MagicMock()
-    return action.run(task_vars={}), calls
+        def read_nginx_files(module, nginx):
+            reads.append('nginx -T')
+            return host_side['files']
+
+        def host_facts(module):
+            reads.append('facts')
+            return host_side['host']
+
+        def apply_edits(module, nginx, edits, planned):
+            writes.append({'edits': edits, 'planned': planned, 'params': dict(module.params)})
+            if apply_result and apply_result.get('failed'):
+                module.fail_json(**dict(apply_result, changes=planned['changes']))
+            return apply_result or {'backup_files': {'/etc/nginx/sites-available/app': BACKUP}, 'backup_run': RUN,
+                                    'nginx_test': 'syntax is ok'}
+
+        monkeypatch.setattr(module_file, 'read_nginx_files', read_nginx_files)
+        monkeypatch.setattr(module_file, 'host_facts', host_facts)
+        monkeypatch.setattr(module_file, 'apply_edits', apply_edits)
+        failed, result = run_module(module_file.main, args, capsys, check_mode=check_mode)
+        assert failed == bool(result.get('failed'))
+        return result, reads, writes
+    return run_
 
 
-def test_discover_reports_the_pair():
-    result, calls = run({'mode': 'discover'})
+def test_discover_reports_the_pair(run):
+    result, reads, writes = run({'mode': 'discover'})
     assert not result.get('failed'), result
     (pair,) = result['pairs']
     assert (pair['address'], pair['safe'], pair['unit']) == ('127.0.0.1:8000', True, 'app.service')
     assert result['unsafe'] == [] and result['changed'] is False
     assert result['nginx']['files'] == ['/etc/nginx/nginx.conf', '/etc/nginx/sites-enabled/app']
     assert result['nginx']['user'] == ['www-data']
-    assert len(calls) == 1 and 'edits' not in calls[0]
+    assert reads == ['nginx -T', 'facts'] and writes == []
 
 
-def test_check_mode_returns_the_diff_and_does_not_write():
-    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, check_mode=True)
+def test_check_mode_returns_the_diff_and_does_not_write(run):
+    result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, check_mode=True)
     assert result['changed'] and result['socket'] == '/run/app/gunicorn.sock'
     (diff,) = result['diff']
     assert diff['before'] == SITE
     assert diff['after'] == SITE.replace('server 127.0.0.1:8000;', 'server unix:/run/app/gunicorn.sock;')
-    assert len(calls) == 1
+    assert writes == [] and 'backup_files' not in result
 
 
-def test_switch_writes_through_the_module_with_checksums():
-    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/g.sock'})
+def test_switch_writes_through_the_module_with_checksums(run):
+    result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/g.sock'})
     assert result['changed'] and result['backup_files'] == {'/etc/nginx/sites-available/app': BACKUP}
-    assert result['backup_run'] == RUN
-    assert (calls[1]['mode'], calls[1]['socket']) == ('switch', '/run/app/g.sock')
-    assert (calls[1]['backup'], calls[1]['backup_dir'], calls[1]['backup_keep']) == (True, '/var/backups/keeplocal/nginx', 10)
-    (edit,) = calls[1]['edits']
+    assert result['backup_run'] == RUN and result['nginx_test'] == 'syntax is ok'
+    (write,) = writes
+    assert (write['params']['mode'], write['planned']['socket']) == ('switch', '/run/app/g.sock')
+    assert (write['params']['backup'], write['params']['backup_dir'], write['params']['backup_keep']) == (True, '/var/backups/keeplocal/nginx', 10)
+    (edit,) = write['edits']
     assert edit['path'] == '/etc/nginx/sites-enabled/app' and edit['realpath'] == '/etc/nginx/sites-available/app'
     assert edit['checksum'] == hashlib.sha256(SITE.encode()).hexdigest()
     assert edit['content'] == SITE.replace('127.0.0.1:8000;', 'unix:/run/app/g.sock;')
@@ -116,16 +125,16 @@ def test_switch_writes_through_the_module_with_checksums():
                                   'before': '    server 127.0.0.1:8000;  # gunicorn', 'after': '    server unix:/run/app/g.sock;  # gunicorn'}]
 
 
-def test_unsafe_pair_is_refused_unless_forced():
-    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, other_client=True)
-    assert result['failed'] and 'clients other than nginx: curl (1)' in result['msg'] and len(calls) == 1
-    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'force': True}, other_client=True)
-    assert result['changed'] and len(calls) == 2
+def test_unsafe_pair_is_refused_unless_forced(run):
+    result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, other_client=True)
+    assert result['failed'] and 'clients other than nginx: curl (1)' in result['msg'] and writes == []
+    result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'force': True}, other_client=True)
+    assert result['changed'] and len(writes) == 1
 
 
-def test_failed_nginx_test_comes_back_failed():
+def test_failed_nginx_test_comes_back_failed(run):
     failure = {'failed': True, 'msg': 'nginx -t rejected the edited configuration, the previous files were restored: bad'}
-    result, dummy = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'server_parameters': ['bogus']}, apply_result=failure)
+    result, dummy, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'server_parameters': ['bogus']}, apply_result=failure)
     assert result['failed'] and 'restored' in result['msg'] and result['changes'][0]['after'].endswith('bogus;  # gunicorn')
 
 
@@ -138,9 +147,9 @@ def test_failed_nginx_test_comes_back_failed():
     ({'mode': 'switch', 'address': '127.0.0.1:8000', 'replace_sockets': ['x.sock']}, "replace_sockets: 'x.sock' is not an absolute path"),
     ({'mode': 'switch', 'address': '127.0.0.1:8000', 'backup_keep': 0}, 'backup_keep: 0 keeps no backup'),
 ])
-def test_bad_arguments_are_refused_before_reading_the_host(args, message):
-    result, calls = run(args)
-    assert result['failed'] and result['msg'].startswith(message) and calls == []
+def test_bad_arguments_are_refused_before_reading_the_host(run, args, message):
+    result, reads, writes = run(args)
+    assert result['failed'] and result['msg'].startswith(message) and reads == [] and writes == []
 
 
 LEFTOVER = '/etc/nginx/sites-enabled/app.4242.2026-01-01@10:00:00~'
@@ -165,26 +174,26 @@ LEFTOVER = '/etc/nginx/sites-enabled/app.4242.2026-01-01@10:00:00~'
     ({'mode': 'discover'}, {'extra_files': [(LEFTOVER, SITE)]},
      'nginx loads %s as configuration: a backup copy (the name ends in ~) in a directory an include pulls in' % LEFTOVER),
 ])
-def test_bad_input_is_refused_before_any_change(args, kwargs, message):
-    result, calls = run(args, **kwargs)
+def test_bad_input_is_refused_before_any_change(run, args, kwargs, message):
+    result, reads, writes = run(args, **kwargs)
     assert result['failed'] and result['msg'].startswith(message), result['msg']
-    assert len(calls) == 1 and 'edits' not in calls[0]
+    assert reads == ['nginx -T', 'facts'] and writes == []
 
 
-def test_revert_moves_the_socket_back_to_tcp():
+def test_revert_moves_the_socket_back_to_tcp(run):
     switched = SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.sock')
-    result, calls = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'}, site=switched)
-    assert result['changed'] and calls[1]['edits'][0]['content'] == SITE
+    result, reads, writes = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'}, site=switched)
+    assert result['changed'] and writes[0]['edits'][0]['content'] == SITE
     # The TCP configuration has nothing to revert.
-    result, calls = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'})
-    assert result['changed'] is False and len(calls) == 1
+    result, reads, writes = run({'mode': 'revert', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'})
+    assert result['changed'] is False and writes == []
 
 
-def test_root_without_cap_sys_ptrace_is_told_which_capability_is_missing():
+def test_root_without_cap_sys_ptrace_is_told_which_capability_is_missing(run):
     for check_mode in (True, False):
-        result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'}, check_mode=check_mode,
-                            privileges=NO_PTRACE)
-        assert result['failed'] and len(calls) == 1, result
+        result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': '/run/app/gunicorn.sock'},
+                                    check_mode=check_mode, privileges=NO_PTRACE)
+        assert result['failed'] and writes == [], result
         assert result['msg'].startswith('127.0.0.1:8000 cannot safely be switched to a Unix socket: cannot tell which process listens '
                                         'on port 8000 or which processes hold 1 connections to port 8000: needs CAP_SYS_PTRACE to '
                                         'read the owners of sockets; this task runs as root without it'), result['msg']
@@ -198,14 +207,14 @@ def test_root_without_cap_sys_ptrace_is_told_which_capability_is_missing():
 DIRECT_SITE = 'server {\n    listen 80;\n    location / {\n        proxy_pass http://127.0.0.1:8000;\n    }\n}\n'
 
 
-def test_host_header_change_is_refused_in_check_mode_too_and_forced_through():
+def test_host_header_change_is_refused_in_check_mode_too_and_forced_through(run):
     for check_mode in (True, False):
-        result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, check_mode=check_mode, site=DIRECT_SITE)
-        assert result['failed'] and len(calls) == 1, result
+        result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000'}, check_mode=check_mode, site=DIRECT_SITE)
+        assert result['failed'] and writes == [], result
         assert ('proxy_pass http://127.0.0.1:8000 at /etc/nginx/sites-enabled/app:4 (http > server > location /) sends Host: '
                 '127.0.0.1:8000 over TCP and would send Host: localhost over the socket') in result['msg']
         assert 'Fix: add `proxy_set_header Host 127.0.0.1:8000;`' in result['msg']
     (pair,) = run({'mode': 'discover'}, site=DIRECT_SITE)[0]['unsafe']
     assert [reason['code'] for reason in pair['reasons']] == ['host_header_changes']
-    result, calls = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'force': True}, site=DIRECT_SITE)
-    assert result['changed'] and calls[1]['edits'][0]['content'] == DIRECT_SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.sock')
+    result, reads, writes = run({'mode': 'switch', 'address': '127.0.0.1:8000', 'force': True}, site=DIRECT_SITE)
+    assert result['changed'] and writes[0]['edits'][0]['content'] == DIRECT_SITE.replace('127.0.0.1:8000', 'unix:/run/app/gunicorn.sock')
