@@ -2,9 +2,10 @@
 # Host prerequisites for the lab and the tests (Debian 12). Idempotent: installs only what is missing.
 set -euo pipefail
 # nginx: the unit tests run nginx -T and nginx -t on real configurations (the daemon is not needed).
-# prometheus: promtool checks and tests the hairpin_watch alerting rules (the server is not needed).
+# prometheus: promtool checks and tests the hairpin_watch alerting rules; prometheus-node-exporter:
+# the hairpin_watch_e2e target starts both binaries itself, in a network namespace.
 packages=(podman runc netavark uidmap slirp4netns fuse-overlayfs debootstrap conntrack iptables
-          nftables dnsutils iproute2 kmod chromium shellcheck bc nginx prometheus)
+          nftables dnsutils iproute2 kmod chromium shellcheck bc nginx prometheus prometheus-node-exporter)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,6 +18,9 @@ if ((${#missing[@]})); then
   # Installed here for its binary only: the service the package starts stays off.
   if [[ " ${missing[*]} " == *" nginx "* ]]; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
   if [[ " ${missing[*]} " == *" prometheus "* ]]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+  if [[ " ${missing[*]} " == *" prometheus-node-exporter "* ]]; then
+    systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
   echo "host-setup: installed in $((SECONDS - start)) s"
 fi
 # The gateway tests need conntrack in the kernel.
