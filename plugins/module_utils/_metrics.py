@@ -12,12 +12,22 @@ because a counter must never move between series: the first ``top_pairs`` pairs 
 series (a freed slot goes to the busiest pair in ``other``, whose series then counts from that
 moment), the other pairs add to one ``other`` counter. Every byte is counted in exactly one series.
 
-Bytes come from conntrack accounting (``nf_conntrack_acct``): each hairpin entry carries the bytes
-of both directions so far. Between two runs an entry's growth is added to its pair; an entry seen
-for the first time counts whole; an entry that shrank is a new connection on the same tuple. A TCP
-entry lingers in TIME_WAIT for two minutes after the connection closes, longer than the default
-interval, so every TCP connection's final count is seen; a UDP flow shorter than one interval may
-be missed.
+Bytes come from two places, told apart by the ``counted_by`` label. On a gateway (``gateway``),
+conntrack accounting (``nf_conntrack_acct``): each hairpin entry carries the bytes of both
+directions so far, IP headers included. Between two runs an entry's growth is added to its pair; an
+entry seen for the first time counts whole; an entry that shrank is a new connection on the same
+tuple. A TCP entry lingers in TIME_WAIT for two minutes after the connection closes, longer than the
+default interval, so every TCP connection's final count is seen; a UDP flow shorter than one
+interval may be missed.
+
+On a client (``client``), where the NAT is a cloud gateway outside the inventory: the kernel's byte
+counters of each TCP socket connected to one of the fleet's public addresses (tcp_info's
+``tcpi_bytes_acked`` + ``tcpi_bytes_received``, read through sock_diag: payload only, no headers),
+kept per socket cookie the same way. The backend behind the NAT is ``unknown`` here. A socket's
+counters end with the socket: once it is in TIME_WAIT they are gone, so the bytes a connection
+carried after the last run that saw it open are missed, and a connection that opens and closes
+between two runs is missed whole. Counts are exact for long-lived connections (pools, keep-alive)
+and a lower bound for short ones.
 """
 
 from __future__ import annotations
@@ -26,19 +36,28 @@ import math
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_table import HairpinScanner
+from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import connecting_sockets
 
 METRICS_FILE = 'keeplocal_hairpin.prom'
 OTHER = 'other'
 UNKNOWN_PROCESS = 'unknown'
 PAIR_LABELS = ('client', 'public', 'backend')
+BYTE_LABELS = PAIR_LABELS + ('counted_by',)
+COUNTED_BY_GATEWAY = 'gateway'
+COUNTED_BY_CLIENT = 'client'
+UNKNOWN_BACKEND = 'unknown'
 PUBLIC_LABELS = ('public', 'process')
 SAME_HOST_LABELS = ('listener', 'process')
-COUNTERS_VERSION = 1
+COUNTERS_VERSION = 2
 # A pair without traffic for this long is forgotten (its byte series ends).
 PAIR_RETENTION_SECONDS = 7 * 86400
 # Cloud providers bill a month as 730 hours; GB here is 10^9 bytes.
 MONTH_SECONDS = 730 * 3600
 BYTES_PER_GB = 10 ** 9
+# The price per GB when none is set: AWS NAT Gateway's data-processing list price in US East.
+DEFAULT_PRICE_PER_GB = 0.045
+DEFAULT_CURRENCY = 'USD'
+PRICE_SOURCE = 'AWS NAT Gateway data processing, US East (N. Virginia), https://aws.amazon.com/vpc/pricing/'
 
 
 # --- the exposition format -----------------------------------------------------------------------
@@ -139,10 +158,14 @@ def entry_key(entry):
                                   orig['dst'], orig.get('dport', orig.get('type')))
 
 
+def pair_key(labels):
+    """The byte counters' key of a pair: its BYTE_LABELS values joined by spaces."""
+    return ' '.join(labels)
+
+
 class CountingScanner(HairpinScanner):
     """A HairpinScanner that also keeps the byte counters of every hairpin entry that has them:
-    ``entry_bytes`` maps entry_key to (pair key, bytes of both directions); the pair key is the
-    pair's labels joined by spaces."""
+    ``entry_bytes`` maps entry_key to (pair key, bytes of both directions)."""
 
     def __init__(self, internal=None, public_addresses=None, limit=100):
         super().__init__(internal, public_addresses, limit)
@@ -156,7 +179,8 @@ class CountingScanner(HairpinScanner):
                 'client_ip': orig['src'], 'proto': entry['proto'], 'public_ip': orig['dst'], 'public_port': orig.get('dport'),
                 'backend_ip': reply['src'], 'backend_port': reply.get('sport'),
             })
-            self.entry_bytes[entry_key(entry)] = (' '.join(labels), orig.get('bytes', 0) + reply.get('bytes', 0))
+            self.entry_bytes[entry_key(entry)] = (pair_key(labels + (COUNTED_BY_GATEWAY,)),
+                                                  orig.get('bytes', 0) + reply.get('bytes', 0))
 
     def result(self):
         result = super().result()
@@ -164,35 +188,53 @@ class CountingScanner(HairpinScanner):
         return result
 
 
-def update_counters(state, entry_bytes, now, top_pairs, retention=PAIR_RETENTION_SECONDS):
-    """The byte counters after a run that saw ``entry_bytes`` (CountingScanner.entry_bytes) at ``now``.
+def socket_entry_bytes(sockets, public_addresses):
+    """The client side's ``entry_bytes``: {``socket COOKIE``: (pair key, bytes acked + received)} of
+    this host's connections to ``public_addresses`` (_sockets.connecting_sockets) whose socket still
+    has its byte counters (_sock_diag: not in TIME_WAIT)."""
+    found = {}
+    for sock in connecting_sockets(sockets, public_addresses):
+        if sock.get('bytes_acked') is None:
+            continue
+        labels = (sock['local_ip'], '%s/tcp' % endpoint(sock['remote_ip'], sock['remote_port']), UNKNOWN_BACKEND,
+                  COUNTED_BY_CLIENT)
+        found['socket %d' % sock['cookie']] = (pair_key(labels), sock['bytes_acked'] + sock['bytes_received'])
+    return found
 
-    ``state`` is the previous result (``{}`` at first): ``entries`` {entry key: [pair key, bytes]},
-    ``pairs`` {pair key: {bytes, first_seen, last_seen, offset}}, ``other_bytes``. A pair with an
-    ``offset`` has its own series, valued ``bytes - offset``; the others add to ``other_bytes``.
+
+def update_counters(state, entry_bytes, now, top_pairs, retention=PAIR_RETENTION_SECONDS):
+    """The byte counters after a run that saw ``entry_bytes`` at ``now``: CountingScanner.entry_bytes
+    and socket_entry_bytes merged (their keys never meet).
+
+    ``state`` is the previous result (``{}`` at first; one of another COUNTERS_VERSION is dropped):
+    ``entries`` {entry key: [pair key, bytes]}, ``pairs`` {pair key: {bytes, first_seen, last_seen,
+    offset}}, ``other_bytes``. A pair with an ``offset`` has its own series, valued ``bytes -
+    offset``; the others add to ``other_bytes``.
     """
+    if state.get('version') != COUNTERS_VERSION:
+        state = {}
     old_entries = state.get('entries', {})
     pairs = {key: dict(pair) for key, pair in state.get('pairs', {}).items()}
     other = state.get('other_bytes', 0)
     grown = {}
     entries = {}
-    for key, (pair_key, total) in entry_bytes.items():
+    for key, (owner, total) in entry_bytes.items():
         before = old_entries.get(key)
-        same = before is not None and before[0] == pair_key and total >= before[1]
-        grown[pair_key] = grown.get(pair_key, 0) + (total - before[1] if same else total)
-        entries[key] = [pair_key, total]
-    for pair_key in grown:
-        pair = pairs.setdefault(pair_key, {'bytes': 0, 'first_seen': now, 'last_seen': now, 'offset': None})
+        same = before is not None and before[0] == owner and total >= before[1]
+        grown[owner] = grown.get(owner, 0) + (total - before[1] if same else total)
+        entries[key] = [owner, total]
+    for owner in grown:
+        pair = pairs.setdefault(owner, {'bytes': 0, 'first_seen': now, 'last_seen': now, 'offset': None})
         pair['last_seen'] = now
-    for pair_key in [key for key, pair in pairs.items() if pair['last_seen'] < now - retention]:
-        del pairs[pair_key]
+    for owner in [key for key, pair in pairs.items() if pair['last_seen'] < now - retention]:
+        del pairs[owner]
     free = top_pairs - sum(1 for pair in pairs.values() if pair['offset'] is not None)
     waiting = sorted((key for key, pair in pairs.items() if pair['offset'] is None),
                      key=lambda key: (-(pairs[key]['bytes'] + grown.get(key, 0)), key))
-    for pair_key in waiting[:max(free, 0)]:
-        pairs[pair_key]['offset'] = pairs[pair_key]['bytes']
-    for pair_key, count in grown.items():
-        pair = pairs[pair_key]
+    for owner in waiting[:max(free, 0)]:
+        pairs[owner]['offset'] = pairs[owner]['bytes']
+    for owner, count in grown.items():
+        pair = pairs[owner]
         pair['bytes'] += count
         if pair['offset'] is None:
             other += count
@@ -207,26 +249,31 @@ def byte_series(counters):
         if pair['offset'] is not None:
             series[tuple(key.split(' '))] = pair['bytes'] - pair['offset']
     if counters.get('other_bytes'):
-        series[(OTHER,) * len(PAIR_LABELS)] = counters['other_bytes']
+        series[(OTHER,) * len(BYTE_LABELS)] = counters['other_bytes']
     return series
+
+
+def per_month(count, window_seconds, price_per_gb):
+    """(GB per month, money per month) of ``count`` bytes seen over ``window_seconds``: GB per month =
+    bytes / window x 730 h / 10^9, money = GB x ``price_per_gb``; rounded to 3 and 2 decimals."""
+    gb = count * MONTH_SECONDS / float(window_seconds) / BYTES_PER_GB
+    return round(gb, 3), round(gb * price_per_gb, 2)
 
 
 def costs(counters, now, interval, price_per_gb, currency):
     """What each pair's bytes come to per month, extrapolated from its observation window.
 
     A pair's window runs from one interval before it was first seen (its entries held that much
-    traffic already) to ``now``; GB per month = bytes / window x 730 h / 10^9; money = GB x
-    ``price_per_gb``.
+    traffic already) to ``now``; ``per_month`` does the arithmetic.
     """
     pairs = []
     for key, pair in sorted(counters.get('pairs', {}).items(), key=lambda item: (-item[1]['bytes'], item[0])):
         window = now - pair['first_seen'] + interval
-        per_month = pair['bytes'] * MONTH_SECONDS / float(window) / BYTES_PER_GB
-        client, public, backend = key.split(' ')
+        gb, money = per_month(pair['bytes'], window, price_per_gb)
+        client, public, backend, counted_by = key.split(' ')
         pairs.append({
-            'client': client, 'public': public, 'backend': backend, 'bytes': pair['bytes'],
-            'window_seconds': int(round(window)), 'gb_per_month': round(per_month, 3),
-            'cost_per_month': round(per_month * price_per_gb, 2),
+            'client': client, 'public': public, 'backend': backend, 'counted_by': counted_by, 'bytes': pair['bytes'],
+            'window_seconds': int(round(window)), 'gb_per_month': gb, 'cost_per_month': money,
         })
     return {
         'price_per_gb': price_per_gb, 'currency': currency, 'month_hours': MONTH_SECONDS // 3600,
@@ -279,7 +326,8 @@ def build_families(observation, counters, settings, finished, duration):
     ``accounting`` (bool, or None without nf_conntrack), ``hairpin`` (hairpin_flows_info's result
     read with CountingScanner, or None), ``public_connections``
     (_sockets.connections_by_process to the fleet's public addresses), ``same_host``
-    (_sockets.summarize's same_host, app servers only). ``counters``: update_counters' result.
+    (_sockets.summarize's same_host, app servers only), ``client_byte_counters`` (bool: the socket
+    listing has byte counters, or None when not known). ``counters``: update_counters' result.
     ``settings``: top_pairs and label_overrides. ``finished``: the Unix time the run succeeded;
     ``duration``: its length in seconds.
     """
@@ -310,9 +358,14 @@ def build_families(observation, counters, settings, finished, duration):
                                          'summed under "other".',
                                          PAIR_LABELS), connections, overrides, limit))
     families.append(_labelled(Family('keeplocal_hairpin_bytes_total', 'counter',
-                                     'Hairpin bytes per pair, both directions (conntrack accounting); pairs past '
-                                     'the first ones count under "other".',
-                                     PAIR_LABELS), byte_series(counters), overrides))
+                                     'Hairpin bytes per pair, both directions, counted by the gateway (conntrack) or '
+                                     'client (sockets); later pairs in "other".',
+                                     BYTE_LABELS), byte_series(counters), overrides))
+    if observation.get('client_byte_counters') is not None:
+        families.append(Family('keeplocal_client_byte_counters', 'gauge',
+                               '1 when this host\'s TCP byte counters are read (sock_diag with tcp_info), so its '
+                               'own connections to the public addresses count bytes.')
+                        .add(1 if observation['client_byte_counters'] else 0))
     public = {}
     for item in observation.get('public_connections') or []:
         labels = ('%s/tcp' % endpoint(item['remote_ip'], item['remote_port']), item['process'] or UNKNOWN_PROCESS)

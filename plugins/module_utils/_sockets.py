@@ -190,21 +190,28 @@ def summarize(sockets, inodes=None, local_addresses=None, public_addresses=None,
     return {'listeners': listener_list, 'to_public': public_list, 'same_host': same_list}
 
 
-def connections_by_process(sockets, inodes, remote_ips):
-    """Outgoing TCP connections to ``remote_ips`` per remote endpoint and local process, most first:
-    ``[{remote_ip, remote_port, process, connections}]`` (``process`` None when no process owns the
-    socket, e.g. in TIME_WAIT). As in ``summarize``, a connection a local listener accepted is not
-    counted: only the connecting side is this host's call.
-    """
+def connecting_sockets(sockets, remote_ips):
+    """The sockets of this host's outgoing TCP connections to ``remote_ips``, in listing order. As in
+    ``summarize``, a connection a local listener accepted is left out: only the connecting side is
+    this host's call."""
     wanted = set(normalize_ip(ip) for ip in remote_ips)
     listening = set((sock['local_ip'], sock['local_port']) for sock in sockets if sock['state'] == 'LISTEN')
-    counts = {}
     for sock in sockets:
         if sock['state'] == 'LISTEN' or sock['remote_ip'] not in wanted:
             continue
         port = sock['local_port']
         if (sock['local_ip'], port) in listening or any((wildcard, port) in listening for wildcard in _WILDCARDS):
             continue
+        yield sock
+
+
+def connections_by_process(sockets, inodes, remote_ips):
+    """Outgoing TCP connections to ``remote_ips`` (``connecting_sockets``) per remote endpoint and
+    local process, most first: ``[{remote_ip, remote_port, process, connections}]`` (``process`` None
+    when no process owns the socket, e.g. in TIME_WAIT).
+    """
+    counts = {}
+    for sock in connecting_sockets(sockets, remote_ips):
         key = (sock['remote_ip'], sock['remote_port'], _owner(inodes or {}, sock['inode'])[1])
         counts[key] = counts.get(key, 0) + 1
     found = [{'remote_ip': ip, 'remote_port': port, 'process': process, 'connections': count}

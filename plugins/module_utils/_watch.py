@@ -3,8 +3,8 @@
 """The hairpin watch collector: the I/O around _metrics (stdlib only).
 
 One run reads this host with the detection readers of _host_facts (conntrack health, the hairpin
-flows with their byte counters, the TCP sockets), updates the byte counters kept in the state
-directory, and writes the metrics for node_exporter's textfile collector: to a temporary file in
+flows with their byte counters) and _sock_diag (the TCP sockets with theirs), updates the byte counters kept in the
+state directory, and writes the metrics for node_exporter's textfile collector: to a temporary file in
 the same directory, then renamed over ``keeplocal_hairpin.prom``, so a scrape never reads half a
 file (the textfile collector reads only ``*.prom``). A failed run leaves the previous file, whose
 ``keeplocal_collector_last_success_timestamp_seconds`` then ages: the stale alert catches it.
@@ -34,12 +34,14 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import 
     build_families,
     costs,
     render,
+    socket_entry_bytes,
     update_counters,
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import read_int, read_text
+from ansible_collections.keeplocal.traffic.plugins.module_utils._sock_diag import SocketsUnavailable, tcp_sockets
 from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
+    connecting_sockets,
     connections_by_process,
-    parse_proc_net_tcp,
     summarize,
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._watch_settings import SettingsError, check_settings
@@ -105,11 +107,17 @@ def observe(module, settings):
         if not hairpin['available']:
             raise CollectorError('the conntrack table cannot be read: %s' % hairpin['msg'])
         observation['hairpin'] = hairpin
-    proc = _host_facts.PROC
-    tcp = read_text(os.path.join(proc, 'net/tcp'))
-    if tcp is None:
-        raise CollectorError('%s/net/tcp is not readable: is /proc mounted?' % proc)
-    sockets = parse_proc_net_tcp(tcp) + parse_proc_net_tcp(read_text(os.path.join(proc, 'net/tcp6')) or '')
+    try:
+        listing = tcp_sockets(_host_facts.PROC)
+    except SocketsUnavailable as exc:
+        raise CollectorError(str(exc)) from None
+    sockets = listing['sockets']
+    observation['client_byte_counters'] = listing['byte_counters']
+    observation['sockets'] = {key: listing[key] for key in ('source', 'byte_counters', 'msg')}
+    observation['socket_bytes'] = socket_entry_bytes(sockets, public) if listing['byte_counters'] else {}
+    # Closed connections whose counters went with their socket (see _metrics).
+    observation['sockets']['time_wait_sockets'] = sum(
+        1 for sock in connecting_sockets(sockets, public) if sock['state'] == 'TIME_WAIT')
     owners = _host_facts.socket_owners(sock['inode'] for sock in sockets if sock['inode'])
     observation['public_connections'] = connections_by_process(sockets, owners, public)
     app_servers = set(settings['app_servers'])
@@ -123,7 +131,9 @@ def collect(module, settings, counters, started):
     observation = observe(module, settings)
     now = time.time()
     hairpin = observation['hairpin']
-    counters = update_counters(counters, hairpin['entry_bytes'] if hairpin else {}, now, settings['top_pairs'])
+    entry_bytes = dict(hairpin['entry_bytes']) if hairpin else {}
+    entry_bytes.update(observation['socket_bytes'])
+    counters = update_counters(counters, entry_bytes, now, settings['top_pairs'])
     duration = time.monotonic() - started
     families = build_families(observation, counters, settings, round(now, 3), duration)
     health = observation['conntrack']
@@ -141,6 +151,7 @@ def collect(module, settings, counters, started):
             'hairpin_entries': hairpin['hairpin_entries'], 'pairs': len(hairpin['pairs']),
         },
         'public_connections': sum(item['connections'] for item in observation['public_connections']),
+        'client_bytes': dict(observation['sockets'], counted_sockets=len(observation['socket_bytes'])),
         'same_host_connections': sum(item['connections'] for item in observation['same_host']),
         'series': sum(len(family.samples) for family in families),
         'cost': costs(counters, now, settings['interval'], settings['price_per_gb'], settings['currency']),

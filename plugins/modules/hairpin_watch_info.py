@@ -103,6 +103,12 @@ result:
     public_connections:
       description: TCP connections from this host to the fleet's public addresses.
       type: int
+    client_bytes:
+      description:
+        - Where the TCP sockets were listed and whether their byte counters were read. C(source) (C(sock_diag) or
+          C(proc)), C(byte_counters) (bool), C(msg) (why not, or null), C(counted_sockets) (connections to the public
+          addresses counted this run), C(time_wait_sockets) (closed ones, whose counters are gone).
+      type: dict
     same_host_connections:
       description: TCP connections from this host to its own application servers.
       type: int
@@ -113,8 +119,8 @@ result:
       description:
         - Hairpin bytes per pair from the byte counters, extrapolated to a month (730 hours) over each pair's
           observation window, and their price; C(price_per_gb), C(currency), C(month_hours), C(bytes), C(gb_per_month),
-          C(cost_per_month), C(pairs) (C(client), C(public), C(backend), C(bytes), C(window_seconds), C(gb_per_month),
-          C(cost_per_month)).
+          C(cost_per_month), C(pairs) (C(client), C(public), C(backend), C(counted_by), C(bytes), C(window_seconds),
+          C(gb_per_month), C(cost_per_month)).
       type: dict
 textfile_directory:
   description: C(path), C(exists), C(usable) (exists and is writable, or can be created) and C(message) (why not).
@@ -142,6 +148,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import NETWORK_OPTIONS
+from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import DEFAULT_CURRENCY, DEFAULT_PRICE_PER_GB
 from ansible_collections.keeplocal.traffic.plugins.module_utils._watch import (
     COUNTERS_FILE,
     CollectorError,
@@ -163,8 +170,8 @@ def main():
             top_pairs=dict(type='int', default=20),
             label_overrides=dict(type='dict', default={}),
             app_servers=dict(type='list', elements='str', default=APP_SERVERS),
-            price_per_gb=dict(type='float', default=0.045),
-            currency=dict(type='str', default='USD'),
+            price_per_gb=dict(type='float', default=DEFAULT_PRICE_PER_GB),
+            currency=dict(type='str', default=DEFAULT_CURRENCY),
             **NETWORK_OPTIONS
         ),
         supports_check_mode=True,

@@ -1,8 +1,9 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The hairpin watch's metrics: the exact exposition text for captured tables (the ctnetlink dump of
-fixtures/ctnetlink-capture.sh with its conntrack statistics; the socket tables of fixtures/capture.sh),
-escaping, top N + other, relabelling, the byte counters across runs and the cost estimate."""
+fixtures/ctnetlink-capture.sh with its conntrack statistics; the socket tables of fixtures/capture.sh;
+the sock_diag dump of fixtures/sockdiag-capture.sh), escaping, top N + other, relabelling, the byte
+counters of both sides across runs and the cost estimate."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import 
     escape_label_value,
     format_value,
     relabel,
+    per_month,
     render,
+    socket_entry_bytes,
     top_with_other,
     update_counters,
 )
@@ -33,13 +36,16 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import 
     parse_proc_net_tcp,
     summarize,
 )
+from ansible_collections.keeplocal.traffic.plugins.module_utils._sock_diag import Dump as DiagDump
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.conntrack_fakes import ctnetlink_exchange
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fixture
 
 PUBLIC = ['198.51.100.1', '2001:db8:77::1']
 NOW = 1767225600.0
-PAIR_80 = '192.168.77.10 198.51.100.1:80/tcp 192.168.77.20:80'
-PAIR_80_V6 = 'fd77::10 [2001:db8:77::1]:80/tcp [fd77::20]:80'
+PAIR_80 = '192.168.77.10 198.51.100.1:80/tcp 192.168.77.20:80 gateway'
+PAIR_80_V6 = 'fd77::10 [2001:db8:77::1]:80/tcp [fd77::20]:80 gateway'
+CLIENT_80 = '192.168.77.10 198.51.100.1:80/tcp unknown client'
+CLIENT_80_V6 = 'fd77::10 [2001:db8:77::1]:80/tcp unknown client'
 
 GATEWAY = '''\
 # HELP keeplocal_collector_last_success_timestamp_seconds Unix time of the last successful keeplocal hairpin watch run.
@@ -81,10 +87,10 @@ keeplocal_hairpin_connections{client="192.168.77.10",public="198.51.100.1:80/tcp
 keeplocal_hairpin_connections{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="[fd77::20]:80"} 2
 keeplocal_hairpin_connections{client="192.168.77.10",public="198.51.100.1/icmp",backend="192.168.77.20"} 1
 keeplocal_hairpin_connections{client="other",public="other",backend="other"} 4
-# HELP keeplocal_hairpin_bytes_total Hairpin bytes per pair, both directions (conntrack accounting); pairs past the first ones count under "other".
+# HELP keeplocal_hairpin_bytes_total Hairpin bytes per pair, both directions, counted by the gateway (conntrack) or client (sockets); later pairs in "other".
 # TYPE keeplocal_hairpin_bytes_total counter
-keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="[fd77::20]:80"} 448
-keeplocal_hairpin_bytes_total{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="192.168.77.20:80"} 172
+keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="[fd77::20]:80",counted_by="gateway"} 448
+keeplocal_hairpin_bytes_total{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="192.168.77.20:80",counted_by="gateway"} 172
 '''
 
 HOSTS = '''\
@@ -219,7 +225,7 @@ def test_render_leaves_out_families_without_samples():
 
 
 def pair(number):
-    return '10.0.0.%d 198.51.100.1:80/tcp 10.1.0.1:80' % number
+    return '10.0.0.%d 198.51.100.1:80/tcp 10.1.0.1:80 gateway' % number
 
 
 def entry(number, port=1000):
@@ -249,23 +255,23 @@ def test_counters_past_the_first_pairs_go_to_other_and_every_byte_counts_once():
     counters = update_counters({}, {entry(1): (pair(1), 10), entry(2): (pair(2), 500), entry(3): (pair(3), 30)},
                                NOW, top_pairs=2)
     # The two largest new pairs get their own series.
-    assert byte_series(counters) == {tuple(pair(2).split()): 500, tuple(pair(3).split()): 30, ('other',) * 3: 10}
+    assert byte_series(counters) == {tuple(pair(2).split()): 500, tuple(pair(3).split()): 30, ('other',) * 4: 10}
     # A pair in "other" stays there while the first ones are alive, however large it grows.
     counters = update_counters(counters, {entry(1): (pair(1), 9000), entry(2): (pair(2), 600), entry(3): (pair(3), 30)},
                                NOW + 60, top_pairs=2)
-    assert byte_series(counters) == {tuple(pair(2).split()): 600, tuple(pair(3).split()): 30, ('other',) * 3: 9000}
+    assert byte_series(counters) == {tuple(pair(2).split()): 600, tuple(pair(3).split()): 30, ('other',) * 4: 9000}
     assert total(counters) == 9000 + 600 + 30
 
 
 def test_a_freed_slot_goes_to_the_busiest_pair_in_other_from_that_moment():
     counters = update_counters({}, {entry(1): (pair(1), 10), entry(2): (pair(2), 500)}, NOW, top_pairs=1)
     counters = update_counters(counters, {entry(1): (pair(1), 20)}, NOW + 86400, top_pairs=1)
-    assert byte_series(counters) == {tuple(pair(2).split()): 500, ('other',) * 3: 20}
+    assert byte_series(counters) == {tuple(pair(2).split()): 500, ('other',) * 4: 20}
     # pair 2 idle past the retention: forgotten, its slot goes to pair 1, counting from here on.
     later = NOW + 86400 + _metrics.PAIR_RETENTION_SECONDS
     counters = update_counters(counters, {entry(1): (pair(1), 25)}, later, top_pairs=1)
     assert pair(2) not in counters['pairs']
-    assert byte_series(counters) == {tuple(pair(1).split()): 5, ('other',) * 3: 20}
+    assert byte_series(counters) == {tuple(pair(1).split()): 5, ('other',) * 4: 20}
     # "other" never goes down: its series stays a counter.
     assert counters['other_bytes'] == 20
 
@@ -278,10 +284,85 @@ def test_costs_extrapolate_each_pair_over_its_window():
     assert result == {
         'price_per_gb': 0.045, 'currency': 'USD', 'month_hours': 730, 'bytes': 3 * 10 ** 9,
         'gb_per_month': 2190.0, 'cost_per_month': 98.55,
-        'pairs': [{'client': '10.0.0.1', 'public': '198.51.100.1:80/tcp', 'backend': '10.1.0.1:80', 'bytes': 3 * 10 ** 9,
+        'pairs': [{'client': '10.0.0.1', 'public': '198.51.100.1:80/tcp', 'backend': '10.1.0.1:80', 'counted_by': 'gateway',
+                   'bytes': 3 * 10 ** 9,
                    'window_seconds': 3600, 'gb_per_month': 2190.0, 'cost_per_month': 98.55}],
     }
     assert costs({}, NOW, 60, 0.045, 'USD')['pairs'] == []
+
+
+def test_per_month_is_the_arithmetic_costs_and_the_report_share():
+    # 1 GB over 730 hours is 1 GB a month; over one hour, 730.
+    assert per_month(10 ** 9, 730 * 3600, 0.045) == (1.0, 0.04)
+    assert per_month(10 ** 9, 3600, 0.045) == (730.0, 32.85)
+    assert per_month(0, 60, 0.045) == (0.0, 0.0)
+
+
+def diag_sockets():
+    """The sockets of fixtures/sockdiag-capture.sh's dumps (both families), as _host_facts.tcp_sockets lists them."""
+    found = []
+    for name, seq in (('sockdiag-inet.txt', 1), ('sockdiag-inet6.txt', 2)):
+        dump = DiagDump(seq)
+        for datagram in ctnetlink_exchange(name)[1]:
+            found.extend(dump.feed(datagram))
+    return found
+
+
+def test_client_bytes_come_from_the_connecting_sockets_with_counters():
+    """The captured client called the public address with 5,000 bytes and got 70,000 back, over IPv4
+    and IPv6; a third call closed before the dump is in TIME_WAIT, without counters; the server's
+    accepted sockets (peer 192.168.77.10, not a public address) and the listeners are not calls."""
+    assert socket_entry_bytes(diag_sockets(), PUBLIC) == {
+        'socket 20896': (CLIENT_80, 5001 + 70000),
+        'socket 20900': (CLIENT_80_V6, 5001 + 70000),
+    }
+    # A socket listing without counters (/proc/net/tcp) gives none.
+    assert socket_entry_bytes(sockets('cli'), PUBLIC) == {}
+
+
+def test_both_sides_count_in_one_set_of_series_bounded_together():
+    scan = gateway_scan()
+    entries = dict(scan['entry_bytes'], **socket_entry_bytes(diag_sockets(), PUBLIC))
+    counters = update_counters({}, entries, NOW, top_pairs=3)
+    observation = {'hairpin': None, 'client_byte_counters': True}
+    text = render(build_families(observation, counters, {'top_pairs': 3}, NOW, 0.01))
+    assert [line for line in text.splitlines() if not line.startswith('keeplocal_collector')][-8:] == [
+        '# TYPE keeplocal_hairpin_bytes_total counter',
+        'keeplocal_hairpin_bytes_total{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="unknown",'
+        'counted_by="client"} 75001',
+        'keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="unknown",'
+        'counted_by="client"} 75001',
+        'keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="[fd77::20]:80",'
+        'counted_by="gateway"} 448',
+        'keeplocal_hairpin_bytes_total{client="other",public="other",backend="other",counted_by="other"} 172',
+        '# HELP keeplocal_client_byte_counters 1 when this host\'s TCP byte counters are read (sock_diag with tcp_info), '
+        'so its own connections to the public addresses count bytes.',
+        '# TYPE keeplocal_client_byte_counters gauge',
+        'keeplocal_client_byte_counters 1',
+    ]
+    assert [pair['counted_by'] for pair in costs(counters, NOW, 60, 0.045, 'USD')['pairs']] == \
+        ['client', 'client', 'gateway', 'gateway']
+
+
+def test_a_socket_counts_its_growth_and_its_last_bytes_are_missed_once_it_closes():
+    key = 'socket 7'
+    first = update_counters({}, {key: (CLIENT_80, 1000)}, NOW, top_pairs=5)
+    grown = update_counters(first, {key: (CLIENT_80, 4000)}, NOW + 60, top_pairs=5)
+    assert byte_series(grown) == {tuple(CLIENT_80.split()): 4000}
+    # Closed (TIME_WAIT: no counters) before the next run: whatever it carried since is not seen.
+    closed = update_counters(grown, {}, NOW + 120, top_pairs=5)
+    assert byte_series(closed) == {tuple(CLIENT_80.split()): 4000}
+    assert closed['entries'] == {}
+
+
+def test_counters_of_an_older_format_start_afresh():
+    old = {'version': 1, 'entries': {entry(1): ['10.0.0.1 198.51.100.1:80/tcp 10.1.0.1:80', 100]},
+           'pairs': {'10.0.0.1 198.51.100.1:80/tcp 10.1.0.1:80': {'bytes': 100, 'first_seen': NOW, 'last_seen': NOW,
+                                                                  'offset': 0}},
+           'other_bytes': 0}
+    counters = update_counters(old, {entry(1): (pair(1), 150)}, NOW + 60, top_pairs=5)
+    assert byte_series(counters) == {tuple(pair(1).split()): 150}
+    assert list(counters['pairs']) == [pair(1)]
 
 
 def test_counters_survive_a_json_round_trip():

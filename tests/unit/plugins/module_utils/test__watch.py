@@ -1,7 +1,7 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The hairpin watch collector's I/O: whole runs on a fake gateway (captured ctnetlink dump, socket
-tables and conntrack statistics), the atomic write, the configuration, and the host checks the role
+tables and conntrack statistics) and a fake client (captured sock_diag dumps), the atomic write, the configuration, and the host checks the role
 runs first (node_exporter's command line, the textfile directory, systemd)."""
 
 from __future__ import annotations
@@ -29,10 +29,23 @@ PUBLIC = ['198.51.100.1', '2001:db8:77::1']
 
 @pytest.fixture
 def gateway(tmp_path, monkeypatch):
-    """A fake gateway with conntrack accounting on; returns the collector's configuration file."""
+    """A fake gateway with conntrack accounting on and no sock_diag; returns the collector's configuration file."""
     fake_host(tmp_path, monkeypatch, netlink='ctnetlink-dump-dnat.txt')
-    with open(os.path.join(str(tmp_path / 'kernel'), 'proc/sys/net/netfilter/nf_conntrack_acct'), 'w') as handle:
-        handle.write('1\n')
+    return configure(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    """A fake client without nf_conntrack (its NAT is outside) whose kernel answers sock_diag."""
+    fake_host(tmp_path, monkeypatch, conntrack=False, sock_diag=True)
+    return configure(tmp_path, monkeypatch)
+
+
+def configure(tmp_path, monkeypatch):
+    """The collector's configuration file for the fake host (accounting on where nf_conntrack is)."""
+    netfilter = tmp_path / 'kernel' / 'proc/sys/net/netfilter'
+    if netfilter.is_dir():
+        (netfilter / 'nf_conntrack_acct').write_text('1\n')
     # No ip command: the host's addresses come from the fake /proc.
     monkeypatch.setattr(HostTools, 'get_bin_path', staticmethod(lambda name: None))
     config = tmp_path / 'hairpin-watch.json'
@@ -55,8 +68,10 @@ def test_a_run_writes_metrics_counters_and_result(gateway, tmp_path, capsys):
     assert samples(text, 'keeplocal_hairpin_connections')[0] == \
         'keeplocal_hairpin_connections{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="192.168.77.20:80"} 4'
     assert samples(text, 'keeplocal_hairpin_bytes_total') == [
-        'keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="[fd77::20]:80"} 448',
-        'keeplocal_hairpin_bytes_total{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="192.168.77.20:80"} 172',
+        'keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="[fd77::20]:80",'
+        'counted_by="gateway"} 448',
+        'keeplocal_hairpin_bytes_total{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="192.168.77.20:80",'
+        'counted_by="gateway"} 172',
     ]
     # The fake host also holds the captured client's sockets: its connections to the public address.
     assert samples(text, 'keeplocal_public_connections')[0] == \
@@ -65,6 +80,12 @@ def test_a_run_writes_metrics_counters_and_result(gateway, tmp_path, capsys):
     result = json.loads((tmp_path / 'state' / 'result.json').read_text())
     assert result['hairpin'] == {'source': 'netlink', 'total_entries': 16, 'hairpin_entries': 11, 'pairs': 7}
     assert result['cost']['bytes'] == 620 and len(result['cost']['pairs']) == 2
+    # No sock_diag here: the sockets came from /proc, the run says so and counts no client bytes.
+    assert samples(text, 'keeplocal_client_byte_counters') == ['keeplocal_client_byte_counters 0']
+    assert result['client_bytes'] == {
+        'source': 'proc', 'byte_counters': False, 'counted_sockets': 0, 'time_wait_sockets': 3,
+        'msg': 'sock_diag: no NETLINK_SOCK_DIAG socket: [Errno 93] Protocol not supported; the sockets come from '
+               '%s/net/tcp, without byte counters' % _watch._host_facts.PROC}
     assert result['series'] == len([line for line in text.splitlines() if not line.startswith('#')])
     assert os.stat(str(tmp_path / 'textfile' / 'keeplocal_hairpin.prom')).st_mode & 0o777 == 0o644
     assert sorted(os.listdir(str(tmp_path / 'textfile'))) == ['keeplocal_hairpin.prom']
@@ -80,6 +101,33 @@ def test_the_next_run_counts_no_byte_twice(gateway, tmp_path):
     assert samples(second, 'keeplocal_hairpin_bytes_total') == samples(first, 'keeplocal_hairpin_bytes_total')
     assert samples(second, 'keeplocal_collector_last_success_timestamp_seconds') != \
         samples(first, 'keeplocal_collector_last_success_timestamp_seconds')
+
+
+def test_a_client_counts_the_bytes_of_its_own_calls_to_the_public_addresses(client, tmp_path, capsys):
+    assert main(['--config', str(client)]) == 0
+    text = (tmp_path / 'textfile' / 'keeplocal_hairpin.prom').read_text()
+    assert samples(text, 'keeplocal_hairpin_bytes_total') == [
+        'keeplocal_hairpin_bytes_total{client="192.168.77.10",public="198.51.100.1:80/tcp",backend="unknown",'
+        'counted_by="client"} 75001',
+        'keeplocal_hairpin_bytes_total{client="fd77::10",public="[2001:db8:77::1]:80/tcp",backend="unknown",'
+        'counted_by="client"} 75001',
+    ]
+    assert samples(text, 'keeplocal_client_byte_counters') == ['keeplocal_client_byte_counters 1']
+    # The listing is sock_diag's: the TIME_WAIT call is a connection too, without a process.
+    assert samples(text, 'keeplocal_public_connections') == [
+        'keeplocal_public_connections{public="198.51.100.1:80/tcp",process="unknown"} 2',
+        'keeplocal_public_connections{public="[2001:db8:77::1]:80/tcp",process="unknown"} 1',
+    ]
+    result = json.loads((tmp_path / 'state' / 'result.json').read_text())
+    assert result['client_bytes'] == {'source': 'sock_diag', 'byte_counters': True, 'msg': None,
+                                      'counted_sockets': 2, 'time_wait_sockets': 1}
+    assert result['hairpin'] is None and result['conntrack']['available'] is False
+    assert [(pair['counted_by'], pair['bytes']) for pair in result['cost']['pairs']] == [('client', 75001)] * 2
+    # The same sockets with the same counters in the next run: nothing counted twice.
+    assert main(['--config', str(client)]) == 0
+    again = (tmp_path / 'textfile' / 'keeplocal_hairpin.prom').read_text()
+    assert samples(again, 'keeplocal_hairpin_bytes_total') == samples(text, 'keeplocal_hairpin_bytes_total')
+    assert capsys.readouterr().err == ''
 
 
 def test_a_failed_run_keeps_the_previous_metrics(gateway, tmp_path, monkeypatch, capsys):

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# What a hairpin moves, counted by the hairpin watch collector on both ends of a known transfer. A
+# gateway namespace gw publishes 198.18.86.1:80, DNATed to srv 10.86.0.20:8080 and SNATed to
+# 10.86.0.1 (the hairpin); the client namespace cli (10.86.0.10) fetches 100,000,000 bytes through
+# it. The collector, installed as the hairpin_watch role installs it (the module_utils closure and
+# the entry script, run with python3 -I), runs in cli (no conntrack of its own: its byte counts come
+# from its sockets through sock_diag) before, halfway through, and after the transfer while the
+# connection is still open; then a 1,000,000-byte connection opens and closes between two runs. On gw
+# (nf_conntrack_acct=1) it runs before and at the end. Asserted:
+#   - cli's keeplocal_hairpin_bytes_total{counted_by="client"} grows across the runs and ends within
+#     1 % of the bytes the client sent and received; the connection that lived between two runs is
+#     not counted there (what sock_diag cannot see, stated in the collector's documentation);
+#   - gw's {counted_by="gateway"} counts both connections, within 5 % (conntrack counts IP headers too).
+# No traffic leaves the namespaces; they are removed on exit.
+#   tests/integration/targets/hairpin_bytes/runme.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+if [[ -z "${KEEPLOCAL_COLLECTIONS:-}" ]]; then
+  # shellcheck disable=SC1091
+  . "$here/../../../../scripts/env.sh"
+fi
+if [[ $(id -u) != 0 ]]; then
+  echo "hairpin_bytes: needs root (it creates network namespaces)" >&2
+  exit 1
+fi
+size=100000000
+closed_size=1000000
+python=/usr/bin/python3
+prefix=klbytes
+tag=$prefix$$
+hosts=(gw cli srv)
+tmp=${TMPDIR:-/tmp}
+out=$(mktemp -d "$tmp/$tag.XXXXXX")
+holders=()
+
+remove_netns() {   # the namespaces of one run: their processes first
+  local ns pids
+  for ns in "$@"; do
+    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
+    ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+}
+cleanup() {
+  local rc=$?
+  ((${#holders[@]} == 0)) || kill "${holders[@]}" 2>/dev/null || true
+  remove_netns "$tag-sw" "${hosts[@]/#/$tag-}"
+  rm -rf "$out"
+  exit $rc
+}
+trap cleanup EXIT
+# What a killed run left behind (named after its process id): namespaces, their processes, its directory.
+for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
+  pid=${ns#"$prefix"}; pid=${pid%%-*}
+  kill -0 "$pid" 2>/dev/null || remove_netns "$ns"
+done
+for dir in "$tmp/$prefix"[0-9]*.*; do
+  [[ -d $dir ]] || continue
+  pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
+  kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
+done
+
+ns() { echo "$tag-$1"; }
+in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
+start=$SECONDS
+
+# --- the network ---------------------------------------------------------------------------------
+for name in sw "${hosts[@]}"; do
+  ip netns add "$(ns "$name")"
+  in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$(ns "$name")" link set lo up
+done
+ip -n "$(ns sw)" link add br0 type bridge
+ip -n "$(ns sw)" link set br0 up
+declare -A address=([gw]=10.86.0.1 [cli]=10.86.0.10 [srv]=10.86.0.20)
+for name in "${hosts[@]}"; do
+  ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
+  ip -n "$(ns sw)" link set "p-$name" master br0 up
+  ip -n "$(ns "$name")" addr add "${address[$name]}/24" dev eth0
+  ip -n "$(ns "$name")" link set eth0 up
+  [[ $name == gw ]] || ip -n "$(ns "$name")" route add default via 10.86.0.1
+done
+# The gateway's public side: 198.18.86.1 on a veth pair of its own (nothing behind it).
+ip -n "$(ns gw)" link add pub0 type veth peer name pub1
+ip -n "$(ns gw)" addr add 198.18.86.1/24 dev pub0
+ip -n "$(ns gw)" link set pub0 up
+ip -n "$(ns gw)" link set pub1 up
+in_ns gw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+in_ns gw iptables -t nat -A PREROUTING -d 198.18.86.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.86.0.20:8080
+in_ns gw iptables -t nat -A POSTROUTING -s 10.86.0.0/24 -d 10.86.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.86.0.1
+# Accounting applies to entries created after it is on (the sysctl exists once the rules loaded nf_conntrack).
+in_ns gw sysctl -qw net.netfilter.nf_conntrack_acct=1
+
+# --- the collector, as the hairpin_watch role installs it ------------------------------------------
+PYTHONPATH=$KEEPLOCAL_COLLECTIONS "$KEEPLOCAL_VENV/bin/python" - "$out/lib" "$KEEPLOCAL_REPO/roles/hairpin_watch/files/keeplocal_hairpin_watch.py" <<'PY'
+import os
+import shutil
+import sys
+
+from ansible_collections.keeplocal.traffic.plugins.filter.hairpin_watch import module_utils_closure
+
+root, entry = sys.argv[1:]
+package = os.path.join(root, 'ansible_collections', 'keeplocal', 'traffic', 'plugins', 'module_utils')
+os.makedirs(package)
+directory = package
+while directory != root:
+    open(os.path.join(directory, '__init__.py'), 'w').close()
+    directory = os.path.dirname(directory)
+for path in module_utils_closure('_watch'):
+    shutil.copy(path, package)
+shutil.copy(entry, root)
+PY
+for name in cli gw; do
+  mkdir -p "$out/$name/textfile" "$out/$name/state"
+  printf '{"interval": 60, "textfile_directory": "%s", "state_directory": "%s", "public_addresses": ["198.18.86.1"],
+"internal_cidrs": ["10.0.0.0/8"], "top_pairs": 20, "label_overrides": {}, "app_servers": [], "price_per_gb": 0.045,
+"currency": "USD"}\n' "$out/$name/textfile" "$out/$name/state" > "$out/$name/config.json"
+done
+runs=0
+collect() {   # collect HOST LABEL: one collector run in HOST; its metrics file kept as HOST-LABEL.prom
+  local name=$1 label=$2
+  in_ns "$name" "$python" -I "$out/lib/keeplocal_hairpin_watch.py" --config "$out/$name/config.json"
+  cp "$out/$name/textfile/keeplocal_hairpin.prom" "$out/$name-$label.prom"
+  runs=$((runs + 1))
+}
+wait_file() {
+  for _ in $(seq 600); do [[ -e $1 ]] && return 0; sleep 0.1; done
+  echo "hairpin_bytes: $1 did not appear (transfer stuck?)" >&2
+  return 1
+}
+
+# --- the transfers -------------------------------------------------------------------------------
+in_ns srv "$python" "$here/files/transfer.py" serve 10.86.0.20 8080 >>"$out/server.log" 2>&1 &
+holders+=($!)
+for _ in $(seq 50); do in_ns srv ss -Hltn 'sport = :8080' | grep -q . && break; sleep 0.1; done
+
+collect cli before
+collect gw before
+mkdir "$out/flag"
+transfer_start=$SECONDS
+in_ns cli "$python" "$here/files/transfer.py" fetch 198.18.86.1 80 "$size" "$out/flag" &
+fetcher=$!
+holders+=("$fetcher")
+wait_file "$out/flag/half"
+collect cli halfway
+touch "$out/flag/go"
+wait_file "$out/flag/done"
+collect cli after
+touch "$out/flag/close"
+wait "$fetcher"
+in_ns cli "$python" "$here/files/transfer.py" fetch-closed 198.18.86.1 80 "$closed_size"
+collect cli closed
+collect gw end
+echo "hairpin_bytes: $size + $closed_size bytes through the hairpin, $runs collector runs in $((SECONDS - transfer_start)) s"
+
+"$KEEPLOCAL_VENV/bin/python" - "$out" "$size" "$closed_size" <<'PY'
+import json
+import os
+import sys
+
+out, size, closed_size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+PUBLIC = '198.18.86.1:80/tcp'
+
+
+def counted(host, label, counted_by):
+    """keeplocal_hairpin_bytes_total of the pair to PUBLIC counted by ``counted_by`` in one run's file."""
+    total = 0
+    with open(os.path.join(out, '%s-%s.prom' % (host, label))) as handle:
+        for line in handle:
+            if line.startswith('keeplocal_hairpin_bytes_total{') and 'public="%s"' % PUBLIC in line \
+                    and 'counted_by="%s"' % counted_by in line:
+                total += int(float(line.rsplit(' ', 1)[1]))
+    return total
+
+
+with open(os.path.join(out, 'flag', 'done')) as handle:
+    done = json.load(handle)
+with open(os.path.join(out, 'cli', 'state', 'result.json')) as handle:
+    client_result = json.load(handle)
+moved = done['received'] + done['sent']
+client = {label: counted('cli', label, 'client') for label in ('before', 'halfway', 'after', 'closed')}
+gateway = {label: counted('gw', label, 'gateway') for label in ('before', 'end')}
+# The closed connection's request line is as long as the first one's, less one digit.
+gateway_moved = moved + closed_size + done['sent'] - 1
+
+
+def percent(count, of):
+    return 100.0 * (count - of) / of
+
+
+print('client (sock_diag, payload): %d bytes counted, %d moved (%d received + %d sent): %+.3f %%'
+      % (client['after'], moved, done['received'], done['sent'], percent(client['after'], moved)))
+print('client runs: before %d, halfway %d, after the transfer %d, after a %d-byte connection closed between runs %d'
+      % (client['before'], client['halfway'], client['after'], closed_size, client['closed']))
+print('gateway (conntrack accounting, IP): %d bytes counted, %d payload moved in both connections: %+.3f %%'
+      % (gateway['end'], gateway_moved, percent(gateway['end'], gateway_moved)))
+problems = []
+if client_result['client_bytes']['source'] != 'sock_diag' or not client_result['client_bytes']['byte_counters']:
+    problems.append('the client run did not read byte counters: %r' % client_result['client_bytes'])
+if client['before'] != 0 or gateway['before'] != 0:
+    problems.append('bytes counted before any transfer: client %d, gateway %d' % (client['before'], gateway['before']))
+if not size // 2 <= client['halfway'] < client['after']:
+    problems.append('the halfway run counted %d: not between half the transfer and its end' % client['halfway'])
+if abs(percent(client['after'], moved)) > 1:
+    problems.append('the client counted %d bytes of %d moved: more than 1 %% off' % (client['after'], moved))
+if client['closed'] != client['after']:
+    problems.append('the client counter moved by %d for a connection that lived between two runs (sock_diag cannot '
+                    'see it: expected no change)' % (client['closed'] - client['after']))
+if abs(percent(gateway['end'], gateway_moved)) > 5:
+    problems.append('the gateway counted %d bytes of %d moved: more than 5 %% off' % (gateway['end'], gateway_moved))
+for problem in problems:
+    print('hairpin_bytes: ' + problem, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+echo "hairpin_bytes: passed in $((SECONDS - start)) s"
