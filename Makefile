@@ -1,5 +1,5 @@
 # Entry points; each target sets up what it needs (cached) first. See README.md.
-.PHONY: demo test audit lab-up lab-down sanity units lint molecule build changelog
+.PHONY: demo test audit lab-up lab-down sanity units lint molecule build changelog ee
 
 demo:            ## bring the lab up and run the main job on it
 	scripts/demo.sh
@@ -21,6 +21,9 @@ sanity units lint:
 
 molecule:
 	scripts/test.sh molecule $(SCENARIO)
+
+ee:              ## the execution environment built (ansible-builder) and detect.yml run in it (ansible-runner)
+	scripts/ee.sh
 
 build:           ## the Galaxy artifact
 	. scripts/env.sh && ansible-galaxy collection build --force --output-path build/
