@@ -4,9 +4,10 @@
 and source-NAT rules, and decide whether hairpin NAT works (stdlib only, no I/O).
 
 Rules are followed from the built-in hooks (PREROUTING/OUTPUT for DNAT, POSTROUTING for SNAT and
-MASQUERADE) through user chains (``-j CHAIN``, nft ``jump``/``goto``); a rule in a user chain
-inherits the addresses, interfaces, protocol and ports of the jump that reaches it when it does not
-set them itself.
+MASQUERADE) through user chains (``-j CHAIN``, nft ``jump``/``goto`` and verdict maps); a rule in a
+user chain inherits the addresses, interfaces, protocol and ports of the jump that reaches it when
+it does not set them itself. An nft match on a set (anonymous or named, concatenated or not) and a
+NAT map (``dnat to ip daddr . tcp dport map { ... }``) become one rule per element.
 
 Result (see docs/architecture.md, nat_rules_info): ``forwards``, ``snat_rules``,
 ``hairpin_capable``, plus ``unparsed`` (rule texts that could not be decoded, for warnings).
@@ -46,6 +47,7 @@ class _Rule:
         self.jump = None            # chain name for JUMP/GOTO
         self.to = None              # --to-destination / --to-source / nft addr (str)
         self.to_port = None         # (first, last-or-None) from nft
+        self.undecoded = None       # nft: why the rule cannot be decoded ('xt': an iptables-nft target)
 
     def inherit(self, parent):
         """A copy of this rule with unset conditions taken from the jump rule ``parent``."""
@@ -229,12 +231,20 @@ def _build(dnat_rules, snat_rules, unparsed, internal):
     }
 
 
-def _walk(chains, roots, wanted):
-    """Rules with a target in ``wanted`` reachable from ``roots``, with inherited jump conditions."""
+def _walk(chains, roots, wanted, undecoded=None):
+    """Rules with a target in ``wanted`` reachable from ``roots``, with inherited jump conditions.
+
+    Undecodable rules reached on the way are appended to ``undecoded`` (once each): only a rule a
+    NAT hook reaches can hide a forward, so only those are reported.
+    """
     found = []
 
     def visit(name, parent, stack):
         for rule in chains.get(name, []):
+            if rule.undecoded:
+                if undecoded is not None and rule not in undecoded:
+                    undecoded.append(rule)
+                continue
             effective = rule.inherit(parent)
             if rule.target in wanted:
                 found.append(effective)
@@ -344,35 +354,286 @@ def parse_iptables_save(text, internal=None):
 # ---------------------------------------------------------------------------------------------
 # nftables JSON
 
+_L4_PROTOCOLS = ('tcp', 'udp', 'sctp', 'dccp', 'udplite')
+# Statements that make a rule matter to NAT: a rule with one of them that cannot be decoded is reported.
+_NFT_NAT_STATEMENTS = ('dnat', 'snat', 'masquerade', 'redirect', 'jump', 'goto', 'vmap')
 
-def _nft_values(right, sets):
-    """A match's right-hand side as a list of strings/ints/('range', lo, hi); None if unknown."""
-    if isinstance(right, (str, int)):
-        if isinstance(right, str) and right.startswith('@'):
-            return sets.get(right[1:])
-        return [right]
-    if isinstance(right, dict):
-        if 'prefix' in right:
-            return ['%s/%s' % (right['prefix']['addr'], right['prefix']['len'])]
-        if 'range' in right:
-            return [('range', right['range'][0], right['range'][1])]
-        if 'set' in right:
-            out = []
-            for item in right['set']:
-                values = _nft_values(item, sets)
-                if values is None:
-                    return None
-                out.extend(values)
-            return out
-    if isinstance(right, list):
-        out = []
-        for item in right:
-            values = _nft_values(item, sets)
-            if values is None:
-                return None
-            out.extend(values)
-        return out
+
+class _Undecodable(Exception):
+    """A part of an nft rule this parser does not follow: the rule is reported, never guessed."""
+
+
+def _unwrap(element):
+    """A set or map element without its options (nft -j writes {"elem": {"val": ..., "comment": ...}})."""
+    while isinstance(element, dict) and 'elem' in element:
+        element = element['elem'].get('val')
+    return element
+
+
+def _field(expr):
+    """The rule attribute an nft expression selects (a match's left side, a part of a map key)."""
+    if not isinstance(expr, dict):
+        return None
+    if 'payload' in expr:
+        proto = expr['payload'].get('protocol')
+        name = expr['payload'].get('field')
+        if proto in ('ip', 'ip6') and name in ('saddr', 'daddr'):
+            return 'source' if name == 'saddr' else 'destination'
+        if (proto, name) in (('ip', 'protocol'), ('ip6', 'nexthdr')):
+            return 'proto'
+        if name == 'dport':
+            return 'dports'
+    elif 'meta' in expr:
+        key = expr['meta'].get('key')
+        if key in ('iifname', 'iif'):
+            return 'in_interface'
+        if key in ('oifname', 'oif'):
+            return 'out_interface'
+        if key == 'l4proto':
+            return 'proto'
     return None
+
+
+def _key(expr):
+    """[(attribute, protocol it implies)] of a match's left side or a map's key, one per part of a
+    concatenation (``ip daddr . tcp dport``); None when a part is not one this parser follows."""
+    parts = expr['concat'] if isinstance(expr, dict) and 'concat' in expr else [expr]
+    key = []
+    for part in parts:
+        name = _field(part)
+        if name is None:
+            return None
+        proto = part['payload'].get('protocol') if 'payload' in part else None
+        key.append((name, proto if name == 'dports' and proto in _L4_PROTOCOLS else None))
+    return key
+
+
+def _value(name, element):
+    """One element (or one part of a concatenated element) as the value of attribute ``name``."""
+    element = _unwrap(element)
+    if name == 'dports':
+        if isinstance(element, int) and not isinstance(element, bool):
+            return (element, None)
+        if isinstance(element, dict) and 'range' in element:
+            first, last = element['range']
+            return (int(first), int(last))
+    elif isinstance(element, dict) and 'prefix' in element and name in ('source', 'destination'):
+        return '%s/%s' % (element['prefix']['addr'], element['prefix']['len'])
+    elif isinstance(element, (str, int)) and not isinstance(element, bool):
+        return str(element)
+    raise _Undecodable()
+
+
+def _elements(right, named):
+    """The elements a match compares with: one value, an anonymous set, or a named set (@name)."""
+    if isinstance(right, str) and right.startswith('@'):
+        if right[1:] not in named:
+            raise _Undecodable()
+        return named[right[1:]]
+    if isinstance(right, dict) and 'set' in right:
+        return right['set']
+    if isinstance(right, list):
+        return right
+    return [right]
+
+
+def _rows(key, elements):
+    """One tuple of attribute values per element, one value per part of ``key``."""
+    rows = []
+    for element in elements:
+        element = _unwrap(element)
+        parts = element['concat'] if isinstance(element, dict) and 'concat' in element else [element]
+        if len(parts) != len(key):
+            raise _Undecodable()
+        rows.append(tuple(_value(name, part) for (name, dummy), part in zip(key, parts)))
+    return rows
+
+
+def _map_entries(lookup, named):
+    """[(key element, data)] of a map lookup ({"key": ..., "data": {"set": [[k, v], ...]} or "@name"})."""
+    data = lookup.get('data')
+    if isinstance(data, str) and data.startswith('@'):
+        elements = named.get(data[1:])
+    elif isinstance(data, dict):
+        elements = data.get('set')
+    else:
+        elements = None
+    if elements is None:
+        raise _Undecodable()
+    entries = []
+    for element in elements:
+        if not isinstance(element, list) or len(element) != 2:
+            raise _Undecodable()
+        entries.append((_unwrap(element[0]), element[1]))
+    return entries
+
+
+def _address(value):
+    """A NAT target address: the text, or the first address of a range."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and 'range' in value and isinstance(value['range'][0], str):
+        return value['range'][0]
+    raise _Undecodable()
+
+
+def _port(value):
+    """A NAT target port as (first, last-or-None); None when the rule keeps the port."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, None)
+    if isinstance(value, dict) and 'range' in value:
+        first, last = value['range']
+        return (int(first), int(last) if last != first else None)
+    raise _Undecodable()
+
+
+def _nat_target(data):
+    """A NAT map's data: an address, or an address and port (``10.0.0.30 . 15432``)."""
+    data = _unwrap(data)
+    if isinstance(data, dict) and 'concat' in data:
+        if len(data['concat']) != 2:
+            raise _Undecodable()
+        return _address(data['concat'][0]), _port(data['concat'][1])
+    return _address(data), None
+
+
+def _set_value(rule, name, value):
+    setattr(rule, name, [value] if name == 'dports' else value)
+
+
+def _match(rule, expansions, key, negated, right, named):
+    """Apply a match on ``key`` (one attribute, or several for a concatenation) to ``rule``."""
+    for name, proto in key:
+        if proto:
+            rule.proto = proto
+    rows = _rows(key, _elements(right, named))
+    names = tuple(name for name, dummy in key)
+    if negated:
+        # Only a single negated address or interface is kept ("!value"); other negations do not
+        # narrow what a forward is, so they are left out.
+        if len(names) == 1 and len(rows) == 1 and names[0] in ('source', 'destination', 'in_interface', 'out_interface'):
+            setattr(rule, names[0], '!' + rows[0][0])
+        return
+    if names == ('dports',):
+        if rows:
+            rule.dports = [row[0] for row in rows]
+            return
+    elif len(rows) == 1:
+        for name, value in zip(names, rows[0]):
+            _set_value(rule, name, value)
+        return
+    expansions.append((names, rows))
+
+
+def _nat_map(rule, expansions, addr_lookup, port_lookup, named):
+    """NAT targets looked up in maps (``dnat to ip daddr . tcp dport map { ... }``): one rule per map
+    element, the element's key as the rule's conditions and its data as the target."""
+    lookup = addr_lookup or port_lookup
+    if addr_lookup and port_lookup and addr_lookup.get('key') != port_lookup.get('key'):
+        raise _Undecodable()
+    key = _key(lookup.get('key'))
+    if key is None:
+        raise _Undecodable()
+    for name, proto in key:
+        if proto:
+            rule.proto = proto
+    ports = {}
+    if port_lookup:
+        ports = {json.dumps(element, sort_keys=True): _port(data) for element, data in _map_entries(port_lookup, named)}
+    rows = []
+    for element, data in _map_entries(lookup, named):
+        to, to_port = _nat_target(data) if addr_lookup else (rule.to, _port(data))
+        to_port = ports.get(json.dumps(element, sort_keys=True), to_port or rule.to_port)
+        rows.extend(conditions + (to, to_port) for conditions in _rows(key, [element]))
+    expansions.append((tuple(name for name, dummy in key) + ('to', 'to_port'), rows))
+
+
+def _verdict_map(expansions, lookup, named):
+    """``ip daddr vmap { 198.51.100.1 : jump forwards }``: one jump rule per element that jumps."""
+    key = _key(lookup.get('key'))
+    if key is None:
+        raise _Undecodable()
+    rows = []
+    for element, verdict in _map_entries(lookup, named):
+        target = next((verdict[kind].get('target') for kind in ('jump', 'goto') if isinstance(verdict, dict) and kind in verdict), None)
+        if target is not None:
+            rows.extend(conditions + ('JUMP', target) for conditions in _rows(key, [element]))
+    expansions.append((tuple(name for name, dummy in key) + ('target', 'jump'), rows))
+
+
+def _nft_rule(exprs, named):
+    """Decode one nft rule's expressions into (rule, expansions).
+
+    ``expansions`` lists (attribute names, rows) for matches on several values and for map lookups;
+    the caller makes one rule per combination of rows. Raises _Undecodable.
+    """
+    rule = _Rule(_nft_render(exprs))
+    expansions = []
+    for expr in exprs:
+        if not isinstance(expr, dict) or not expr:
+            continue
+        kind, body = next(iter(expr.items()))
+        if kind == 'xt':
+            # iptables-nft rules carry their targets opaquely: a NAT target cannot be decoded
+            # (iptables-save can); other xt matches/targets are ignored.
+            if body.get('type') == 'target' and body.get('name') in _NAT_TARGETS:
+                rule.undecoded = 'xt'
+                return rule, []
+            continue
+        if kind == 'match':
+            left = body.get('left')
+            op = body.get('op', '==')
+            key = _key(left)
+            if key is not None:
+                if op not in ('==', '!=', 'in'):
+                    raise _Undecodable()
+                _match(rule, expansions, key, op == '!=', body.get('right'), named)
+            elif op != '!=' and isinstance(left, dict) and 'ct' in left and left['ct'].get('key') == 'status':
+                if 'dnat' in [_unwrap(e) for e in _elements(body.get('right'), named)]:
+                    rule.ctstate_dnat = True
+            elif op != '!=' and isinstance(left, dict) and 'fib' in left:
+                if 'local' in [_unwrap(e) for e in _elements(body.get('right'), named)]:
+                    rule.dst_local = True
+        elif kind in ('dnat', 'snat'):
+            body = body or {}
+            addr = body.get('addr')
+            port = body.get('port')
+            addr_lookup = addr.get('map') if isinstance(addr, dict) else None
+            port_lookup = port.get('map') if isinstance(port, dict) else None
+            rule.target = kind.upper()
+            rule.to = None if addr_lookup else _address(addr)
+            rule.to_port = None if port_lookup else _port(port)
+            if addr_lookup or port_lookup:
+                _nat_map(rule, expansions, addr_lookup, port_lookup, named)
+            elif kind == 'dnat' and rule.to is None and rule.to_port is None:
+                raise _Undecodable()
+        elif kind == 'masquerade':
+            rule.target = 'MASQUERADE'
+        elif kind == 'redirect':
+            rule.target = 'REDIRECT'
+        elif kind in ('jump', 'goto'):
+            rule.target = 'JUMP'
+            rule.jump = body.get('target')
+        elif kind == 'vmap':
+            _verdict_map(expansions, body, named)
+    return rule, expansions
+
+
+def _expand(rule, expansions):
+    rules = [rule]
+    for names, rows in expansions:
+        out = []
+        for base in rules:
+            for row in rows:
+                copy = _Rule(base.text)
+                copy.__dict__.update(base.__dict__)
+                for name, value in zip(names, row):
+                    _set_value(copy, name, value)
+                out.append(copy)
+        rules = out
+    return rules
 
 
 def _nft_text(value):
@@ -383,15 +644,25 @@ def _nft_text(value):
             return '%s-%s' % tuple(_nft_text(v) for v in value['range'])
         if 'set' in value:
             return '{ %s }' % ', '.join(_nft_text(v) for v in value['set'])
+        if 'concat' in value:
+            return ' . '.join(_nft_text(v) for v in value['concat'])
+        if 'map' in value:
+            return '%s map %s' % (_nft_text(value['map'].get('key')), _nft_text(value['map'].get('data')))
+        if 'elem' in value:
+            return _nft_text(value['elem'].get('val'))
         if 'payload' in value:
             return '%s %s' % (value['payload'].get('protocol', ''), value['payload'].get('field', ''))
         if 'meta' in value:
             return 'meta %s' % value['meta'].get('key')
         if 'ct' in value:
             return 'ct %s' % value['ct'].get('key')
+        if len(value) == 1 and next(iter(value)) in ('jump', 'goto'):
+            kind, body = next(iter(value.items()))
+            return '%s %s' % (kind, body.get('target'))
         return json.dumps(value, sort_keys=True)
     if isinstance(value, list):
-        return ','.join(_nft_text(v) for v in value)
+        # a map element: [key, data]
+        return ' : '.join(_nft_text(v) for v in value)
     return str(value)
 
 
@@ -416,9 +687,9 @@ def _nft_render(exprs):
             parts.append('%s %s' % (left_text, right_text) if op in ('==', 'in') else '%s %s %s' % (left_text, op, right_text))
         elif kind in ('dnat', 'snat'):
             body = body or {}
-            target = body.get('addr', '')
-            target = _nft_text(target) if not isinstance(target, str) else target
-            if ':' in target and 'port' in body:
+            addr = body.get('addr', '')
+            target = addr if isinstance(addr, str) else _nft_text(addr)
+            if isinstance(addr, str) and ':' in addr and 'port' in body:
                 target = '[%s]' % target
             if 'port' in body:
                 target += ':' + _nft_text(body['port'])
@@ -429,6 +700,8 @@ def _nft_render(exprs):
             parts.append(kind + (' to :%s' % _nft_text(body['port']) if 'port' in body else ''))
         elif kind in ('jump', 'goto'):
             parts.append('%s %s' % (kind, body.get('target')))
+        elif kind == 'vmap':
+            parts.append('%s vmap %s' % (_nft_text(body.get('key')), _nft_text(body.get('data'))))
         elif kind == 'counter':
             continue
         elif kind == 'xt':
@@ -438,131 +711,18 @@ def _nft_render(exprs):
     return ' '.join(parts)
 
 
-def _nft_rule(exprs, sets):
-    """Decode one nft rule's expressions. Returns (rule, expansions, undecodable).
-
-    ``expansions`` lists (field, values) for matches on sets of addresses/interfaces; the caller
-    makes one rule per value.
-    """
-    rule = _Rule(_nft_render(exprs))
-    expansions = []
-    for expr in exprs:
-        if not isinstance(expr, dict) or not expr:
-            continue
-        kind, body = next(iter(expr.items()))
-        if kind == 'xt':
-            # iptables-nft rules carry their targets opaquely: a NAT target cannot be decoded
-            # (iptables-save can); other xt matches/targets are ignored.
-            if body.get('type') == 'target' and body.get('name') in _NAT_TARGETS:
-                return rule, [], True
-            continue
-        if kind == 'match':
-            left = body.get('left')
-            op = body.get('op', '==')
-            negated = op == '!='
-            prefix = '!' if negated else ''
-            values = _nft_values(body.get('right'), sets)
-            if not isinstance(left, dict):
-                continue
-            if 'payload' in left:
-                proto = left['payload'].get('protocol')
-                field = left['payload'].get('field')
-                if proto in ('ip', 'ip6') and field in ('saddr', 'daddr'):
-                    name = 'source' if field == 'saddr' else 'destination'
-                    if values is None:
-                        return rule, [], True
-                    texts = [prefix + v for v in values if isinstance(v, str)]
-                    if len(texts) == 1 or negated:
-                        setattr(rule, name, texts[0] if len(texts) == 1 else None)
-                    else:
-                        expansions.append((name, texts))
-                elif proto in ('ip', 'ip6') and field in ('protocol', 'nexthdr') and values and not negated:
-                    rule.proto = str(values[0])
-                elif field == 'dport':
-                    if proto in ('tcp', 'udp', 'sctp', 'dccp', 'udplite'):
-                        rule.proto = proto
-                    if values is None:
-                        return rule, [], True
-                    if not negated:
-                        rule.dports = [(v[1], v[2]) if isinstance(v, tuple) else (int(v), None) for v in values]
-            elif 'meta' in left:
-                key = left['meta'].get('key')
-                if key in ('iifname', 'iif', 'oifname', 'oif') and values:
-                    name = 'in_interface' if key.startswith('i') else 'out_interface'
-                    if len(values) == 1:
-                        setattr(rule, name, prefix + str(values[0]))
-                    elif not negated:
-                        expansions.append((name, [str(v) for v in values]))
-                elif key == 'l4proto' and values and not negated:
-                    rule.proto = str(values[0])
-            elif 'ct' in left and left['ct'].get('key') == 'status' and not negated:
-                if values and 'dnat' in values:
-                    rule.ctstate_dnat = True
-            elif 'fib' in left and not negated and values and 'local' in values:
-                rule.dst_local = True
-        elif kind in ('dnat', 'snat'):
-            body = body or {}
-            addr = body.get('addr')
-            if addr is not None and not isinstance(addr, str):
-                if isinstance(addr, dict) and 'range' in addr:
-                    addr = str(addr['range'][0])
-                else:
-                    return rule, [], True
-            port = body.get('port')
-            if isinstance(port, dict) and 'range' in port:
-                rule.to_port = (port['range'][0], port['range'][1])
-            elif isinstance(port, int):
-                rule.to_port = (port, None)
-            elif port is not None:
-                return rule, [], True
-            rule.target = kind.upper()
-            if kind == 'dnat':
-                rule.to = addr if addr is not None else None
-                if rule.to is None and rule.to_port is None:
-                    return rule, [], True
-            else:
-                rule.to = addr
-        elif kind == 'masquerade':
-            rule.target = 'MASQUERADE'
-        elif kind == 'redirect':
-            rule.target = 'REDIRECT'
-        elif kind in ('jump', 'goto'):
-            rule.target = 'JUMP'
-            rule.jump = body.get('target')
-    return rule, expansions, False
-
-
-def _expand(rule, expansions):
-    rules = [rule]
-    for name, values in expansions:
-        out = []
-        for base in rules:
-            for val in values:
-                copy = _Rule(base.text)
-                copy.__dict__.update(base.__dict__)
-                setattr(copy, name, val)
-                out.append(copy)
-        rules = out
-    return rules
-
-
-def parse_nft_json(data, internal=None):
-    """Decode ``nft -j list ruleset`` output (text or parsed JSON)."""
-    if isinstance(data, (str, bytes)):
-        data = json.loads(data)
-    items = data.get('nftables', []) if isinstance(data, dict) else []
-    sets = {}
+def _nft_chains(items):
+    """({(family, table): {chain: [rules]}}, {(family, table): [(hook, priority, chain)]}) of the nat
+    base chains and every chain's decoded rules; named sets and maps resolved."""
+    named = {}
     chains = {}
     hooks = {}
-    unparsed = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        if 'set' in item:
-            body = item['set']
-            key = (body.get('family'), body.get('table'))
-            values = _nft_values({'set': body.get('elem', [])}, {}) or []
-            sets.setdefault(key, {})[body.get('name')] = values
+        if 'set' in item or 'map' in item:
+            body = item.get('set') or item.get('map')
+            named.setdefault((body.get('family'), body.get('table')), {})[body.get('name')] = body.get('elem', [])
         elif 'chain' in item:
             body = item['chain']
             key = (body.get('family'), body.get('table'))
@@ -574,22 +734,58 @@ def parse_nft_json(data, internal=None):
             continue
         body = item['rule']
         key = (body.get('family'), body.get('table'))
+        exprs = body.get('expr', [])
+        where = '%s %s %s: ' % (body.get('family'), body.get('table'), body.get('chain'))
         try:
-            rule, expansions, bad = _nft_rule(body.get('expr', []), sets.get(key, {}))
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-            unparsed.append(json.dumps(body.get('expr'), sort_keys=True))
-            continue
-        if bad:
-            unparsed.append('%s %s %s: %s' % (body.get('family'), body.get('table'), body.get('chain'), rule.text))
-            continue
-        chains.setdefault(key, {}).setdefault(body.get('chain'), []).extend(_expand(rule, expansions))
+            rule, expansions = _nft_rule(exprs, named.get(key, {}))
+            rules = _expand(rule, expansions)
+        except (_Undecodable, ValueError, TypeError, KeyError, IndexError, AttributeError):
+            kinds = [next(iter(expr)) for expr in exprs if isinstance(expr, dict) and expr]
+            if not any(kind in _NFT_NAT_STATEMENTS for kind in kinds):
+                continue   # neither NAT nor a jump: it cannot hide a forward
+            try:
+                text = _nft_render(exprs)
+            except (TypeError, KeyError, IndexError, AttributeError):
+                text = json.dumps(exprs, sort_keys=True)
+            rule = _Rule(text)
+            rule.undecoded = 'rule'
+            rules = [rule]
+        for rule in rules:
+            rule.text = where + rule.text if rule.undecoded else rule.text
+        chains.setdefault(key, {}).setdefault(body.get('chain'), []).extend(rules)
+    return chains, hooks
+
+
+def parse_nft_json(data, internal=None, iptables_nft_read=False):
+    """Decode ``nft -j list ruleset`` output (text or parsed JSON).
+
+    ``iptables_nft_read``: the rules iptables-nft wrote were read through ``iptables-save`` (the
+    nf_tables variant), so their opaque NAT targets here are not reported as undecodable.
+    """
+    if isinstance(data, (str, bytes)):
+        data = json.loads(data)
+    items = data.get('nftables', []) if isinstance(data, dict) else []
+    chains, hooks = _nft_chains(items)
     dnat = []
     snat = []
+    undecoded = []
     for key, table_hooks in sorted(hooks.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
         table_hooks.sort(key=lambda h: (h[1], str(h[2])))
-        dnat.extend(_walk(chains[key], [name for hook, prio, name in table_hooks if hook in DNAT_HOOKS], ('DNAT',)))
-        snat.extend(_walk(chains[key], [name for hook, prio, name in table_hooks if hook in SNAT_HOOKS], ('SNAT', 'MASQUERADE')))
+        dnat.extend(_walk(chains[key], [name for hook, prio, name in table_hooks if hook in DNAT_HOOKS], ('DNAT',), undecoded))
+        snat.extend(_walk(chains[key], [name for hook, prio, name in table_hooks if hook in SNAT_HOOKS], ('SNAT', 'MASQUERADE'),
+                          undecoded))
+    unparsed = [rule.text for rule in undecoded if not (iptables_nft_read and rule.undecoded == 'xt')]
     return _build(dnat, snat, unparsed, internal)
+
+
+def saved_by_iptables_nft(text):
+    """Whether ``iptables-save`` output comes from the nf_tables variant (which decodes what
+    iptables-nft wrote; the legacy variant does not see it)."""
+    return any(line.startswith('# Generated by ') and '(nf_tables)' in line for line in text.splitlines()[:3])
+
+
+# iptables-nft-save's note on stderr when legacy tables exist beside its own: it does not list them.
+LEGACY_TABLES_PRESENT = 'iptables-legacy tables present'
 
 
 def merge(results):

@@ -12,9 +12,11 @@ import re
 import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
+    LEGACY_TABLES_PRESENT,
     merge,
     parse_iptables_save,
     parse_nft_json,
+    saved_by_iptables_nft,
 )
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
@@ -236,3 +238,120 @@ def test_nft_empty(text):
 def test_merge_ipv4_and_ipv6():
     merged = merge([parse_iptables_save(fixture('iptables-save-nat.txt')), parse_iptables_save(fixture('ip6tables-save-nat.txt'))])
     assert len(merged['forwards']) == 5 and len(merged['snat_rules']) == 4 and merged['hairpin_capable'] is True
+
+
+# --- Gateways of tests/integration/targets/nft_gateway (captured with its runme.sh --capture) ---------
+# nft-gateway-native: nftables only (verdict map, named sets, maps, a concatenated set, user chains);
+# nft-gateway-mixed: a hand-written `table ip nat` with iptables-nft chains in it, iptables-legacy beside.
+
+def test_nft_native_gateway_forwards():
+    result = parse_nft_json(fixture('nft-gateway-native.json'))
+    assert [brief(f) for f in result['forwards']] == [
+        # the verdict map of prerouting (and the output hook) jump to port_forwards for 198.18.81.1 ...
+        ('tcp', '198.18.81.1', 80, None, '10.81.0.20', 80, False, None),
+        # ... where an address.port map forwards :5432
+        ('tcp', '198.18.81.1', 5432, None, '10.81.0.30', 15432, True, None),
+        # the output hook (walked first: same priority, name order) jumps there for each address
+        # of the named set public4; the map's own key keeps :5432 on 198.18.81.1
+        ('tcp', '198.18.81.2', 80, None, '10.81.0.20', 80, False, None),
+        # and goes to more_forwards for 198.18.81.2: a map on the port gives the address only ...
+        ('tcp', '198.18.81.2', 8080, None, '10.81.0.20', 8080, False, None),
+        # ... or, with a second map, the port too
+        ('tcp', '198.18.81.2', 8081, None, '10.81.0.20', 18081, True, None),
+        # a concatenated set match: one forward per element
+        ('tcp', '198.18.81.2', 2222, None, '10.81.0.30', 22, True, None),
+        ('tcp', '198.18.81.2', 2223, None, '10.81.0.30', 22, True, None),
+        # a named set of ports, one element with a comment
+        ('tcp', '198.18.81.2', 9000, None, '10.81.0.30', 9000, False, None),
+        ('tcp', '198.18.81.2', 9001, None, '10.81.0.30', 9001, False, None),
+    ]
+    assert result['unparsed'] == []
+    assert [(r['source'], r['destination'], r['out_interface'], r['ctstate_dnat'], r['target']) for r in result['snat_rules']] == [
+        ('10.81.0.0/24', '10.81.0.0/24', None, True, 'MASQUERADE'),
+        (None, None, 'pub0', False, 'MASQUERADE'),
+    ]
+    assert result['hairpin_capable'] is True
+
+
+@pytest.mark.parametrize('name', ['nft-gateway-native', 'nft-gateway-mixed'])
+def test_nft_gateway_rule_text_is_what_nft_prints(name):
+    listing = re.sub(r'counter packets \d+ bytes \d+ ', '', fixture(name + '.nft'))
+    listed = set(line.strip() for line in listing.splitlines())
+    result = parse_nft_json(fixture(name + '.json'))
+    for item in result['forwards'] + result['snat_rules']:
+        assert item['rule'] in listed
+
+
+def test_nft_mixed_gateway_native_rules():
+    # The named map's forward is native nft; iptables-nft's rules in the same table carry opaque
+    # targets: reported unless iptables-save (nf_tables) read them.
+    result = parse_nft_json(fixture('nft-gateway-mixed.json'))
+    assert [brief(f) for f in result['forwards']] == [('tcp', '198.18.82.1', 5432, None, '10.82.0.30', 15432, True, None)]
+    assert result['forwards'][0]['rule'] == 'dnat ip to ip daddr . tcp dport map @forwards'
+    assert result['unparsed'] == ['ip nat PREROUTING: ip daddr 198.18.82.1 tcp dport 80 xt target DNAT',
+                                  'ip nat POSTROUTING: ip saddr 10.82.0.0/24 ip daddr 10.82.0.20 xt match conntrack xt target SNAT']
+    assert parse_nft_json(fixture('nft-gateway-mixed.json'), iptables_nft_read=True)['unparsed'] == []
+
+
+def test_mixed_gateway_every_source_together():
+    nft_save = fixture('iptables-nft-save-gateway-mixed.txt')
+    legacy_save = fixture('iptables-legacy-save-gateway-mixed.txt')
+    assert saved_by_iptables_nft(nft_save) and not saved_by_iptables_nft(legacy_save)
+    assert LEGACY_TABLES_PRESENT in fixture('iptables-nft-save-gateway-mixed.stderr')
+    merged = merge([parse_iptables_save(nft_save), parse_iptables_save(legacy_save),
+                    parse_nft_json(fixture('nft-gateway-mixed.json'), iptables_nft_read=True)])
+    assert sorted(brief(f) for f in merged['forwards']) == [
+        ('tcp', '198.18.82.1', 80, None, '10.82.0.20', 80, False, None),        # iptables-nft
+        ('tcp', '198.18.82.1', 5432, None, '10.82.0.30', 15432, True, None),    # nft map
+        ('tcp', '198.18.82.1', 8080, None, '10.82.0.20', 80, True, None),       # iptables-legacy
+    ]
+    assert [r['destination'] for r in merged['snat_rules']] == ['10.82.0.20/32', '10.82.0.30/32']
+    assert merged['unparsed'] == [] and merged['hairpin_capable'] is True
+
+
+def native_gateway_with(chain, expr, where='more_forwards'):
+    """The captured native gateway with one rule (``expr``) added to ``chain`` of table inet edge."""
+    data = json.loads(fixture('nft-gateway-native.json'))
+    data['nftables'].append({'rule': {'family': 'inet', 'table': 'edge', 'chain': chain or where, 'handle': 99, 'expr': expr}})
+    return data
+
+
+DNAT_DB = {'dnat': {'family': 'ip', 'addr': '10.81.0.30'}}
+
+
+@pytest.mark.parametrize('expr', [
+    # an address range: not one address or network, so not guessed
+    [{'match': {'op': '==', 'left': {'payload': {'protocol': 'ip', 'field': 'daddr'}},
+                'right': {'range': ['198.18.81.4', '198.18.81.9']}}}, DNAT_DB],
+    # a map whose data is a named map that does not exist
+    [{'dnat': {'family': 'ip', 'addr': {'map': {'key': {'payload': {'protocol': 'tcp', 'field': 'dport'}}, 'data': '@nowhere'}}}}],
+    # a map keyed on something a forward cannot say (the packet mark)
+    [{'dnat': {'family': 'ip', 'addr': {'map': {'key': {'meta': {'key': 'mark'}}, 'data': {'set': [[1, '10.81.0.30']]}}}}}],
+    # a comparison other than equality on a port
+    [{'match': {'op': '>=', 'left': {'payload': {'protocol': 'tcp', 'field': 'dport'}}, 'right': 1024}}, DNAT_DB],
+])
+def test_nft_undecodable_forward_is_reported_not_dropped(expr):
+    result = parse_nft_json(native_gateway_with('more_forwards', expr))
+    assert len(result['forwards']) == 9
+    assert len(result['unparsed']) == 1 and result['unparsed'][0].startswith('inet edge more_forwards: ')
+
+
+@pytest.mark.parametrize('chain, expr', [
+    # no NAT statement and no jump: it cannot hide a forward
+    ('more_forwards', [{'match': {'op': '>=', 'left': {'payload': {'protocol': 'tcp', 'field': 'dport'}}, 'right': 1024}},
+                       {'accept': None}]),
+    # no NAT hook reaches this chain
+    ('unhooked', [{'dnat': {'family': 'ip', 'addr': {'map': {'key': {'meta': {'key': 'mark'}}, 'data': {'set': [[1, '10.81.0.30']]}}}}}]),
+])
+def test_nft_undecodable_rule_that_cannot_hide_a_forward_is_not_reported(chain, expr):
+    result = parse_nft_json(native_gateway_with(chain, expr))
+    assert len(result['forwards']) == 9 and result['unparsed'] == []
+
+
+def test_nft_empty_named_set_matches_nothing():
+    data = json.loads(fixture('nft-gateway-native.json'))
+    for item in data['nftables']:
+        if item.get('set', {}).get('name') == 'admin_ports':
+            item['set']['elem'] = []
+    ports = [f['public_port'] for f in parse_nft_json(data)['forwards']]
+    assert 9000 not in ports and None not in ports and len(ports) == 7
