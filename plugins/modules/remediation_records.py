@@ -11,7 +11,7 @@ short_description: Read what the remediation roles changed on a host, and what u
 version_added: 0.3.0
 description:
   - The roles that change hosts (C(split_dns), C(local_shortcut), C(unix_sockets), C(conntrack_tuning)) keep a record
-    of each change in O(directory) (C(<kind>.json)): what they changed, the originals and where their backups are.
+    of each change in O(directory) (C(<kind>.json)) - what they changed, the originals and where their backups are.
   - This module reads them and returns, per kind, the role variables that undo the change, in the order
     C(keeplocal.traffic.revert) applies them. It changes nothing.
   - A record it cannot read (not JSON, not written by this collection, or of a newer version than this collection
