@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The execution environment, built and run as AAP runs a job.
-#   scripts/ee.sh [build|run]      (no argument: both)
+#   scripts/ee.sh [build]      (no argument: build, then run)
 # build: ansible-builder builds execution-environment.yml on a Debian bookworm base made here
 #   (the lab's debootstrap base image plus pip) with every collection given as a local artifact:
-#   this checkout's own, and the ones execution-environment.yml names, repacked from the copies
+#   this checkout's own, and the ones execution-environment.yml names, rebuilt from the copies
 #   the `ansible` package installed in the venv (no Galaxy, no registry). Cached: the image tag is
 #   a hash of everything the build reads, so an unchanged input is a cache hit.
 # run: keeplocal.traffic.detect inside that image with ansible-runner --process-isolation, as an
@@ -17,13 +17,15 @@ if [[ $(id -u) != 0 ]]; then
   exit 1
 fi
 what=${1:-all}
-case $what in build|run|all) ;; *) echo "usage: $0 [build|run]" >&2; exit 2 ;; esac
+case $what in build|all) ;; *) echo "usage: $0 [build]" >&2; exit 2 ;; esac
 scripts/host-setup.sh >/dev/null
 scripts/venv.sh >/dev/null
 python=$KEEPLOCAL_VENV/bin/python
 builder_version=$(ansible-builder --version)
-# One work directory per checkout, as scripts/test.sh release keeps its build directory.
-work=$KEEPLOCAL_CACHE/ee-$(echo "$KEEPLOCAL_REPO" | sha256sum | cut -c1-12)
+# One work directory and one set of image tags per checkout, as scripts/test.sh release keeps its
+# build directory: runs in other checkouts (CI's clone, other sessions) neither overwrite nor remove them.
+checkout=$(echo "$KEEPLOCAL_REPO" | sha256sum | cut -c1-12)
+work=$KEEPLOCAL_CACHE/ee-$checkout
 
 # --- the base: the lab's debootstrap bookworm image, pip, a package manager for ansible-builder ------
 # ansible-builder needs python3 and pip in the base (the published file's awx-ee has both; the
@@ -167,11 +169,11 @@ build() {
     cat "$work/execution-environment.yml" requirements.txt bindep.txt
     for artifact in "$work"/collections/*.tar.gz; do tar -xzOf "$artifact" MANIFEST.json; done
   } | sha256sum | cut -c1-12)
-  image=localhost/keeplocal-ee:$key
+  image=localhost/keeplocal-ee:$checkout-$key
   if podman image exists "$image"; then
     echo "ee: $image is built (cached)" >&2
   else
-    echo "ee: building $image with ansible-builder $builder_version (pip and apt downloads, several minutes the first time)" >&2
+    echo "ee: building $image with ansible-builder $builder_version (pip and apt downloads, one to two minutes)" >&2
     rm -rf "$work/context"
     # pip in the build reaches PyPI through this machine's HTTPS proxy: the host's CA bundle is
     # mounted for the build only, the image keeps Debian's.
@@ -185,11 +187,9 @@ build() {
     fi
     echo "ee: built in $((SECONDS - start)) s" >&2
   fi
-  podman tag "$image" localhost/keeplocal-ee:latest
-  # Every change to the collection makes a new image: the ones it superseded go (an image a
-  # running container uses stays).
-  podman images --format '{{.Repository}}:{{.Tag}}' localhost/keeplocal-ee | grep -vxF -e "$image" -e localhost/keeplocal-ee:latest |
-    xargs -r podman rmi >/dev/null 2>&1 || true
+  # Every change to the collection makes a new image: this checkout's older ones go.
+  podman images --format '{{.Repository}}:{{.Tag}}' localhost/keeplocal-ee | grep "^localhost/keeplocal-ee:$checkout-" |
+    grep -vxF "$image" | xargs -r podman rmi >/dev/null 2>&1 || true
   echo "$image"
 }
 
@@ -352,6 +352,5 @@ EOF
 
 case $what in
   build) build >/dev/null ;;
-  run) run localhost/keeplocal-ee:latest ;;
   all) image=$(build); run "$image" ;;
 esac
