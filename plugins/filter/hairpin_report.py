@@ -16,18 +16,18 @@ from ansible_collections.keeplocal.traffic.plugins.plugin_utils._report import (
 )
 
 
-def report_markdown(plan, measurements=None):
-    """The plan (and optional before/after measurements) as a Markdown document."""
+def report_markdown(plan, measurements=None, watch=None, price_per_gb=None, currency=None):
+    """The plan (and optional before/after measurements and hairpin watch results) as a Markdown document."""
     try:
-        return render_markdown(plan, measurements)
+        return render_markdown(plan, measurements, watch, price_per_gb, currency)
     except ReportError as exc:
         raise AnsibleFilterError('keeplocal.traffic.report_markdown: %s' % to_native(exc)) from exc
 
 
-def report_html(plan, measurements=None):
-    """The plan (and optional before/after measurements) as a self-contained HTML page."""
+def report_html(plan, measurements=None, watch=None, price_per_gb=None, currency=None):
+    """The plan (and optional before/after measurements and hairpin watch results) as a self-contained HTML page."""
     try:
-        return render_html(plan, measurements)
+        return render_html(plan, measurements, watch, price_per_gb, currency)
     except ReportError as exc:
         raise AnsibleFilterError('keeplocal.traffic.report_html: %s' % to_native(exc)) from exc
 

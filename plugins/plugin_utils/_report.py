@@ -4,8 +4,10 @@
 """Render a hairpin plan (version 2) and optional before/after measurements as Markdown or HTML.
 
 The report leads with the outcome: a before -> after table per finding when measurements are given,
-otherwise what was found and what remediation will do. Latent findings and manual advice follow in
-their own sections; the details (pairs, DNS names, same-host TCP, conntrack health) come last.
+otherwise what was found and what remediation will do. What the hairpins cost follows: the bytes per
+pair the hairpin watch collectors counted over their observation window, extrapolated to GB a month
+and priced (``cost_section``). Latent findings and manual advice follow in their own sections; the
+details (pairs, DNS names, same-host TCP, conntrack health) come last.
 
 Pure functions, stdlib only. The HTML page is self-contained: inline CSS and an inline SVG diagram
 of the active findings, no script, no external resource, so it opens offline. Every value taken from
@@ -19,6 +21,15 @@ import html
 import json
 from collections.abc import Mapping
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import (
+    COUNTED_BY_CLIENT,
+    COUNTED_BY_GATEWAY,
+    DEFAULT_CURRENCY,
+    DEFAULT_PRICE_PER_GB,
+    MONTH_SECONDS,
+    PRICE_SOURCE,
+    per_month,
+)
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._plan import format_percent
 
 REPORT_TITLE = 'Hairpin traffic report'
@@ -347,6 +358,155 @@ NOT_MEASURED = 'Not measured: run playbooks/site.yml (path_probe) to measure bef
 
 
 # --------------------------------------------------------------------------------------------
+# What the hairpins cost: bytes per pair from the hairpin watch collectors, GB a month and money
+
+NO_BYTES = ('No byte counts: the keeplocal.traffic.hairpin_watch collector counts the bytes per pair (conntrack '
+            'accounting on gateways, socket counters on clients). Run it for a while, then give the report its '
+            'results (the hairpin_watch_result facts, or hairpin_watch_info\'s result). On a Linux gateway it needs '
+            'conntrack accounting: sysctl -w net.netfilter.nf_conntrack_acct=1.')
+ACCOUNTING_OFF = ('%s: conntrack accounting is off (net.netfilter.nf_conntrack_acct=0), so the hairpin bytes through '
+                  'this gateway are not counted. Turn it on with sysctl -w net.netfilter.nf_conntrack_acct=1 and the '
+                  'same line in /etc/sysctl.d to keep it (conntrack_tuning does not set it); it counts connections '
+                  'opened afterwards.')
+NO_SOCKET_COUNTERS = '%s: its own calls to the public addresses are not counted: %s'
+NOT_COUNTED = 'Active pairs without a byte count (no collector result for their gateway or client): %s.'
+COST_HEADER = ['Pair', 'Counted by', 'Client', 'Public', 'Backend', 'Bytes', 'Window', 'GB per month', 'Cost per month']
+
+
+def check_watch(watch):
+    """Validate the hairpin watch results ({host: collector result}); hosts without one (None) are dropped."""
+    if watch is None:
+        return {}
+    if not isinstance(watch, Mapping):
+        raise ReportError('watch must be a dict {host: hairpin watch result} (the hairpin_watch_result facts or '
+                          'hairpin_watch_info\'s result), got %s' % type(watch).__name__)
+    checked = {}
+    for host, result in watch.items():
+        if result is None:
+            continue
+        where = 'watch[%s]' % host
+        if not isinstance(result, Mapping) or not isinstance(result.get('cost'), Mapping) \
+                or not isinstance(result['cost'].get('pairs'), list):
+            raise ReportError('%s must be a hairpin watch result with cost.pairs (a list), got %r' % (where, result))
+        for index, pair in enumerate(result['cost']['pairs']):
+            for key in ('bytes', 'window_seconds'):
+                value = pair.get(key) if isinstance(pair, Mapping) else None
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or \
+                        (key == 'window_seconds' and not value):
+                    raise ReportError('%s.cost.pairs[%d].%s must be a positive number, got %r' % (where, index, key, value))
+        checked[str(host)] = result
+    return checked
+
+
+def check_price(price_per_gb, currency):
+    """(price per GB, currency) with the defaults for None; a negative or non-number price is refused."""
+    if price_per_gb is None:
+        price_per_gb = DEFAULT_PRICE_PER_GB
+    if isinstance(price_per_gb, bool) or not isinstance(price_per_gb, (int, float)) or price_per_gb < 0:
+        raise ReportError('price_per_gb must be a number, 0 or more (the price of one GB through the NAT), got %r'
+                          % (price_per_gb,))
+    if currency is None:
+        currency = DEFAULT_CURRENCY
+    if not isinstance(currency, str) or not currency.strip():
+        raise ReportError('currency must be a currency code such as USD, got %r' % (currency,))
+    return float(price_per_gb), currency
+
+
+def _plan_keys(plan):
+    """{(counted_by, client ip, public, backend or None): pair id} in the collector's label spelling."""
+    keys = {}
+    for pair in plan.get('pairs') or []:
+        client = (pair.get('client') or {}).get('ip')
+        backend = pair.get('backend') or {}
+        keys[(COUNTED_BY_GATEWAY, client, _public_text(pair), _endpoint(backend.get('ip'), backend.get('port')))] = pair.get('id')
+        keys.setdefault((COUNTED_BY_CLIENT, client, _public_text(pair), None), pair.get('id'))
+    return keys
+
+
+def cost_section(plan, watch=None, price_per_gb=None, currency=None):
+    """What the hairpins cost, as plain values both renderers show.
+
+    ``watch`` maps hosts to their hairpin watch result; each pair there carries the bytes counted over
+    its observation window. Per pair: GB a month and money at ``price_per_gb`` (_metrics.per_month,
+    the collector's own arithmetic). A pair counted by both its gateway and its client is in the total
+    once, with the gateway's count. Returns {price_per_gb, currency, default_price, price_source,
+    rows, bytes, gb_per_month, cost_per_month, notes}.
+    """
+    price_per_gb, currency = check_price(price_per_gb, currency)
+    watch = check_watch(watch)
+    keys = _plan_keys(plan)
+    rows, notes = [], []
+    for host in sorted(watch):
+        result = watch[host]
+        conntrack = result.get('conntrack') or {}
+        if conntrack.get('available') and conntrack.get('accounting') is False:
+            notes.append(ACCOUNTING_OFF % host)
+        client_bytes = result.get('client_bytes') or {}
+        if client_bytes.get('byte_counters') is False:
+            notes.append(NO_SOCKET_COUNTERS % (host, client_bytes.get('msg')))
+        for pair in result['cost']['pairs']:
+            counted_by = pair.get('counted_by', COUNTED_BY_GATEWAY)
+            backend = pair.get('backend') if counted_by == COUNTED_BY_GATEWAY else None
+            gb, money = per_month(pair['bytes'], pair['window_seconds'], price_per_gb)
+            rows.append({
+                'pair': keys.get((counted_by, pair.get('client'), pair.get('public'), backend)),
+                'host': host, 'counted_by': counted_by, 'client': pair.get('client'), 'public': pair.get('public'),
+                'backend': pair.get('backend'), 'bytes': pair['bytes'], 'window_seconds': pair['window_seconds'],
+                'gb_per_month': gb, 'cost_per_month': money,
+            })
+    at_gateways = set((row['client'], row['public']) for row in rows if row['counted_by'] == COUNTED_BY_GATEWAY)
+    counted = [row for row in rows if row['counted_by'] == COUNTED_BY_GATEWAY or (row['client'], row['public']) not in at_gateways]
+    seen = set(row['pair'] for row in rows)
+    missing = [pair.get('id') for pair in plan.get('pairs') or [] if pair.get('status') == 'active' and pair.get('id') not in seen]
+    if not watch:
+        notes.insert(0, NO_BYTES)
+    elif missing:
+        notes.append(NOT_COUNTED % ', '.join(_text(item) for item in missing))
+    total_bytes = sum(row['bytes'] for row in counted)
+    return {
+        'price_per_gb': price_per_gb, 'currency': currency, 'default_price': price_per_gb == DEFAULT_PRICE_PER_GB,
+        'price_source': PRICE_SOURCE, 'month_hours': MONTH_SECONDS // 3600, 'rows': rows, 'bytes': total_bytes,
+        'gb_per_month': round(sum(row['gb_per_month'] for row in counted), 3),
+        'cost_per_month': round(sum(row['cost_per_month'] for row in counted), 2), 'notes': notes,
+    }
+
+
+def _duration(seconds):
+    if seconds < 120:
+        return '%d s' % seconds
+    if seconds < 7200:
+        return '%d min' % round(seconds / 60.0)
+    if seconds < 172800:
+        return '%.1f h' % (seconds / 3600.0)
+    return '%.1f days' % (seconds / 86400.0)
+
+
+def _price_text(cost):
+    source = 'the default, %s' % cost['price_source'] if cost['default_price'] else 'set for this report'
+    return ('Price: %s %s per GB (%s). GB = 10^9 bytes; a month = %d hours; GB per month = bytes / window x %d h. '
+            'Counted by "gateway": conntrack accounting on the NAT (both directions, IP headers included); "client": '
+            'the client\'s own TCP byte counters (payload only; the backend behind a NAT outside the inventory is '
+            'unknown).' % (_fmt_price(cost['price_per_gb']), cost['currency'], source, cost['month_hours'], cost['month_hours']))
+
+
+def _fmt_price(value):
+    return ('%.4f' % value).rstrip('0').rstrip('.') if value else '0'
+
+
+def _cost_rows(cost):
+    """[cells] per row of the cost table, as plain text."""
+    return [[_text(row['pair']), '%s (%s)' % (row['counted_by'], row['host']), _text(row['client']), _text(row['public']),
+             _text(row['backend']), '{:,}'.format(row['bytes']), _duration(row['window_seconds']),
+             '%.3f' % row['gb_per_month'], '%.2f %s' % (row['cost_per_month'], cost['currency'])] for row in cost['rows']]
+
+
+def _cost_total(cost):
+    return ('Total: %s GB per month, %.2f %s per month (%s bytes counted; a pair counted by its gateway and its client '
+            'once, with the gateway\'s count).' % ('%.3f' % cost['gb_per_month'], cost['cost_per_month'], cost['currency'],
+                                                   '{:,}'.format(cost['bytes'])))
+
+
+# --------------------------------------------------------------------------------------------
 # Plain text (the console)
 
 
@@ -412,11 +572,23 @@ def _md_outcome(plan, measurements):
     return out
 
 
-def render_markdown(plan, measurements=None):
+def _md_cost(cost):
+    out = ['## What the hairpins cost', '']
+    if cost['rows']:
+        out += _md_table(COST_HEADER, _md_rows(_cost_rows(cost))) + ['', _md(_cost_total(cost)), '']
+    out += ['- %s' % _md(note) for note in cost['notes']]
+    if cost['notes']:
+        out.append('')
+    return out + [_md(_price_text(cost)), '']
+
+
+def render_markdown(plan, measurements=None, watch=None, price_per_gb=None, currency=None):
     plan = check_plan(plan)
     measurements = check_measurements(measurements)
+    cost = cost_section(plan, watch, price_per_gb, currency)
     out = ['# %s' % REPORT_TITLE, '', _md(_summary_line(plan)), '']
     out += _md_outcome(plan, measurements)
+    out += _md_cost(cost)
 
     out += ['## Latent findings (DNS answers only: they hairpin once used)', '']
     rows = _latent_rows(plan)
@@ -854,6 +1026,7 @@ svg .box-client{fill:#eef4fb;stroke:#4a78b5} svg .box-gateway{fill:#fdf0ef;strok
 svg .box-backend{fill:#eef8ee;stroke:#3c8f3c} svg .box-host{fill:#fafafa;stroke:#999}
 svg .box-process{fill:#fff4e8;stroke:#ff7f0e}
 .muted{color:#666;font-size:12px}
+p.note{font-size:13px;border-left:3px solid #d62728;padding:2px 8px;margin:6px 0}
 """
 
 
@@ -906,9 +1079,20 @@ def _html_outcome(plan, measurements):
     return out
 
 
-def render_html(plan, measurements=None):
+def _html_cost(cost):
+    out = ['<h2 id="cost">What the hairpins cost</h2>']
+    if cost['rows']:
+        out += _html_table(COST_HEADER, _html_rows(_cost_rows(cost), code_columns=(0,)), 'cost')
+        out.append('<p class="summary">%s</p>' % _h(_cost_total(cost)))
+    out += ['<p class="note">%s</p>' % _h(note) for note in cost['notes']]
+    out.append('<p class="muted">%s</p>' % _h(_price_text(cost)))
+    return out
+
+
+def render_html(plan, measurements=None, watch=None, price_per_gb=None, currency=None):
     plan = check_plan(plan)
     checked = check_measurements(measurements)
+    cost = cost_section(plan, watch, price_per_gb, currency)
     summary = plan.get('summary') or {}
     out = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -927,6 +1111,7 @@ def render_html(plan, measurements=None):
         for key, value, label, css in cards))
 
     out += _html_outcome(plan, checked)
+    out += _html_cost(cost)
     out += ['<h2 id="flows-section">Flows</h2>', '<div class="diagram">', render_svg(plan, checked), '</div>']
 
     out.append('<h2 id="latent">Latent findings (DNS answers only: they hairpin once used)</h2>')

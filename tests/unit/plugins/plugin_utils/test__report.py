@@ -1,7 +1,8 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Markdown and HTML reports of plan version 2: the outcome first, latent findings and manual advice in
-their own sections, the diagram of today's or the remediated state, escaping, self-containment."""
+"""Markdown and HTML reports of plan version 2: the outcome first, what the hairpins cost, latent findings
+and manual advice in their own sections, the diagram of today's or the remediated state, escaping,
+self-containment."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from html.parser import HTMLParser
 
 import pytest
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import costs, update_counters
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._report import (
     ReportError,
     _fit,
     _text_width,
     check_measurements,
+    cost_section,
     render_html,
     render_markdown,
     render_outcome_lines,
@@ -226,7 +229,7 @@ def test_html_is_well_formed_and_self_contained():
 def test_html_order_outcome_then_diagram_then_latent_and_manual():
     for page, first in ((render_html(lab_plan()), 'found'), (render_html(lab_plan(), lab_measurements()), 'outcome')):
         ids = re.findall(r'<h2 id="([^"]+)"', page)
-        assert ids == [first, 'flows-section', 'latent', 'manual', 'automatic']
+        assert ids == [first, 'cost', 'flows-section', 'latent', 'manual', 'automatic']
 
 
 def test_html_tables_and_cards():
@@ -416,3 +419,128 @@ def test_console_outcome_one_line_per_measured_finding():
 def test_console_outcome_without_measurements_says_what_will_be_done():
     lines = render_outcome_lines(lab_plan())
     assert any(PAIR_80 in line and 'keeplocal.traffic.split_dns on svc-a' in line for line in lines)
+
+
+# --- what the hairpins cost ------------------------------------------------------------------------
+
+HOUR = 3600
+GB = 10 ** 9
+
+
+def watch_results():
+    """Hairpin watch results as the collector writes them: gw counted the lab's port-80 pair with
+    conntrack accounting; svc-a counted its own calls (port 80 and 5432) with its sockets; svc-b has
+    no collector (null)."""
+    return {
+        'gw': {'conntrack': {'available': True, 'accounting': True}, 'cost': {'pairs': [
+            {'client': '192.168.1.10', 'public': '198.51.100.1:80/tcp', 'backend': '192.168.1.20:80', 'counted_by': 'gateway',
+             'bytes': 3 * GB, 'window_seconds': HOUR}]}},
+        'svc-a': {'conntrack': {'available': False}, 'client_bytes': {'byte_counters': True, 'msg': None}, 'cost': {'pairs': [
+            {'client': '192.168.1.10', 'public': '198.51.100.1:80/tcp', 'backend': 'unknown', 'counted_by': 'client',
+             'bytes': 2900000000, 'window_seconds': HOUR},
+            {'client': '192.168.1.10', 'public': '198.51.100.1:5432/tcp', 'backend': 'unknown', 'counted_by': 'client',
+             'bytes': 73 * 10 ** 7, 'window_seconds': 730 * HOUR}]}},
+        'svc-b': None,
+    }
+
+
+def test_cost_rows_per_pair_and_host_with_the_plan_ids_and_the_collector_arithmetic():
+    cost = cost_section(lab_plan(), watch_results())
+    assert [(row['pair'], row['counted_by'], row['host'], row['bytes'], row['gb_per_month'], row['cost_per_month'])
+            for row in cost['rows']] == [
+        (PAIR_80, 'gateway', 'gw', 3 * GB, 2190.0, 98.55),
+        (PAIR_80, 'client', 'svc-a', 2900000000, 2117.0, 95.27),
+        (PAIR_5432, 'client', 'svc-a', 73 * 10 ** 7, 0.73, 0.03),
+    ]
+    # The port-80 pair counted on both ends is in the total once, with the gateway's count.
+    assert (cost['bytes'], cost['gb_per_month'], cost['cost_per_month']) == (3 * GB + 73 * 10 ** 7, 2190.73, 98.58)
+    assert (cost['price_per_gb'], cost['currency'], cost['default_price']) == (0.045, 'USD', True)
+    assert 'https://aws.amazon.com/vpc/pricing/' in cost['price_source']
+    assert cost['notes'] == []
+
+
+def test_the_report_prices_as_the_collector_does():
+    """One arithmetic: the report's row equals the collector's own estimate for the same counters."""
+    counters = update_counters({}, {'e': ('192.168.1.10 198.51.100.1:80/tcp 192.168.1.20:80 gateway', 5 * GB)},
+                               1767225600.0, top_pairs=5)
+    collector = costs(counters, 1767225600.0 + 3540, 60, 0.09, 'EUR')
+    cost = cost_section(lab_plan(), {'gw': {'cost': collector}}, price_per_gb=0.09, currency='EUR')
+    assert (cost['rows'][0]['gb_per_month'], cost['rows'][0]['cost_per_month']) == \
+        (collector['pairs'][0]['gb_per_month'], collector['pairs'][0]['cost_per_month'])
+
+
+def test_a_price_set_for_the_report_changes_the_money_only():
+    default, own = cost_section(lab_plan(), watch_results()), cost_section(lab_plan(), watch_results(), 0.10, 'EUR')
+    assert [row['gb_per_month'] for row in own['rows']] == [row['gb_per_month'] for row in default['rows']]
+    assert [row['cost_per_month'] for row in own['rows']] == [219.0, 211.7, 0.07]
+    assert (own['currency'], own['default_price']) == ('EUR', False)
+    assert 'Price: 0.1 EUR per GB (set for this report)' in render_markdown(lab_plan(), None, watch_results(), 0.10, 'EUR')
+
+
+def test_without_byte_counts_the_report_says_how_to_get_them():
+    for watch in (None, {}, {'gw': None}):
+        cost = cost_section(lab_plan(), watch)
+        assert cost['rows'] == [] and len(cost['notes']) == 1
+        assert 'keeplocal.traffic.hairpin_watch' in cost['notes'][0]
+        assert 'net.netfilter.nf_conntrack_acct=1' in cost['notes'][0]
+    markdown = render_markdown(lab_plan())
+    section = markdown[markdown.index('## What the hairpins cost'):markdown.index('## Latent findings')]
+    assert '| Pair |' not in section and 'No byte counts' in section
+
+
+def test_accounting_off_and_missing_socket_counters_are_said_with_the_fix():
+    watch = watch_results()
+    watch['gw']['conntrack']['accounting'] = False
+    watch['gw']['cost']['pairs'] = []
+    watch['svc-a']['client_bytes'] = {'byte_counters': False, 'msg': 'sock_diag: no NETLINK_SOCK_DIAG socket'}
+    watch['svc-a']['cost']['pairs'] = watch['svc-a']['cost']['pairs'][1:]
+    cost = cost_section(lab_plan(), watch)
+    assert cost['notes'] == [
+        'gw: conntrack accounting is off (net.netfilter.nf_conntrack_acct=0), so the hairpin bytes through this gateway '
+        'are not counted. Turn it on with sysctl -w net.netfilter.nf_conntrack_acct=1 and the same line in /etc/sysctl.d '
+        'to keep it (conntrack_tuning does not set it); it counts connections opened afterwards.',
+        'svc-a: its own calls to the public addresses are not counted: sock_diag: no NETLINK_SOCK_DIAG socket',
+        'Active pairs without a byte count (no collector result for their gateway or client): %s.' % PAIR_80,
+    ]
+
+
+def test_the_cost_section_in_markdown_and_html():
+    markdown = render_markdown(lab_plan(), lab_measurements(), watch_results())
+    assert headings(markdown)[:2] == ['## Before \u2192 after', '## What the hairpins cost']
+    assert [row for row in table_rows(markdown, '`%s`' % PAIR_5432) if row[1].startswith('client')] == [[
+        '`%s`' % PAIR_5432, 'client (svc-a)', '192.168.1.10', '198.51.100.1:5432/tcp', 'unknown', '730,000,000',
+        '30.4 days', '0.730', '0.03 USD']]
+    assert 'Total: 2190.730 GB per month, 98.58 USD per month' in markdown
+    page = render_html(lab_plan(), lab_measurements(), watch_results())
+    parse(page)
+    assert '<table class="cost">' in page
+    assert '<td>gateway (gw)</td><td>192.168.1.10</td><td>198.51.100.1:80/tcp</td><td>192.168.1.20:80</td>' \
+           '<td>3,000,000,000</td><td>60 min</td><td>2190.000</td><td>98.55 USD</td>' in page
+
+
+def test_cost_labels_are_escaped():
+    watch = watch_results()
+    watch['gw']['cost']['pairs'][0]['client'] = '<script>x</script>|'
+    page = render_html(lab_plan(), None, watch)
+    parse(page)
+    assert '<script>' not in page
+    markdown = render_markdown(lab_plan(), None, watch)
+    assert '\\<script\\>x\\</script\\>\\|' in markdown
+
+
+@pytest.mark.parametrize('watch, price, currency, message', [
+    ([], None, None, 'watch must be a dict {host: hairpin watch result}'),
+    ({'gw': {'cost': {}}}, None, None, 'watch[gw] must be a hairpin watch result with cost.pairs (a list)'),
+    ({'gw': {'cost': {'pairs': [{'bytes': -1, 'window_seconds': 60}]}}}, None, None,
+     'watch[gw].cost.pairs[0].bytes must be a positive number, got -1'),
+    ({'gw': {'cost': {'pairs': [{'bytes': 1, 'window_seconds': 0}]}}}, None, None,
+     'watch[gw].cost.pairs[0].window_seconds must be a positive number, got 0'),
+    (None, -0.01, None, 'price_per_gb must be a number, 0 or more'),
+    (None, True, None, 'price_per_gb must be a number, 0 or more'),
+    (None, 0.045, '', 'currency must be a currency code such as USD'),
+])
+@pytest.mark.parametrize('render', [render_markdown, render_html])
+def test_bad_cost_input_is_refused_naming_it(render, watch, price, currency, message):
+    with pytest.raises(ReportError) as exc:
+        render(lab_plan(), None, watch, price, currency)
+    assert message in str(exc.value)
