@@ -40,10 +40,12 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._ctnetlink impor
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._facts_schema import SECTIONS
 from ansible_collections.keeplocal.traffic.plugins.module_utils._nat_rules import (
+    LEGACY_TABLES_PRESENT,
     forwarded_addresses,
     merge,
     parse_iptables_save,
     parse_nft_json,
+    saved_by_iptables_nft,
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import (
     read_int,
@@ -196,15 +198,16 @@ def conntrack_health(module, bytes_per_entry=320, kernel_log=True):
 # --- NAT rules (nat_rules_info) ------------------------------------------------------------------
 
 def _run_tool(module, tool, args, problems):
+    """(stdout, stderr) of a tool; stdout None when it is not installed or failed (said in ``problems``)."""
     path = module.get_bin_path(tool)
     if path is None:
         problems.append('%s: not installed' % tool)
-        return None
+        return None, None
     rc, out, err = module.run_command([path] + args)
     if rc != 0:
         problems.append('%s: %s' % (tool, _tool_failure(err, out, rc)))
-        return None
-    return out
+        return None, err
+    return out, err
 
 
 def _has_rules(result):
@@ -224,22 +227,33 @@ def _dedupe(result):
 
 
 def _read_iptables(module, internal, problems):
+    """(rules of iptables-save and ip6tables-save, whether they are the nf_tables variants).
+
+    Legacy tables beside iptables-nft's are read too: iptables-nft-save only says they exist.
+    """
     results = []
+    nf_tables = False
     for tool in ('iptables-save', 'ip6tables-save'):
         if tool == 'ip6tables-save' and module.get_bin_path(tool) is None:
             continue
-        out = _run_tool(module, tool, ['-t', 'nat'], problems)
-        if out is not None:
-            results.append(parse_iptables_save(out, internal))
-    return merge(results) if results else None
+        out, err = _run_tool(module, tool, ['-t', 'nat'], problems)
+        if out is None:
+            continue
+        results.append(parse_iptables_save(out, internal))
+        nf_tables = nf_tables or saved_by_iptables_nft(out)
+        if LEGACY_TABLES_PRESENT in (err or ''):
+            legacy, dummy = _run_tool(module, tool.replace('-save', '-legacy-save'), ['-t', 'nat'], problems)
+            if legacy is not None:
+                results.append(parse_iptables_save(legacy, internal))
+    return (merge(results) if results else None), nf_tables
 
 
-def _read_nft(module, internal, problems):
-    out = _run_tool(module, 'nft', ['-j', 'list', 'ruleset'], problems)
+def _read_nft(module, internal, problems, iptables_nft_read):
+    out, dummy = _run_tool(module, 'nft', ['-j', 'list', 'ruleset'], problems)
     if out is None:
         return None
     try:
-        return parse_nft_json(out, internal)
+        return parse_nft_json(out, internal, iptables_nft_read=iptables_nft_read)
     except ValueError as exc:
         problems.append('nft: unreadable JSON (%s)' % exc)
         return None
@@ -248,13 +262,11 @@ def _read_nft(module, internal, problems):
 def nat_rules(module, internal, source='auto'):
     """The nat_rules_info result: forwards and SNAT rules from iptables-save and/or nft."""
     problems = []
-    ipt = _read_iptables(module, internal, problems) if source in ('auto', 'iptables') else None
-    nft = _read_nft(module, internal, problems) if source in ('auto', 'nft') else None
+    ipt, nf_tables = _read_iptables(module, internal, problems) if source in ('auto', 'iptables') else (None, False)
+    # Rules iptables-nft wrote show in nft as opaque targets: in auto mode iptables-save decoded them.
+    nft = _read_nft(module, internal, problems, source == 'auto' and nf_tables) if source in ('auto', 'nft') else None
 
     if source == 'auto' and ipt is not None:
-        # iptables-nft rules appear in nft as opaque xt targets: iptables-save decoded them.
-        if nft is not None:
-            nft['unparsed'] = []
         used = [r for r in (ipt, nft) if _has_rules(r)] or [ipt]
         name = 'iptables' if _has_rules(ipt) or not _has_rules(nft) else 'nft'
     elif ipt is not None:

@@ -70,7 +70,9 @@ options:
     description:
       - Where to read the NAT rules from. V(auto) reads both iptables (C(iptables-save -t nat),
         C(ip6tables-save -t nat)) and nftables (C(nft -j list ruleset)) and merges what they decode;
-        rules that iptables-nft stores in nftables are read through C(iptables-save), which decodes them.
+        rules that iptables-nft stores in nftables are read through C(iptables-save), which decodes them,
+        and legacy tables beside them through C(iptables-legacy-save). nft sets, NAT maps and verdict
+        maps give one forward per element.
     type: str
     choices: [auto, iptables, nft]
     default: auto

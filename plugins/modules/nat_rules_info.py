@@ -9,10 +9,13 @@ module: nat_rules_info
 short_description: Read a gateway's port forwards (DNAT) and hairpin source NAT rules
 version_added: 0.1.0
 description:
-  - Reads the C(nat) table with C(iptables-save -t nat) and C(ip6tables-save -t nat), and the
+  - Reads the C(nat) table with C(iptables-save -t nat) and C(ip6tables-save -t nat) (and with
+    C(iptables-legacy-save) when C(iptables-save) says legacy tables exist beside its own), and the
     native nftables rules with C(nft -j list ruleset), and returns the port-forward map (public
     address and port to private address and port) and the source NAT rules in POSTROUTING.
-  - Rules are followed from the built-in chains through user chains (C(-j CHAIN), nft C(jump)).
+  - Rules are followed from the built-in chains through user chains (C(-j CHAIN), nft C(jump),
+    C(goto) and verdict maps); nft sets, named sets and NAT maps (C(dnat to ip daddr . tcp dport map
+    { ... })) give one forward per element.
   - Decides whether hairpin NAT works, that is whether some SNAT or MASQUERADE rule would rewrite a
     connection from an internal client to a forward's private address.
   - Read-only. Needs root (the tools read the rule set through netlink).
