@@ -33,7 +33,7 @@ work=$KEEPLOCAL_CACHE/ee-$checkout
 # -y PACKAGES" for bindep's packages, "PKGMGR clean all". The wrapper gives apt-get that shape and
 # fetches and drops the package lists within each install, so no image layer keeps them.
 base_image() {
-  scripts/lab-image.sh >&2
+  KEEPLOCAL_LAB_SUITE=bookworm scripts/lab-image.sh >&2   # tagged :latest
   local context=$work/base-context tag
   rm -rf "$context"
   mkdir -p "$context"
