@@ -125,12 +125,20 @@ run_installed() {
 # report_files writes a report on localhost with no usable remote temporary directory.
 # aap_slicing runs detect sliced with ansible-runner on network namespaces and plans from the slices.
 # platform_check runs the roles' platform check on localhost aliases with faked distribution facts.
+# nft_gateway runs detect, plan, local_shortcut and conntrack_tuning against an nftables-only gateway
+# and one with iptables-nft, iptables-legacy and nft rules at once, on network namespaces.
+# hairpin_bytes counts a 100 MB transfer through a namespace hairpin with the watch collector on both ends.
+# hairpin_watch_e2e: the watch collector, Debian's node_exporter and Prometheus with the role's rules
+# on network namespaces; a hairpin must fire KeeplocalHairpinActive and resolve once it stops.
 run_host() {
   tests/integration/targets/conntrack_tuning_host/runme.sh
   tests/integration/targets/measure_pair/runme.sh
   tests/integration/targets/report_files/runme.sh
   tests/integration/targets/aap_slicing/runme.sh
   tests/integration/targets/platform_check/runme.sh
+  tests/integration/targets/nft_gateway/runme.sh
+  tests/integration/targets/hairpin_bytes/runme.sh
+  tests/integration/targets/hairpin_watch_e2e/runme.sh
   run_app_servers
   run_promtool
 }
@@ -174,6 +182,7 @@ case $what in
     run_lint;     echo "=== lint: $((SECONDS - start)) s"; start=$SECONDS
     run_host;     echo "=== host (conntrack write path, measure counting): $((SECONDS - start)) s"; start=$SECONDS
     run_release;  echo "=== release: $((SECONDS - start)) s"; start=$SECONDS
+    scripts/ee.sh; echo "=== execution environment (ansible-builder, detect in it): $((SECONDS - start)) s"; start=$SECONDS
     run_molecule; echo "=== molecule: $((SECONDS - start)) s"
     echo "=== all tests passed"
     ;;
