@@ -79,15 +79,27 @@ def _private_endpoint(pair):
     return _ip(pair, 'pair.backend.ip'), _port(pair, 'pair.backend.port')
 
 
+def _probe_summary(probe):
+    """What every measurement takes from a path_probe probe: latency, requests, errors and addresses."""
+    if not isinstance(probe, Mapping):
+        raise ValueError('probe must be a dict (one of path_probe\'s probes), got %r' % (probe,))
+    return {
+        'p50_ms': _milliseconds(probe, 'probe.total.p50_ms'),
+        'p99_ms': _milliseconds(probe, 'probe.total.p99_ms'),
+        'requests': _count(probe, 'probe.requests'),
+        'errors': _count(probe, 'probe.failures'),
+        'backend_saw': _text(probe, 'probe.seen_client'),
+        'address': _text(probe, 'probe.address'),
+    }
+
+
 def _measurement(pair, probe, gateway_before, gateway_after):
     if not isinstance(pair, Mapping):
         raise ValueError('pair must be a dict (a plan pair), got %r' % (pair,))
-    if not isinstance(probe, Mapping):
-        raise ValueError('probe must be a dict (one of path_probe\'s probes), got %r' % (probe,))
+    summary = _probe_summary(probe)
     public = _ip(pair, 'pair.public.ip'), _port(pair, 'pair.public.port')
     private = _private_endpoint(pair)
-    requests = _count(probe, 'probe.requests')
-    address = _text(probe, 'probe.address')
+    requests, address = summary['requests'], summary['address']
     local_ports = _list(_field(probe, 'probe.local_ports'), 'probe.local_ports', int, 'port numbers')
     before = _list(gateway_before, 'gateway_before', str, 'conntrack -L lines')
     after = _list(gateway_after, 'gateway_after', str, 'conntrack -L lines')
@@ -95,16 +107,8 @@ def _measurement(pair, probe, gateway_before, gateway_after):
     if pair.get('gateway') and requests:
         entries = count_probe_entries(before, after, local_ports, public, private)
         entries_per_1000 = round(entries * 1000 / requests, 1)
-    return {
-        'p50_ms': _milliseconds(probe, 'probe.total.p50_ms'),
-        'p99_ms': _milliseconds(probe, 'probe.total.p99_ms'),
-        'requests': requests,
-        'errors': _count(probe, 'probe.failures'),
-        'backend_saw': _text(probe, 'probe.seen_client'),
-        'address': address,
-        'path': 'public' if address is not None and _ip(probe, 'probe.address') == public[0] else 'direct',
-        'gw_entries_per_1000': entries_per_1000,
-    }
+    return dict(summary, path='public' if address is not None and _ip(probe, 'probe.address') == public[0] else 'direct',
+                gw_entries_per_1000=entries_per_1000)
 
 
 def measure_result(pair, probe, gateway_before, gateway_after):
@@ -118,25 +122,15 @@ def measure_result(pair, probe, gateway_before, gateway_after):
 def _same_host_measurement(entry, probe, sockets_before, sockets_after):
     if not isinstance(entry, Mapping):
         raise ValueError('entry must be a dict (a plan same_host entry), got %r' % (entry,))
-    if not isinstance(probe, Mapping):
-        raise ValueError('probe must be a dict (one of path_probe\'s probes), got %r' % (probe,))
+    summary = _probe_summary(probe)
     ip, port = _ip(entry, 'entry.ip'), _port(entry, 'entry.port')
-    requests = _count(probe, 'probe.requests')
+    requests = summary['requests']
     for name, value in (('sockets_before', sockets_before), ('sockets_after', sockets_after)):
         if not isinstance(value, str):
             raise ValueError('%s must be the text of /proc/net/tcp and /proc/net/tcp6, got %r' % (name, value))
     opened = count_new_connections(parse_proc_net_tcp(sockets_before), parse_proc_net_tcp(sockets_after), ip, port)
-    return {
-        'p50_ms': _milliseconds(probe, 'probe.total.p50_ms'),
-        'p99_ms': _milliseconds(probe, 'probe.total.p99_ms'),
-        'requests': requests,
-        'errors': _count(probe, 'probe.failures'),
-        'backend_saw': _text(probe, 'probe.seen_client'),
-        'address': _text(probe, 'probe.address'),
-        'path': 'tcp' if opened else 'unix_socket',
-        'gw_entries_per_1000': None,
-        'loopback_entries_per_1000': round(opened * 1000 / requests, 1) if requests else None,
-    }
+    return dict(summary, path='tcp' if opened else 'unix_socket', gw_entries_per_1000=None,
+                loopback_entries_per_1000=round(opened * 1000 / requests, 1) if requests else None)
 
 
 def measure_same_host_result(entry, probe, sockets_before, sockets_after):
