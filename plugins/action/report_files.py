@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils._files import write_atomically
 
 ARGUMENT_SPEC = {
     'dir': {'type': 'path', 'required': True},
@@ -54,24 +55,6 @@ def _unchanged(path, data, mode):
         return False
     with open(path, 'rb') as handle:
         return handle.read() == data
-
-
-def write_atomically(path, data, mode):
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'wb') as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-            os.fchmod(out.fileno(), mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_report_files(directory, files, mode=0o644, dir_mode=0o755):

@@ -28,6 +28,7 @@ import time
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _host_facts
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import InternalNetworks
+from ansible_collections.keeplocal.traffic.plugins.module_utils._files import write_atomically
 from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import (
     METRICS_FILE,
     CountingScanner,
@@ -161,24 +162,6 @@ def collect(module, settings, counters, started):
 
 
 # --- files ---------------------------------------------------------------------------------------
-
-def write_atomically(path, text, mode=0o644):
-    """Replace ``path`` with ``text`` in one rename: a reader sees the old file or the new one, never
-    a part. The temporary file (``.NAME.*.tmp`` in the same directory) is removed on failure."""
-    directory, name = os.path.split(path)
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(handle, 'w') as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
 
 def read_json(path, default):
     """The JSON in ``path``, or ``default`` when the file is missing or unreadable."""

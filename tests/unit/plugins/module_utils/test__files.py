@@ -1,6 +1,7 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""replace_file: a reader never sees the file empty, renamed or (bind mount) written in place."""
+"""write_atomically: one rename, nothing left behind on failure; replace_file: a reader never sees the
+file empty, renamed or (bind mount) written in place."""
 
 from __future__ import annotations
 
@@ -14,6 +15,37 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils import _files
 
 OLD = b'search lab.example\nnameserver 198.51.100.53\nnameserver 198.51.100.54\noptions edns0 trust-ad\n'
 NEW = b'nameserver 192.168.1.1\n'
+
+
+def test_write_atomically_replaces_in_one_rename(tmp_path):
+    path = str(tmp_path / 'keeplocal_hairpin.prom')
+    _files.write_atomically(path, 'old 1\n')
+    with open(path) as reader:
+        _files.write_atomically(path, 'new 2\n')
+        # A reader that opened the old file reads all of it; a new reader gets all of the new one.
+        assert reader.read() == 'old 1\n'
+    with open(path) as reader:
+        assert reader.read() == 'new 2\n'
+    assert os.listdir(str(tmp_path)) == ['keeplocal_hairpin.prom']
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    _files.write_atomically(path, b'bytes 3\n', mode=0o600)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize('broken', ['fsync', 'replace'])
+def test_write_atomically_leaves_no_temporary_file_on_failure(tmp_path, monkeypatch, broken):
+    path = str(tmp_path / 'keeplocal_hairpin.prom')
+    _files.write_atomically(path, 'old 1\n')
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(_files.os, broken, full_disk)
+    with pytest.raises(OSError):
+        _files.write_atomically(path, 'new 2\n')
+    assert os.listdir(str(tmp_path)) == ['keeplocal_hairpin.prom']
+    with open(path) as reader:
+        assert reader.read() == 'old 1\n'
 
 
 @pytest.fixture

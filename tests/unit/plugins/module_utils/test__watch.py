@@ -1,7 +1,7 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The hairpin watch collector's I/O: whole runs on a fake gateway (captured ctnetlink dump, socket
-tables and conntrack statistics) and a fake client (captured sock_diag dumps), the atomic write, the configuration, and the host checks the role
+tables and conntrack statistics) and a fake client (captured sock_diag dumps), the configuration, and the host checks the role
 runs first (node_exporter's command line, the textfile directory, systemd)."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._watch import (
     main,
     node_exporter_textfile,
     node_exporters,
-    write_atomically,
 )
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.fake_hosts import fake_host
 
@@ -161,34 +160,6 @@ def test_a_bad_configuration_is_refused_naming_the_setting(gateway, tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith('keeplocal-hairpin-watch: ') and message in err
     assert not (tmp_path / 'textfile' / 'keeplocal_hairpin.prom').exists()
-
-
-def test_write_atomically_replaces_in_one_rename(tmp_path):
-    path = str(tmp_path / 'keeplocal_hairpin.prom')
-    write_atomically(path, 'old 1\n')
-    with open(path) as reader:
-        write_atomically(path, 'new 2\n')
-        # A reader that opened the old file reads all of it; a new reader gets all of the new one.
-        assert reader.read() == 'old 1\n'
-    with open(path) as reader:
-        assert reader.read() == 'new 2\n'
-    assert os.listdir(str(tmp_path)) == ['keeplocal_hairpin.prom']
-    assert os.stat(path).st_mode & 0o777 == 0o644
-
-
-def test_write_atomically_leaves_no_temporary_file_on_failure(tmp_path, monkeypatch):
-    path = str(tmp_path / 'keeplocal_hairpin.prom')
-    write_atomically(path, 'old 1\n')
-
-    def full_disk(fd):
-        raise OSError(28, 'No space left on device')
-
-    monkeypatch.setattr(_watch.os, 'fsync', full_disk)
-    with pytest.raises(OSError):
-        write_atomically(path, 'new 2\n')
-    assert os.listdir(str(tmp_path)) == ['keeplocal_hairpin.prom']
-    with open(path) as reader:
-        assert reader.read() == 'old 1\n'
 
 
 @pytest.mark.parametrize('argv, expected', [
