@@ -36,16 +36,44 @@ def _address(value):
     return addr
 
 
-def parse_ip(value):
-    """The ``ipaddress`` object for ``value`` (IPv4-mapped IPv6 folded to IPv4), or None when it is not an address."""
+def parse_ip(value, literal=False):
+    """The ``ipaddress`` object for ``value`` (IPv4-mapped IPv6 folded to IPv4), or None when it is not an address.
+
+    ``literal``: the address exactly as written, for text handed on as it is (DNS data, an address
+    to bind or to connect to): no brackets, an IPv4-mapped address stays IPv6 and a zone index stays.
+    """
     if not isinstance(value, str):
         if value is None or isinstance(value, bool) or not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
             return None
         value = str(value)
     try:
-        return _address(value)
+        return ipaddress.ip_address(value.strip()) if literal else _address(value)
     except ValueError:
         return None
+
+
+def is_loopback(value):
+    """True when ``value`` (any text form) is a loopback address; False for anything else."""
+    addr = parse_ip(value)
+    return addr is not None and addr.is_loopback
+
+
+def split_host_port(text):
+    """``(host, port text)`` of ``host:port``, ``[v6]:port``, ``host`` or ``[v6]``, the port text None
+    when there is none and the host empty for ``:port``; None when ``text`` is not such a form (a
+    bracket not closed, something else after ``]``, an IPv6 address without brackets). The callers
+    check what their own format allows of the host (a name, an address) and the port."""
+    if text.startswith('['):
+        host, sep, rest = text[1:].partition(']')
+        if not sep or (rest and not rest.startswith(':')):
+            return None
+        return host, rest[1:] if rest else None
+    host, sep, port = text.rpartition(':')
+    if not sep:
+        return text, None
+    if ':' in host:
+        return None
+    return host, port
 
 
 def ip_sort_key(ip):
@@ -75,10 +103,10 @@ def parse_port(value, field='port'):
 
 def parse_endpoint(value, field='address'):
     """``(ip, port)`` from ``192.0.2.1:80`` or ``[2001:db8::1]:80``; ValueError naming ``field`` and the form otherwise."""
-    text = value.strip() if isinstance(value, str) else ''
-    host, sep, port = text.rpartition(':')
-    if not sep or not host or (':' in host and not (host.startswith('[') and host.endswith(']'))):
+    split = split_host_port(value.strip()) if isinstance(value, str) else None
+    if split is None or not split[0] or split[1] is None:
         raise ValueError('%s: %r is not an address with a port; write it as 127.0.0.1:8000 or [::1]:8000' % (field, value))
+    host, port = split
     ip = parse_ip(host)
     if ip is None:
         raise ValueError('%s: %r is not an IP address (in %r); write it as 127.0.0.1:8000 or [::1]:8000' % (field, host, value))
@@ -98,17 +126,20 @@ def normalize_ip(value):
     return str(_address(value))
 
 
-def parse_network(value):
-    """Parse a CIDR (or a single address) into an ip_network; host bits are allowed.
+def parse_network(value, strict=False):
+    """Parse a CIDR (or a single address) into an ip_network; host bits are allowed unless ``strict``.
 
-    Raises ValueError with a message naming the value.
+    Raises ValueError with a message naming the value (with ``strict``, and the network meant).
     """
     if not isinstance(value, str):
         raise ValueError('%r is not a CIDR such as 192.168.0.0/16' % (value,))
     try:
-        return ipaddress.ip_network(value.strip(), strict=False)
+        net = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
         raise ValueError('%r is not a CIDR such as 192.168.0.0/16 or fd00::/8' % (value,)) from None
+    if strict and ipaddress.ip_interface(value.strip()).ip != net.network_address:
+        raise ValueError('%r is not a network CIDR: it has host bits set (did you mean %s?)' % (value, net))
+    return net
 
 
 class InternalNetworks:

@@ -35,12 +35,12 @@ refused with the fix (``--http-socket``, which uWSGI's docs recommend behind ngi
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import socket
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint, parse_ip, parse_network, split_host_port
 
 SERVERS = ('gunicorn', 'uvicorn', 'uwsgi')
 # What each server speaks on the pair's listener: nginx must use the same (proxy_pass http:// or uwsgi_pass).
@@ -212,11 +212,9 @@ def parse_tcp(address, default_host='127.0.0.1'):
     abstract name (@x) -> None."""
     if not address or address.startswith('/') or address.startswith('@') or ':' not in address:
         return None
-    if address.startswith('['):
-        host, _sep, port = address[1:].partition(']:')
-    else:
-        host, port = address.rsplit(':', 1)
-    if not port.isdigit():
+    # uWSGI takes the port after the last colon, also of an IPv6 address without brackets.
+    host, port = split_host_port(address) or address.rsplit(':', 1)
+    if not port or not port.isdigit():
         return None
     return {'host': host or default_host, 'port': int(port)}
 
@@ -230,12 +228,16 @@ def trusted(allow, address):
             continue
         if item == '*':
             return True
+        addr = parse_ip(address, literal=True)
         try:
-            if ipaddress.ip_address(address) in ipaddress.ip_network(item, strict=False):
-                return True
+            network = parse_network(item)
         except ValueError:
+            network = None
+        if addr is None or network is None:
             if item == address:
                 return True
+        elif addr in network:
+            return True
     return False
 
 
@@ -287,8 +289,7 @@ def uvicorn_settings(args, environment=None):
     elif uds is not None:
         binds, source = ['unix:' + uds], uds_source
     else:
-        port_text = str(port)
-        binds = [('[%s]:%s' % (host, port_text)) if ':' in host else '%s:%s' % (host, port_text)]
+        binds = [endpoint(host, port)]
         source = 'command line' if 'command line' in (host_source, port_source) else (
             host_source if host_source != 'default' else port_source)
     return {
@@ -529,8 +530,7 @@ def uwsgi_binds(settings):
     binds = []
     for listener in settings['listeners']:
         if listener['tcp']:
-            host = listener['tcp']['host']
-            binds.append(('[%s]:%d' if ':' in host else '%s:%d') % (host, listener['tcp']['port']))
+            binds.append(endpoint(listener['tcp']['host'], listener['tcp']['port']))
         elif listener['address']:
             binds.append('unix:' + listener['address'])
     return binds

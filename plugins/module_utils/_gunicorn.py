@@ -29,6 +29,8 @@ import os
 import re
 import shlex
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import split_host_port
+
 DEFAULT_BIND = '127.0.0.1:8000'
 KEEPLOCAL_SECTION = 'X-Keeplocal'
 
@@ -405,13 +407,8 @@ def parse_bind(bind):
         return {'type': 'unix', 'path': bind[5:]}
     if bind.startswith('fd://'):
         return {'type': 'fd', 'fd': bind[5:]}
-    if bind.startswith('['):
-        host, _sep, port = bind[1:].partition(']:')
-        return {'type': 'tcp', 'host': host, 'port': int(port) if port.isdigit() else 8000}
-    if ':' in bind:
-        host, port = bind.rsplit(':', 1)
-        return {'type': 'tcp', 'host': host or '0.0.0.0', 'port': int(port) if port.isdigit() else 8000}
-    return {'type': 'tcp', 'host': bind, 'port': 8000}
+    host, port = split_host_port(bind) or (bind, None)
+    return {'type': 'tcp', 'host': host or '0.0.0.0', 'port': int(port) if port and port.isdigit() else 8000}
 
 
 def rewrite_exec_start(value, binds, umask=None, drop=('pid',), extra=()):

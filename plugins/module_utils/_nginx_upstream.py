@@ -18,7 +18,6 @@ servers and locations, directives spanning lines, quoted arguments.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import posixpath
 import re
 import shlex
@@ -26,7 +25,13 @@ import shlex
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _app_servers
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _nginx_conf
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import parse_port
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
+    endpoint,
+    is_loopback,
+    parse_ip,
+    parse_port,
+    split_host_port,
+)
 
 # The module's options.
 ARGUMENT_SPEC = dict(
@@ -60,30 +65,15 @@ class NginxEditError(Exception):
 
 
 def split_hostport(text, default_port=None):
-    """'127.0.0.1:8000' -> ('127.0.0.1', 8000); '[::1]:80' -> ('::1', 80); 'app' -> ('app', default)."""
-    if text.startswith('['):
-        end = text.find(']')
-        if end < 0:
-            return None, None
-        host, rest = text[1:end], text[end + 1:]
-        if rest.startswith(':') and rest[1:].isdigit():
-            return host, int(rest[1:])
-        return host, default_port if rest == '' else None
-    if text.count(':') == 1:
-        host, port = text.split(':')
-        if port.isdigit():
-            return host, int(port)
-        return host, None
-    if ':' in text:
-        # A bare IPv6 address without brackets is not valid in nginx addresses.
+    """'127.0.0.1:8000' -> ('127.0.0.1', 8000); '[::1]:80' -> ('::1', 80); 'app' -> ('app', default);
+    a port that is not a number: (host, None); not an nginx address (a bare IPv6 address): (None, None)."""
+    split = split_host_port(text)
+    if split is None:
         return None, None
-    return text, default_port
-
-
-def format_hostport(host, port):
-    if ':' in host:
-        return '[%s]:%d' % (host, port)
-    return '%s:%d' % (host, port)
+    host, port = split
+    if port is None:
+        return host, default_port
+    return host, int(port) if port.isdigit() else None
 
 
 def is_local_host(host, local_addresses=()):
@@ -92,12 +82,9 @@ def is_local_host(host, local_addresses=()):
         return False
     if host.lower() in LOCAL_NAMES:
         return True
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
+    addr = parse_ip(host)
+    if addr is None:
         return False
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
     if addr.is_loopback or addr.is_unspecified:
         return True
     return str(addr) in set(local_addresses or ())
@@ -355,7 +342,7 @@ def site_text(site):
     if target['type'] == 'unix':
         return 'unix:' + target['path']
     if target['type'] == 'tcp':
-        return format_hostport(target['host'], target['port'])
+        return endpoint(target['host'], target['port'])
     return target.get('text', '')
 
 
@@ -481,9 +468,8 @@ def effective_headers(analysis, proxy_pass):
 
 def _peer_address(target):
     """The address nginx connects from to a TCP target on this host, which gunicorn reports as REMOTE_ADDR."""
-    try:
-        addr = ipaddress.ip_address(target['host'])
-    except ValueError:
+    addr = parse_ip(target['host'], literal=True)
+    if addr is None:
         return '127.0.0.1'  # localhost and the other local names
     if addr.is_unspecified:
         return '127.0.0.1' if addr.version == 4 else '::1'
@@ -742,8 +728,8 @@ def parse_address(text):
     try:
         return host, parse_port(port)
     except ValueError:
-        raise ValueError('address: the port of %s is outside 1-65535: give the TCP address nginx proxies to now, '
-                         'for example 127.0.0.1:8000' % text) from None
+        raise ValueError('address: the port of %r is not a port number (1-65535): give the TCP address nginx proxies '
+                         'to now, for example 127.0.0.1:8000' % text) from None
 
 
 PLACEHOLDER = re.compile(r'\{[a-z]+\}')
@@ -913,7 +899,7 @@ def owner_access_problem(privileges):
 
 def _listeners(host, key):
     if key[0] == 'tcp':
-        return [{'address': format_hostport(sock['local_ip'], sock['local_port']), 'ip': sock['local_ip'], 'inode': sock['inode']}
+        return [{'address': endpoint(sock['local_ip'], sock['local_port']), 'ip': sock['local_ip'], 'inode': sock['inode']}
                 for sock in host.get('tcp', []) if sock['state'] == 'LISTEN' and sock['local_port'] == key[1]]
     return [{'address': 'unix:' + sock['path'], 'ip': None, 'inode': sock['inode']}
             for sock in host.get('unix', []) if sock.get('path') == key[1]]
@@ -921,10 +907,7 @@ def _listeners(host, key):
 
 def _reachable(ip):
     """A listening address other hosts can connect to (anything but loopback)."""
-    try:
-        return not ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return True
+    return not is_loopback(ip)
 
 
 def _owners(host, inode):

@@ -13,10 +13,11 @@ Stdlib only and no I/O: the module does the sockets and passes the measurements 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 from urllib.parse import urlsplit
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import parse_ip, parse_port, split_host_port
 
 PERCENTILES = (50, 90, 99)
 STAT_KEYS = ("count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
@@ -51,32 +52,19 @@ def summarize(values, digits=3):
     return result
 
 
-def _port(value, field):
-    try:
-        port = int(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("%s: port %r is not a number" % (field, value)) from exc
-    if not 1 <= port <= 65535:
-        raise ValueError("%s: port %d is outside 1-65535" % (field, port))
-    return port
-
-
 def parse_tcp(spec):
     """'host:port' or '[v6]:port' -> (host, port)."""
     field = "tcp %r" % (spec,)
     if not spec or ":" not in spec:
         raise ValueError("%s: expected host:port" % field)
-    if spec.startswith("["):
-        host, sep, port = spec[1:].partition("]:")
-        if not sep:
-            raise ValueError("%s: expected [address]:port for IPv6" % field)
-    else:
-        host, port = spec.rsplit(":", 1)
-        if ":" in host:
-            raise ValueError("%s: write IPv6 addresses as [address]:port" % field)
+    split = split_host_port(spec)
+    if split is None or split[1] is None:
+        raise ValueError("%s: %s" % (field, "expected [address]:port for IPv6" if spec.startswith("[")
+                                     else "write IPv6 addresses as [address]:port"))
+    host, port = split
     if not host:
         raise ValueError("%s: the host is empty" % field)
-    return host, _port(port, field)
+    return host, parse_port(port, field)
 
 
 def parse_url(url):
@@ -90,8 +78,8 @@ def parse_url(url):
     try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError("%s: the port is not a number in 1-65535" % field) from exc
-    port = _port(port if port is not None else 80, field)
+        raise ValueError("%s: the port is not a port number (1-65535)" % field) from exc
+    port = parse_port(port if port is not None else 80, field)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -149,10 +137,8 @@ def seen_client(response):
     words = text.splitlines()[0].split() if text else []
     if not words:
         return None
-    try:
-        return str(ipaddress.ip_address(words[-1]))
-    except ValueError:
-        return None
+    addr = parse_ip(words[-1], literal=True)
+    return None if addr is None else str(addr)
 
 
 def aggregate(samples, response_limit=256):

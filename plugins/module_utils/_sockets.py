@@ -13,7 +13,7 @@ import ipaddress
 import json
 import sys
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import normalize_ip
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import is_loopback, normalize_ip, parse_ip
 
 TCP_STATES = {
     '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
@@ -104,13 +104,6 @@ def _owner(inodes, inode):
     return owner[0], owner[1]
 
 
-def _is_loopback(ip):
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
 def _most_common(names):
     counts = {}
     for name in names:
@@ -136,7 +129,7 @@ def summarize(sockets, inodes=None, local_addresses=None, public_addresses=None,
     def is_public(ip):
         if ip in public:
             return True
-        return internal is not None and ip not in _WILDCARDS and not _is_loopback(ip) and not internal.contains(ip)
+        return internal is not None and ip not in _WILDCARDS and not is_loopback(ip) and not internal.contains(ip)
 
     listeners = {}
     for sock in sockets:
@@ -167,7 +160,7 @@ def summarize(sockets, inodes=None, local_addresses=None, public_addresses=None,
         if is_public(sock['remote_ip']) and listener_for(sock['local_ip'], sock['local_port']) is None:
             entry = to_public.setdefault(remote, {'names': []})
             entry['names'].append(name)
-        if sock['remote_ip'] in own or sock['remote_ip'] == sock['local_ip'] or _is_loopback(sock['remote_ip']):
+        if sock['remote_ip'] in own or sock['remote_ip'] == sock['local_ip'] or is_loopback(sock['remote_ip']):
             listener = listener_for(*remote)
             # The accepting side of a local connection has the client's ephemeral port as its peer:
             # only the connecting side points at a listener.
@@ -225,9 +218,8 @@ def connections_by_process(sockets, inodes, remote_ips):
 
 
 def _keep(ip):
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = parse_ip(ip)
+    if addr is None:
         return False
     return not (addr.is_loopback or addr.is_link_local or addr.is_unspecified)
 

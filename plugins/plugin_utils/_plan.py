@@ -46,6 +46,8 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses impor
     DEFAULT_INTERNAL_CIDRS,
     ip_sort_key,
     parse_ip,
+    parse_network,
+    parse_port,
 )
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._recommend import (
     gateway_recommendation,
@@ -218,10 +220,10 @@ def _check_name_ports(name_ports):
             ports = [ports]
         parsed = set()
         for port in ports:
-            number = _int(port)
-            if number is None or not 0 < number < 65536:
-                raise PlanError('name_ports[%s]: %r is not a port (1-65535)' % (name, port))
-            parsed.add(number)
+            try:
+                parsed.add(parse_port(port))
+            except ValueError:
+                raise PlanError('name_ports[%s]: %r is not a port (1-65535)' % (name, port)) from None
         result[str(name).rstrip('.').lower()] = parsed
     return result
 
@@ -250,7 +252,7 @@ def _parse_cidrs(value, option, example):
     result = []
     for cidr in value:
         try:
-            result.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
+            result.append(parse_network(cidr))
         except ValueError:
             raise PlanError('%s: %r is not a network; write it as address/prefix, e.g. %s or fd00::/64'
                             % (option, cidr, example)) from None
@@ -364,12 +366,12 @@ def _endpoint(address, port):
     return address.host_text if port is None else '%s:%s' % (address.host_text, port)
 
 
-def parse_network(value):
-    """An ``ipaddress`` network for 'a.b.c.d/n' (None otherwise)."""
-    if value is None or '/' not in str(value):
+def _forward_network(value):
+    """A forward's public network for 'a.b.c.d/n' (None otherwise: an address, or no forward address)."""
+    if not isinstance(value, str) or '/' not in value:
         return None
     try:
-        return ipaddress.ip_network(str(value).strip(), strict=False)
+        return parse_network(value)
     except ValueError:
         return None
 
@@ -390,7 +392,7 @@ class Forward:
         self.gateway = gateway
         self.proto = str(item['proto']).lower() if item.get('proto') else None
         self.public_ip = book.parse(item.get('public_ip'))
-        self.public_net = None if self.public_ip is not None else parse_network(item.get('public_ip'))
+        self.public_net = None if self.public_ip is not None else _forward_network(item.get('public_ip'))
         if self.public_net is not None and self.public_net.num_addresses == 1:
             self.public_ip, self.public_net = book.intern(self.public_net.network_address), None
         self.public_port = _int(item.get('public_port'))

@@ -21,6 +21,7 @@ import html
 import json
 from collections.abc import Mapping
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint
 from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import (
     COUNTED_BY_CLIENT,
     COUNTED_BY_GATEWAY,
@@ -130,15 +131,6 @@ def _fmt_num(value, unit=''):
     return text + unit
 
 
-def _endpoint(ip, port):
-    if ip is None:
-        return '?' if port is None else '?:%s' % port
-    text = str(ip)
-    if ':' in text:
-        text = '[%s]' % text
-    return text if port is None else '%s:%s' % (text, port)
-
-
 def _text(value):
     if value is None:
         return '-'
@@ -165,12 +157,12 @@ def _client_text(pair):
 
 def _public_text(pair):
     public = pair.get('public') or {}
-    return '%s/%s' % (_endpoint(public.get('ip'), public.get('port')), public.get('proto') or 'tcp')
+    return '%s/%s' % (endpoint(public.get('ip'), public.get('port')), public.get('proto') or 'tcp')
 
 
 def _backend_text(pair):
     backend = pair.get('backend') or {}
-    where = _endpoint(backend.get('ip'), backend.get('port'))
+    where = endpoint(backend.get('ip'), backend.get('port'))
     return '%s (%s)' % (backend['host'], where) if backend.get('host') else where
 
 
@@ -183,7 +175,7 @@ def _relation_text(pair):
 
 def _same_host_text(item):
     return '%s: %s %s %s (%s)' % (item.get('host') or '?', item.get('client_process') or '?', ARROW,
-                                  item.get('listener_process') or '?', _endpoint(item.get('ip'), item.get('port')))
+                                  item.get('listener_process') or '?', endpoint(item.get('ip'), item.get('port')))
 
 
 def _status_text(item):
@@ -418,7 +410,7 @@ def _plan_keys(plan):
     for pair in plan.get('pairs') or []:
         client = (pair.get('client') or {}).get('ip')
         backend = pair.get('backend') or {}
-        keys[(COUNTED_BY_GATEWAY, client, _public_text(pair), _endpoint(backend.get('ip'), backend.get('port')))] = pair.get('id')
+        keys[(COUNTED_BY_GATEWAY, client, _public_text(pair), endpoint(backend.get('ip'), backend.get('port')))] = pair.get('id')
         keys.setdefault((COUNTED_BY_CLIENT, client, _public_text(pair), None), pair.get('id'))
     return keys
 
@@ -629,7 +621,7 @@ def render_markdown(plan, measurements=None, watch=None, price_per_gb=None, curr
     out += ['## Same-host TCP (Unix-socket candidates)', '']
     same_host = plan.get('same_host') or []
     if same_host:
-        rows = [[_md(item.get('host')), _md(_endpoint(item.get('ip'), item.get('port'))),
+        rows = [[_md(item.get('host')), _md(endpoint(item.get('ip'), item.get('port'))),
                  _md('%s -> %s' % (item.get('client_process') or '?', item.get('listener_process') or '?')),
                  _md(item.get('connections')), _code(item.get('fix')), _md(item.get('reason'))] for item in same_host]
         out += _md_table(['Host', 'Endpoint', 'Client -> listener', 'Conns', 'Fix', 'Reason'], rows)
@@ -757,12 +749,12 @@ def _fixed_label(pair, before, after):
     backend = pair.get('backend') or {}
     if fix == 'split_dns':
         names = public.get('names') or []
-        what = 'split DNS: %s %s %s' % (', '.join(names) if names else _endpoint(public.get('ip'), None), ARROW, backend.get('ip'))
+        what = 'split DNS: %s %s %s' % (', '.join(names) if names else endpoint(public.get('ip'), None), ARROW, backend.get('ip'))
     elif fix == 'local_shortcut':
-        what = 'local shortcut: %s %s %s' % (_endpoint(public.get('ip'), public.get('port')), ARROW,
-                                             _endpoint(backend.get('ip'), backend.get('port')))
+        what = 'local shortcut: %s %s %s' % (endpoint(public.get('ip'), public.get('port')), ARROW,
+                                             endpoint(backend.get('ip'), backend.get('port')))
     else:
-        what = 'direct: %s' % _endpoint(backend.get('ip'), backend.get('port'))
+        what = 'direct: %s' % endpoint(backend.get('ip'), backend.get('port'))
     return '%s \u00b7 gateway entries %s per 1,000 requests' % (what, _change(before, after, 'gw_entries_per_1000'))
 
 
@@ -869,7 +861,7 @@ def _through_gateway(pairs, gw_info, top):
                        'stroke-width="2.5" marker-end="url(#arrow-hairpin)"/>'
                        % (x0, y1, x1, y1, x1 + bend, y1, x2 - bend, y2, x2 - 1, y2, COLOR_HAIRPIN))
         public = pair.get('public') or {}
-        label = '%s \u00b7 %s conn' % (_endpoint(public.get('ip'), public.get('port')), _text(pair.get('connections')))
+        label = '%s \u00b7 %s conn' % (endpoint(public.get('ip'), public.get('port')), _text(pair.get('connections')))
         out.append(_svg_text(label_start, y_client - 4, label, 11, bend_start - label_start, fill=COLOR_HAIRPIN, css='hairpin-label'))
         out.append('</g>')
     return out, 26 + main_h
@@ -889,7 +881,7 @@ def _fixed_rows(pairs, measurements, top):
         client = pair.get('client') or {}
         client_text = '%s %s' % (_client_key(pair), client.get('ip')) if client.get('host') else _client_key(pair)
         backend = pair.get('backend') or {}
-        backend_text = '%s %s' % (_backend_key(pair), _endpoint(backend.get('ip'), backend.get('port'))) if backend.get('host') \
+        backend_text = '%s %s' % (_backend_key(pair), endpoint(backend.get('ip'), backend.get('port'))) if backend.get('host') \
             else _backend_key(pair)
         label = _fixed_label(pair, measurements['before'].get(token) or {}, measurements['after'].get(token) or {})
         out.append('<g class="pair direct" data-pair="%s" data-fix="%s"><title>%s</title>' % (_esc(token), _esc(pair.get('fix')), _esc(label)))
@@ -915,7 +907,7 @@ def _same_host_rows(items, measurements, top):
                    % (' fixed' if fixed else '', _esc(item.get('id')), _esc(item.get('reason'))))
         out.append('<rect class="box box-host" x="20" y="%d" width="%d" height="%d" rx="10" ry="10"/>' % (y, SVG_WIDTH - 40, SAME_ROW_H - 12))
         out.append(_svg_text(34, y + 24, item.get('host'), 14, 210, bold=True))
-        out.append(_svg_text(34, y + 44, _endpoint(item.get('ip'), item.get('port')), 12, 210))
+        out.append(_svg_text(34, y + 44, endpoint(item.get('ip'), item.get('port')), 12, 210))
         for x, name in ((260, item.get('client_process') or 'client'), (780, item.get('listener_process') or 'listener')):
             out.append('<rect class="box box-process" x="%d" y="%d" width="160" height="40" rx="6" ry="6"/>' % (x, y + 16))
             out.append(_svg_text(x + 80, y + 41, name, 12, 160 - 2 * PAD, anchor='middle'))
@@ -923,7 +915,7 @@ def _same_host_rows(items, measurements, top):
             css, color, text_color, label = 'direct-path', COLOR_DIRECT, '#1d6b1d', 'Unix socket (measured after)'
         else:
             css, color, text_color = 'local-path', COLOR_LOCAL, '#a65400'
-            label = 'TCP %s \u00b7 %s conn' % (_endpoint(item.get('ip'), item.get('port')), _text(item.get('connections')))
+            label = 'TCP %s \u00b7 %s conn' % (endpoint(item.get('ip'), item.get('port')), _text(item.get('connections')))
         out.append('<path class="%s" d="M420,%d L779,%d" stroke="%s" stroke-width="2.5" marker-end="url(#arrow-%s)"/>'
                    % (css, y + 36, y + 36, color, 'direct' if fixed else 'local'))
         out.append(_svg_text(600, y + 30, label, 11, 340, anchor='middle', fill=text_color, css='local-label'))
@@ -1151,7 +1143,7 @@ def render_html(plan, measurements=None, watch=None, price_per_gb=None, currency
     out.append('<h2>Same-host TCP (Unix-socket candidates)</h2>')
     same_host = plan.get('same_host') or []
     if same_host:
-        rows = [[_h(item.get('host')), _h(_endpoint(item.get('ip'), item.get('port'))),
+        rows = [[_h(item.get('host')), _h(endpoint(item.get('ip'), item.get('port'))),
                  _h('%s \u2192 %s' % (item.get('client_process') or '?', item.get('listener_process') or '?')),
                  _h(item.get('connections')), _fix_badge(item.get('fix')), _h(_pretty(item.get('reason')))] for item in same_host]
         out += _html_table(['Host', 'Endpoint', 'Client \u2192 listener', 'Conns', 'Fix', 'Reason'], rows, 'same-host')

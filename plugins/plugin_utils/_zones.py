@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import re
+
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
+    is_loopback,
+    parse_ip,
+    parse_network,
+    parse_port,
+)
 
 RECORD_TYPES = ('A', 'AAAA', 'CNAME', 'SRV')
 VIEWS = ('internal', 'public')
@@ -137,10 +143,7 @@ def normalize_record(record, zone, path):
     value = record.get('value')
     if rtype in ('A', 'AAAA'):
         version = 4 if rtype == 'A' else 6
-        try:
-            addr = ipaddress.ip_address(str(value).strip()) if value is not None else None
-        except ValueError:
-            addr = None
+        addr = parse_ip(value, literal=True)
         if addr is None or addr.version != version:
             raise ZoneError('%s.value: %r is not an IPv%d address (type %s)' % (path, value, version, rtype))
         data = str(addr)
@@ -268,7 +271,9 @@ def normalize_zone(zone, path, defaults=None):
 # --- names answered privately (split_dns_names) --------------------------------------------------
 
 def _ip_record(ip):
-    addr = ipaddress.ip_address(str(ip))
+    addr = parse_ip(ip, literal=True)
+    if addr is None:
+        raise ValueError('%r is not an IP address' % (ip,))
     return ('A' if addr.version == 4 else 'AAAA'), str(addr)
 
 
@@ -374,16 +379,9 @@ def _check_cidrs(values, var, errors):
         return out
     for idx, value in enumerate(values):
         try:
-            net = ipaddress.ip_network(str(value).strip(), strict=True)
+            out.append(str(parse_network(value, strict=True)))
         except ValueError as exc:
-            hint = ''
-            try:
-                hint = ' (did you mean %s?)' % ipaddress.ip_network(str(value).strip(), strict=False)
-            except ValueError:
-                pass
-            errors.append('%s[%d]: %r is not a network CIDR: %s%s' % (var, idx, value, exc, hint))
-            continue
-        out.append(str(net))
+            errors.append('%s[%d]: %s' % (var, idx, exc))
     return out
 
 
@@ -393,10 +391,11 @@ def _check_addresses(values, var, errors):
         errors.append('%s: must be a list of IP addresses, got %r' % (var, values))
         return out
     for idx, value in enumerate(values):
-        try:
-            out.append(str(ipaddress.ip_address(str(value).strip())))
-        except ValueError:
+        addr = parse_ip(value, literal=True)
+        if addr is None:
             errors.append('%s[%d]: %r is not an IP address' % (var, idx, value))
+        else:
+            out.append(str(addr))
     return out
 
 
@@ -407,13 +406,13 @@ def parse_upstream(value):
         raise ZoneError('%r is not an upstream address such as 198.51.100.53, 198.51.100.53:5353 or [2001:db8::53]:53'
                         % (value,))
     ip_text = match.group('ip6') or match.group('ip')
+    ip = parse_ip(ip_text, literal=True)
+    if ip is None:
+        raise ZoneError('%r: %r is not an IP address (CoreDNS forwards to addresses, not names)' % (value, ip_text))
     try:
-        ip = ipaddress.ip_address(ip_text)
+        port = parse_port(match.group('port') or 53)
     except ValueError:
-        raise ZoneError('%r: %r is not an IP address (CoreDNS forwards to addresses, not names)' % (value, ip_text)) from None
-    port = int(match.group('port')) if match.group('port') else 53
-    if not 0 < port < 65536:
-        raise ZoneError('%r: port %d is out of range' % (value, port))
+        raise ZoneError('the port of %r is not a port number (1-65535)' % (value,)) from None
     return str(ip), port
 
 
@@ -471,7 +470,7 @@ def build_config(zones, names=None, internal_cidrs=None, listen_addresses=None, 
             errors.append('split_dns_upstreams[%d]: %s is systemd-resolved\'s stub listener; forwarding there loops as soon as '
                           'the host resolves through this server: give the real upstream resolvers' % (idx, value))
             continue
-        if port == listen_port and (ip in listen or (not listen and ipaddress.ip_address(ip).is_loopback)):
+        if port == listen_port and (ip in listen or (not listen and is_loopback(ip))):
             errors.append('split_dns_upstreams[%d]: %s is this server itself (split_dns_listen_addresses): a forwarding loop'
                           % (idx, value))
             continue
@@ -613,7 +612,10 @@ def render_resolv_conf(original, nameservers, keep_existing=True, backup_path=No
     """
     ours = []
     for ip in nameservers or []:
-        text = str(ipaddress.ip_address(str(ip).strip()))
+        addr = parse_ip(ip, literal=True)
+        if addr is None:
+            raise ZoneError('%r is not an IP address' % (ip,))
+        text = str(addr)
         if text not in ours:
             ours.append(text)
     if not ours:
@@ -647,10 +649,10 @@ def build_probes(zone_files, listen_addresses, internal_cidrs, port=53):
     the SOA serial of the internal file) and from one outside them (public view: the public file's
     serial, or REFUSED for a private-only zone). Without such addresses, a plain liveness query.
     """
-    nets = [ipaddress.ip_network(c, strict=False) for c in internal_cidrs or []]
+    nets = [parse_network(cidr) for cidr in internal_cidrs or []]
     internal = public = None
     for text in listen_addresses or []:
-        addr = ipaddress.ip_address(text)
+        addr = parse_ip(text, literal=True)
         if any(addr.version == net.version and addr in net for net in nets):
             internal = internal or str(addr)
         elif not addr.is_loopback and not addr.is_link_local:

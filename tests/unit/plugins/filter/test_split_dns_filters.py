@@ -41,7 +41,7 @@ def test_errors_become_filter_errors():
         split_dns_zone_files.split_dns_zone_files(cfg['zones'], today='tomorrow')
     with pytest.raises(AnsibleFilterError, match='split_dns_resolv_conf: no nameserver given'):
         split_dns_resolv_conf.split_dns_resolv_conf('nameserver 1.1.1.1\n', [])
-    with pytest.raises(AnsibleFilterError, match='split_dns_resolv_conf: .*does not appear to be an IPv4 or IPv6 address'):
+    with pytest.raises(AnsibleFilterError, match="split_dns_resolv_conf: 'gw' is not an IP address"):
         split_dns_resolv_conf.split_dns_resolv_conf('', ['gw'])
     with pytest.raises(AnsibleFilterError, match='split_dns_probes'):
         split_dns_probes.split_dns_probes([{'zone': 'x'}], ['192.168.1.1'], ['192.168.1.0/24'])

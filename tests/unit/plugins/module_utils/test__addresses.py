@@ -9,8 +9,13 @@ import pytest
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
     DEFAULT_INTERNAL_CIDRS,
     InternalNetworks,
+    is_loopback,
     normalize_ip,
+    parse_endpoint,
+    parse_ip,
     parse_network,
+    parse_port,
+    split_host_port,
 )
 
 
@@ -100,3 +105,88 @@ def test_parse_network():
     assert str(parse_network('192.168.1.20/32')) == '192.168.1.20/32'
     assert str(parse_network('192.168.1.20')) == '192.168.1.20/32'
     assert str(parse_network('fd77::1/64')) == 'fd77::/64'
+
+
+def test_parse_network_strict_names_the_network_meant():
+    assert str(parse_network('192.168.1.0/24', strict=True)) == '192.168.1.0/24'
+    assert str(parse_network('192.168.1.20', strict=True)) == '192.168.1.20/32'
+    with pytest.raises(ValueError, match=r"^'192.168.1.1/24' is not a network CIDR: it has host bits set \(did you mean 192.168.1.0/24\?\)$"):
+        parse_network('192.168.1.1/24', strict=True)
+    with pytest.raises(ValueError, match=r"^'lan' is not a CIDR"):
+        parse_network('lan', strict=True)
+
+
+@pytest.mark.parametrize('text, folded, literal', [
+    ('192.168.1.20', '192.168.1.20', '192.168.1.20'),
+    (' 2001:DB8::1 ', '2001:db8::1', '2001:db8::1'),
+    ('::ffff:192.168.1.20', '192.168.1.20', '::ffff:c0a8:114'),
+    ('[2001:db8::1]', '2001:db8::1', None),
+    ('fe80::1%eth0', 'fe80::1', 'fe80::1%eth0'),
+    ('app.example.test', None, None),
+    ('198.51.100.1:80', None, None),
+    (None, None, None),
+    (True, None, None),
+])
+def test_parse_ip_folded_and_literal(text, folded, literal):
+    for result, expected in ((parse_ip(text), folded), (parse_ip(text, literal=True), literal)):
+        assert (None if result is None else str(result)) == expected
+
+
+@pytest.mark.parametrize('text, loopback', [
+    ('127.0.0.1', True), ('127.9.9.9', True), ('::1', True), ('::ffff:127.0.0.1', True), ('[::1]', True),
+    ('192.168.1.20', False), ('::', False), ('localhost', False), ('', False), (None, False),
+])
+def test_is_loopback(text, loopback):
+    assert is_loopback(text) is loopback
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('127.0.0.1:8000', ('127.0.0.1', '8000')),
+    ('localhost:80', ('localhost', '80')),
+    ('app', ('app', None)),
+    (':8000', ('', '8000')),
+    ('host:', ('host', '')),
+    ('host:pg', ('host', 'pg')),
+    ('[::1]:8000', ('::1', '8000')),
+    ('[::1]', ('::1', None)),
+    ('[::1]:', ('::1', '')),
+    ('[::1', None),
+    ('[::1]8000', None),
+    ('::1', None),
+    ('::1:8000', None),
+])
+def test_split_host_port(text, expected):
+    assert split_host_port(text) == expected
+
+
+@pytest.mark.parametrize('value, expected', [(80, 80), ('65535', 65535), (' 1 ', 1)])
+def test_parse_port(value, expected):
+    assert parse_port(value) == expected
+
+
+@pytest.mark.parametrize('value', [0, 65536, '-1', '8o', '', None, True, 1.5])
+def test_parse_port_rejects_naming_the_field(value):
+    with pytest.raises(ValueError, match=r'^pairs\[0\]\.port: .* is not a port number \(1-65535\)$'):
+        parse_port(value, 'pairs[0].port')
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('127.0.0.1:8000', ('127.0.0.1', 8000)),
+    ('[::1]:8000', ('::1', 8000)),
+    ('[::ffff:127.0.0.1]:80', ('127.0.0.1', 80)),
+    ('127.0.0.1', "address: '127.0.0.1' is not an address with a port"),
+    ('::1:8000', "address: '::1:8000' is not an address with a port"),
+    ('[::1]', "address: '[::1]' is not an address with a port"),
+    (':8000', "address: ':8000' is not an address with a port"),
+    (8000, "address: 8000 is not an address with a port"),
+    ('localhost:8000', "address: 'localhost' is not an IP address (in 'localhost:8000')"),
+    ('127.0.0.1:70000', "address: the port of '127.0.0.1:70000' is not a port number (1-65535)"),
+])
+def test_parse_endpoint(value, expected):
+    if isinstance(expected, tuple):
+        ip, port = parse_endpoint(value)
+        assert (str(ip), port) == expected
+    else:
+        with pytest.raises(ValueError) as error:
+            parse_endpoint(value)
+        assert str(error.value).startswith(expected)

@@ -462,8 +462,8 @@ def test_switched_pair_is_found_through_its_socket():
     ('127.0.0.1:8000', ('127.0.0.1', 8000)),
     ('[::1]:65535', ('::1', 65535)),
     ('localhost:1', ('localhost', 1)),
-    ('127.0.0.1:70000', 'address: the port of 127.0.0.1:70000 is outside 1-65535'),
-    ('127.0.0.1:0', 'address: the port of 127.0.0.1:0 is outside 1-65535'),
+    ('127.0.0.1:70000', "address: the port of '127.0.0.1:70000' is not a port number (1-65535)"),
+    ('127.0.0.1:0', "address: the port of '127.0.0.1:0' is not a port number (1-65535)"),
     ('127.0.0.1', "address: '127.0.0.1' is not host:port"),
     ('::1:8000', "address: '::1:8000' is not host:port"),
 ])

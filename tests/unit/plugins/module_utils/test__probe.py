@@ -94,8 +94,8 @@ def test_parse_target(target, expected):
     ({"name": "x", "url": "http:///path"}, "the host is empty"),
     ({"name": "x", "url": "http://a:99999/"}, "1-65535"),
     ({"name": "x", "tcp": "db.example.test"}, "expected host:port"),
-    ({"name": "x", "tcp": "db.example.test:0"}, "outside 1-65535"),
-    ({"name": "x", "tcp": "db.example.test:pg"}, "not a number"),
+    ({"name": "x", "tcp": "db.example.test:0"}, "'0' is not a port number \\(1-65535\\)"),
+    ({"name": "x", "tcp": "db.example.test:pg"}, "'pg' is not a port number \\(1-65535\\)"),
     ({"name": "x", "tcp": ":5432"}, "the host is empty"),
     ({"name": "x", "tcp": "fd00::1:5432"}, r"\[address\]:port"),
     ({"name": "x", "tcp": "[fd00::1]5432"}, "for IPv6"),
@@ -106,7 +106,7 @@ def test_parse_target_rejects(target, message):
 
 
 def test_parse_target_names_the_target():
-    with pytest.raises(ValueError, match="target 'public': tcp 'db:70000': port 70000 is outside 1-65535"):
+    with pytest.raises(ValueError, match=r"target 'public': tcp 'db:70000': '70000' is not a port number \(1-65535\)"):
         parse_target({"name": "public", "tcp": "db:70000"})
 
 

@@ -141,8 +141,8 @@ def test_failed_nginx_test_comes_back_failed(run):
 @pytest.mark.parametrize('args, message', [
     ({'mode': 'switch'}, 'address is required'),
     ({'mode': 'switch', 'address': '127.0.0.1'}, "address: '127.0.0.1' is not host:port"),
-    ({'mode': 'switch', 'address': '127.0.0.1:70000'}, 'address: the port of 127.0.0.1:70000 is outside 1-65535'),
-    ({'mode': 'discover', 'address': '127.0.0.1:0'}, 'address: the port of 127.0.0.1:0 is outside 1-65535'),
+    ({'mode': 'switch', 'address': '127.0.0.1:70000'}, "address: the port of '127.0.0.1:70000' is not a port number (1-65535)"),
+    ({'mode': 'discover', 'address': '127.0.0.1:0'}, "address: the port of '127.0.0.1:0' is not a port number (1-65535)"),
     ({'mode': 'switch', 'address': '127.0.0.1:8000', 'socket': 'run/x.sock'}, "socket: 'run/x.sock' is not an absolute path"),
     ({'mode': 'switch', 'address': '127.0.0.1:8000', 'replace_sockets': ['x.sock']}, "replace_sockets: 'x.sock' is not an absolute path"),
     ({'mode': 'switch', 'address': '127.0.0.1:8000', 'backup_keep': 0}, 'backup_keep: 0 keeps no backup'),

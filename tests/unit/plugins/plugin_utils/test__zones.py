@@ -171,9 +171,8 @@ def test_bad_cidrs_addresses_and_upstreams_name_the_variable():
                   upstreams=['127.0.0.53', '192.168.1.1', 'dns.example', '198.51.100.53:5353', '[2001:db8::53]:53', '2001:db8::35'],
                   client_nameservers=['x'], client_domains=['ok.test', 'no way'])
     assert cfg['errors'] == [
-        "split_dns_internal_cidrs[0]: '192.168.1.1/24' is not a network CIDR: 192.168.1.1/24 has host bits set "
-        "(did you mean 192.168.1.0/24?)",
-        "split_dns_internal_cidrs[1]: 'lan' is not a network CIDR: 'lan' does not appear to be an IPv4 or IPv6 network",
+        "split_dns_internal_cidrs[0]: '192.168.1.1/24' is not a network CIDR: it has host bits set (did you mean 192.168.1.0/24?)",
+        "split_dns_internal_cidrs[1]: 'lan' is not a CIDR such as 192.168.0.0/16 or fd00::/8",
         "split_dns_listen_addresses[1]: 'gw' is not an IP address",
         "split_dns_upstreams[0]: 127.0.0.53 is systemd-resolved's stub listener; forwarding there loops as soon as the host "
         "resolves through this server: give the real upstream resolvers",
@@ -195,6 +194,17 @@ def test_bad_cidrs_addresses_and_upstreams_name_the_variable():
 ])
 def test_parse_upstream(value, expected):
     assert parse_upstream(value) == expected
+
+
+@pytest.mark.parametrize('value, message', [
+    ('198.51.100.53:0', "the port of '198.51.100.53:0' is not a port number (1-65535)"),
+    ('[2001:db8::53]:65536', "the port of '[2001:db8::53]:65536' is not a port number (1-65535)"),
+    ('198.51.100.300', "'198.51.100.300': '198.51.100.300' is not an IP address (CoreDNS forwards to addresses, not names)"),
+])
+def test_parse_upstream_rejects(value, message):
+    with pytest.raises(ZoneError) as error:
+        parse_upstream(value)
+    assert str(error.value) == message
 
 
 def test_srv_value_form_and_absolute_targets():
