@@ -164,7 +164,7 @@ def _nat_rules(site):
                      % (site.prefix, site.prefix, site.address(1))},
             {'source': site.prefix + '0/24', 'destination': None, 'out_interface': 'wan0', 'ctstate_dnat': False,
              'target': 'MASQUERADE', 'to_source': None, 'rule': '-A POSTROUTING -s %s0/24 -o wan0 -j MASQUERADE' % site.prefix}]
-    return {'source': 'iptables' if site.index % 3 else 'nft', 'forwards': forwards, 'snat_rules': snat, 'hairpin_capable': True}
+    return {'source': 'iptables' if site.index % 3 else 'nft', 'forwards': forwards, 'snat_rules': snat}
 
 
 def _flows(pairs, limit=100):

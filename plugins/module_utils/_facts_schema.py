@@ -181,7 +181,6 @@ NAT_RULES = Record({
     'source': Str(choices=('iptables', 'nft', 'none')),
     'forwards': ListOf(FORWARD),
     'snat_rules': ListOf(SNAT_RULE),
-    'hairpin_capable': Bool(),
     'msg': Str(),
 }, optional=('msg',))
 

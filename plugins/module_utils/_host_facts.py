@@ -226,7 +226,7 @@ def _dedupe(result):
     return result
 
 
-def _read_iptables(module, internal, problems):
+def _read_iptables(module, problems):
     """(rules of iptables-save and ip6tables-save, whether they are the nf_tables variants).
 
     Legacy tables beside iptables-nft's are read too: iptables-nft-save only says they exist.
@@ -239,32 +239,32 @@ def _read_iptables(module, internal, problems):
         out, err = _run_tool(module, tool, ['-t', 'nat'], problems)
         if out is None:
             continue
-        results.append(parse_iptables_save(out, internal))
+        results.append(parse_iptables_save(out))
         nf_tables = nf_tables or saved_by_iptables_nft(out)
         if LEGACY_TABLES_PRESENT in (err or ''):
             legacy, dummy = _run_tool(module, tool.replace('-save', '-legacy-save'), ['-t', 'nat'], problems)
             if legacy is not None:
-                results.append(parse_iptables_save(legacy, internal))
+                results.append(parse_iptables_save(legacy))
     return (merge(results) if results else None), nf_tables
 
 
-def _read_nft(module, internal, problems, iptables_nft_read):
+def _read_nft(module, problems, iptables_nft_read):
     out, dummy = _run_tool(module, 'nft', ['-j', 'list', 'ruleset'], problems)
     if out is None:
         return None
     try:
-        return parse_nft_json(out, internal, iptables_nft_read=iptables_nft_read)
+        return parse_nft_json(out, iptables_nft_read=iptables_nft_read)
     except ValueError as exc:
         problems.append('nft: unreadable JSON (%s)' % exc)
         return None
 
 
-def nat_rules(module, internal, source='auto'):
+def nat_rules(module, source='auto'):
     """The nat_rules_info result: forwards and SNAT rules from iptables-save and/or nft."""
     problems = []
-    ipt, nf_tables = _read_iptables(module, internal, problems) if source in ('auto', 'iptables') else (None, False)
+    ipt, nf_tables = _read_iptables(module, problems) if source in ('auto', 'iptables') else (None, False)
     # Rules iptables-nft wrote show in nft as opaque targets: in auto mode iptables-save decoded them.
-    nft = _read_nft(module, internal, problems, source == 'auto' and nf_tables) if source in ('auto', 'nft') else None
+    nft = _read_nft(module, problems, source == 'auto' and nf_tables) if source in ('auto', 'nft') else None
 
     if source == 'auto' and ipt is not None:
         used = [r for r in (ipt, nft) if _has_rules(r)] or [ipt]
@@ -539,7 +539,7 @@ def gather_facts(module, subsets, internal, public, names, flow_limit=100, kerne
     scan = 'hairpin_flows' in subsets
     scan_public = public
     if 'nat_rules' in subsets:
-        result['nat_rules'] = nat_rules(module, internal, nat_source)
+        result['nat_rules'] = nat_rules(module, nat_source)
         forwards = result['nat_rules']['forwards']
         scan = scan and bool(forwards)
         scan_public = sorted(set(public + forwarded_addresses(forwards)))

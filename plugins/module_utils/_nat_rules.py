@@ -1,7 +1,7 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parse NAT rules (``iptables-save -t nat`` text, ``nft -j list ruleset`` JSON) into port forwards
-and source-NAT rules, and decide whether hairpin NAT works (stdlib only, no I/O).
+and source-NAT rules (stdlib only, no I/O).
 
 Rules are followed from the built-in hooks (PREROUTING/OUTPUT for DNAT, POSTROUTING for SNAT and
 MASQUERADE) through user chains (``-j CHAIN``, nft ``jump``/``goto`` and verdict maps); a rule in a
@@ -9,8 +9,8 @@ user chain inherits the addresses, interfaces, protocol and ports of the jump th
 it does not set them itself. An nft match on a set (anonymous or named, concatenated or not) and a
 NAT map (``dnat to ip daddr . tcp dport map { ... }``) become one rule per element.
 
-Result (see docs/architecture.md, nat_rules_info): ``forwards``, ``snat_rules``,
-``hairpin_capable``, plus ``unparsed`` (rule texts that could not be decoded, for warnings).
+Result (see docs/architecture.md, nat_rules_info): ``forwards``, ``snat_rules``, plus ``unparsed``
+(rule texts that could not be decoded, for warnings).
 """
 
 from __future__ import annotations
@@ -18,11 +18,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import (
-    InternalNetworks,
-    normalize_ip,
-    parse_network,
-)
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import normalize_ip, parse_network
 
 DNAT_HOOKS = ('prerouting', 'output')
 SNAT_HOOKS = ('postrouting',)
@@ -168,44 +164,7 @@ def _make_snat(rule):
     }
 
 
-def _snat_matches_forward(rule, forward, internal):
-    """Would ``rule`` source-NAT a connection from an internal client to ``forward``'s backend?"""
-    private_ip = forward['private_ip']
-    if rule.out_interface is not None or not private_ip:
-        return False
-    try:
-        private = parse_network(private_ip).network_address
-    except ValueError:
-        return False
-    if rule.source is not None:
-        if rule.source.startswith('!'):
-            return False
-        try:
-            if not internal.overlaps(rule.source):
-                return False
-        except ValueError:
-            return False
-    if rule.destination is not None:
-        negated = rule.destination.startswith('!')
-        try:
-            net = parse_network(rule.destination.lstrip('!'))
-        except ValueError:
-            return False
-        if net.version != private.version or (private in net) == negated:
-            return False
-    if rule.proto and not rule.proto.startswith('!'):
-        if forward['proto'] != rule.proto:
-            return False
-    if rule.dports:
-        port = forward['private_port']
-        if port is None or not any(port == lo or (hi is not None and lo <= port <= hi) for lo, hi in rule.dports):
-            return False
-    return True
-
-
-def _build(dnat_rules, snat_rules, unparsed, internal):
-    if not isinstance(internal, InternalNetworks):
-        internal = InternalNetworks(internal)
+def _build(dnat_rules, snat_rules, unparsed):
     forwards = []
     seen = set()
     for rule in dnat_rules:
@@ -222,11 +181,9 @@ def _build(dnat_rules, snat_rules, unparsed, internal):
         if key not in seen:
             seen.add(key)
             snats.append(item)
-    capable = any(_snat_matches_forward(rule, forward, internal) for rule in snat_rules for forward in forwards)
     return {
         'forwards': forwards,
         'snat_rules': snats,
-        'hairpin_capable': capable,
         'unparsed': unparsed,
     }
 
@@ -321,7 +278,7 @@ def _parse_iptables_rule(line):
     return chain, rule
 
 
-def parse_iptables_save(text, internal=None):
+def parse_iptables_save(text):
     """Decode ``iptables-save -t nat`` (or ``ip6tables-save``) text; the nat table only."""
     chains = {}
     in_nat = True
@@ -348,7 +305,7 @@ def parse_iptables_save(text, internal=None):
         chains.setdefault(chain, []).append(rule)
     dnat = _walk(chains, ('PREROUTING', 'OUTPUT'), ('DNAT',))
     snat = _walk(chains, ('POSTROUTING',), ('SNAT', 'MASQUERADE'))
-    return _build(dnat, snat, unparsed, internal)
+    return _build(dnat, snat, unparsed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -756,7 +713,7 @@ def _nft_chains(items):
     return chains, hooks
 
 
-def parse_nft_json(data, internal=None, iptables_nft_read=False):
+def parse_nft_json(data, iptables_nft_read=False):
     """Decode ``nft -j list ruleset`` output (text or parsed JSON).
 
     ``iptables_nft_read``: the rules iptables-nft wrote were read through ``iptables-save`` (the
@@ -775,7 +732,7 @@ def parse_nft_json(data, internal=None, iptables_nft_read=False):
         snat.extend(_walk(chains[key], [name for hook, prio, name in table_hooks if hook in SNAT_HOOKS], ('SNAT', 'MASQUERADE'),
                           undecoded))
     unparsed = [rule.text for rule in undecoded if not (iptables_nft_read and rule.undecoded == 'xt')]
-    return _build(dnat, snat, unparsed, internal)
+    return _build(dnat, snat, unparsed)
 
 
 def saved_by_iptables_nft(text):
@@ -790,12 +747,11 @@ LEGACY_TABLES_PRESENT = 'iptables-legacy tables present'
 
 def merge(results):
     """Combine several parse results (e.g. iptables-save and ip6tables-save)."""
-    merged = {'forwards': [], 'snat_rules': [], 'hairpin_capable': False, 'unparsed': []}
+    merged = {'forwards': [], 'snat_rules': [], 'unparsed': []}
     for result in results:
         merged['forwards'].extend(result['forwards'])
         merged['snat_rules'].extend(result['snat_rules'])
         merged['unparsed'].extend(result['unparsed'])
-        merged['hairpin_capable'] = merged['hairpin_capable'] or result['hairpin_capable']
     return merged
 
 

@@ -294,12 +294,6 @@ nat_rules:
           description: The rule text.
           type: str
           sample: -A POSTROUTING -s 192.168.1.0/24 -d 192.168.1.20/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.168.1.1
-    hairpin_capable:
-      description:
-        - Whether some SNAT/MASQUERADE rule without an output interface matches internal sources going to
-          a forward's private address (so hairpinned connections get answered through the gateway).
-      type: bool
-      sample: true
     msg:
       description: Why no rules could be read.
       returned: when RV(nat_rules.source) is V(none)

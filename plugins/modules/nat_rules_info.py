@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: nat_rules_info
-short_description: Read a gateway's port forwards (DNAT) and hairpin source NAT rules
+short_description: Read a gateway's port forwards (DNAT) and source NAT rules
 version_added: 0.1.0
 description:
   - Reads the C(nat) table with C(iptables-save -t nat) and C(ip6tables-save -t nat) (and with
@@ -16,8 +16,6 @@ description:
   - Rules are followed from the built-in chains through user chains (C(-j CHAIN), nft C(jump),
     C(goto) and verdict maps); nft sets, named sets and NAT maps (C(dnat to ip daddr . tcp dport map
     { ... })) give one forward per element.
-  - Decides whether hairpin NAT works, that is whether some SNAT or MASQUERADE rule would rewrite a
-    connection from an internal client to a forward's private address.
   - Read-only. Needs root (the tools read the rule set through netlink).
 deprecated:
   removed_in: 1.0.0
@@ -38,9 +36,15 @@ options:
     type: str
     choices: [auto, iptables, nft]
     default: auto
+  internal_cidrs:
+    description:
+      - Has no effect on the rules read. Still accepted, so that tasks which set it keep working
+        until the module is removed.
+    type: list
+    elements: str
+    default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', '::1/128', 'fc00::/7']
 extends_documentation_fragment:
   - keeplocal.traffic.detect
-  - keeplocal.traffic.detect.internal_cidrs
 notes:
   - Rules whose NAT target cannot be decoded (for example iptables-nft rules read through C(nft -j),
     which shows them as opaque C(xt) expressions) are reported as warnings, never guessed.
@@ -54,10 +58,9 @@ EXAMPLES = r"""
   become: true
   register: nat
 
-- name: Only the nftables rule set, with a carrier-grade NAT range counted as internal
+- name: Only the nftables rule set
   keeplocal.traffic.nat_rules_info:
     source: nft
-    internal_cidrs: [10.0.0.0/8, 100.64.0.0/10]
   become: true
   register: nat
 
@@ -158,13 +161,6 @@ snat_rules:
       description: The rule text.
       type: str
       sample: -A POSTROUTING -s 192.168.1.0/24 -d 192.168.1.20/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.168.1.1
-hairpin_capable:
-  description:
-    - Whether some SNAT/MASQUERADE rule without an output interface matches internal sources going to
-      a forward's private address (so hairpinned connections get answered through the gateway).
-  returned: always
-  type: bool
-  sample: true
 msg:
   description: Why no rules could be read.
   returned: when O(source) resolved to V(none)
@@ -177,7 +173,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import (
     NETWORK_OPTIONS,
     nat_rules,
-    networks,
 )
 
 
@@ -189,8 +184,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    internal, dummy = networks(module)
-    module.exit_json(changed=False, **nat_rules(module, internal, module.params['source']))
+    module.exit_json(changed=False, **nat_rules(module, module.params['source']))
 
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ FORWARD = {'proto': 'tcp', 'public_ip': '198.51.100.1', 'public_port': 80, 'publ
 GATEWAY = {
     'host': 'gw',
     'addresses': ['192.168.1.1'],
-    'nat_rules': {'source': 'iptables', 'forwards': [FORWARD], 'snat_rules': [], 'hairpin_capable': False},
+    'nat_rules': {'source': 'iptables', 'forwards': [FORWARD], 'snat_rules': []},
     'conntrack': {'available': False, 'count': None, 'max': None, 'buckets': None, 'usage': None, 'initial_netns': None,
                   'writable': False, 'stats': {}, 'per_cpu': [], 'memory_bytes': None, 'max_memory_bytes': None,
                   'table_full_messages': None, 'kernel_log': None, 'message': 'nf_conntrack is not loaded'},
@@ -52,7 +52,8 @@ def test_facts_that_fit():
 
 @pytest.mark.parametrize('path, value, problem', [
     (('addresses',), ..., 'facts.addresses: missing'),
-    (('nat_rules', 'hairpin_capable'), ..., 'facts.nat_rules.hairpin_capable: missing'),
+    (('nat_rules', 'snat_rules'), ..., 'facts.nat_rules.snat_rules: missing'),
+    (('nat_rules', 'hairpin_capable'), True, 'facts.nat_rules.hairpin_capable: not in the schema'),
     (('nat_rules', 'unparsed'), [], 'facts.nat_rules.unparsed: not in the schema'),
     (('nat_rules', 'source'), 'pf', "facts.nat_rules.source: 'pf' is not one of iptables, nft, none"),
     (('nat_rules', 'forwards', 0, 'public_port'), '80', "facts.nat_rules.forwards[0].public_port: '80' is not an integer"),

@@ -27,11 +27,6 @@ def fixture(name):
         return f.read()
 
 
-def without(text, *needles):
-    """The captured text minus the rules containing any of ``needles``."""
-    return '\n'.join(line for line in text.splitlines() if not any(n in line for n in needles))
-
-
 def brief(forward):
     return (forward['proto'], forward['public_ip'], forward['public_port'], forward['public_port_end'],
             forward['private_ip'], forward['private_port'], forward['port_translated'], forward['in_interface'])
@@ -51,7 +46,7 @@ def test_iptables_forwards():
     assert result['unparsed'] == []
 
 
-def test_iptables_snat_rules_and_hairpin():
+def test_iptables_snat_rules():
     result = parse_iptables_save(fixture('iptables-save-nat.txt'))
     assert result['snat_rules'] == [
         {'source': '192.168.77.0/24', 'destination': '192.168.77.20/32', 'out_interface': None, 'ctstate_dnat': True,
@@ -64,33 +59,6 @@ def test_iptables_snat_rules_and_hairpin():
         {'source': None, 'destination': None, 'out_interface': 'pub0', 'ctstate_dnat': False,
          'target': 'MASQUERADE', 'to_source': None, 'rule': '-A POSTROUTING -o pub0 -j MASQUERADE'},
     ]
-    assert result['hairpin_capable'] is True
-
-
-@pytest.mark.parametrize('removed, capable', [
-    # only the -o pub0 MASQUERADE is left: it does not apply to traffic going back to the LAN
-    (('--to-source 192.168.77.1', '-d 192.168.77.30/32'), False),
-    # the SNAT rule alone covers the :80 forward
-    (('-d 192.168.77.30/32',), True),
-    # the MASQUERADE rule alone covers the :5432 -> :54321 forward
-    (('--to-source 192.168.77.1',), True),
-])
-def test_hairpin_capable_needs_a_matching_rule(removed, capable):
-    result = parse_iptables_save(without(fixture('iptables-save-nat.txt'), *removed))
-    assert result['hairpin_capable'] is capable
-
-
-def test_snat_for_another_port_does_not_count():
-    # The SNAT rule is limited to --dport 80; with only the :5432 forward left it does not apply.
-    text = without(fixture('iptables-save-nat.txt'), '-d 192.168.77.30/32 -m conntrack', '--dport 80 -j DNAT')
-    result = parse_iptables_save(text)
-    assert [f['public_port'] for f in result['forwards']] == [5432, 5000, 2222]
-    assert result['hairpin_capable'] is False
-
-
-def test_snat_source_outside_internal_ranges_does_not_count():
-    result = parse_iptables_save(fixture('iptables-save-nat.txt'), internal=['10.0.0.0/8'])
-    assert result['hairpin_capable'] is False
 
 
 def test_ip6tables():
@@ -98,7 +66,6 @@ def test_ip6tables():
     assert [brief(f) for f in result['forwards']] == [('tcp', '2001:db8:77::1', 80, None, 'fd77::20', 80, False, None)]
     assert result['snat_rules'][0]['source'] == 'fd77::/64'
     assert result['snat_rules'][0]['destination'] == 'fd77::20/128'
-    assert result['hairpin_capable'] is True
 
 
 def test_docker_style_chains():
@@ -113,10 +80,6 @@ def test_docker_style_chains():
     # the WAN_SNAT chain is reached by "-o wan0 -j WAN_SNAT": it inherits the output interface
     assert snat['-A WAN_SNAT -s 172.17.0.0/16 -j SNAT --to-source 203.0.113.7']['out_interface'] == 'wan0'
     assert snat['-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE']['out_interface'] == '!docker0'
-    # Docker's own "container to itself" MASQUERADE matches the 8080 -> 172.17.0.2:80 forward
-    assert result['hairpin_capable'] is True
-    text = without(fixture('iptables-save-docker-style.txt'), '-d 172.17.0.2/32 -p tcp')
-    assert parse_iptables_save(text)['hairpin_capable'] is False
 
 
 def test_iptables_only_reads_the_nat_table():
@@ -136,7 +99,7 @@ def test_iptables_garbage_is_reported(garbage):
 
 
 def test_iptables_empty():
-    assert parse_iptables_save('') == {'forwards': [], 'snat_rules': [], 'hairpin_capable': False, 'unparsed': []}
+    assert parse_iptables_save('') == {'forwards': [], 'snat_rules': [], 'unparsed': []}
 
 
 def test_nft_forwards():
@@ -173,10 +136,9 @@ def test_nft_snat_and_hairpin():
         ('192.168.77.0/24', '192.168.77.20/32', None, True, 'SNAT', '192.168.77.1'),
         (None, None, 'pub0', False, 'MASQUERADE', None),
     ]
-    assert result['hairpin_capable'] is True
 
 
-def test_nft_masquerade_on_wan_only_is_not_hairpin():
+def test_nft_masquerade_on_wan_only():
     data = json.loads(fixture('nft-ruleset.json'))
     data['nftables'] = [
         item for item in data['nftables']
@@ -185,13 +147,12 @@ def test_nft_masquerade_on_wan_only_is_not_hairpin():
     ]
     result = parse_nft_json(data)
     assert [r['out_interface'] for r in result['snat_rules']] == ['pub0']
-    assert result['hairpin_capable'] is False
 
 
 def test_nft_reading_iptables_nft_rules():
     # iptables-nft stores its targets as opaque xt expressions: nothing is guessed, all is reported.
     result = parse_nft_json(fixture('nft-iptables-nft.json'))
-    assert result['forwards'] == [] and result['snat_rules'] == [] and result['hairpin_capable'] is False
+    assert result['forwards'] == [] and result['snat_rules'] == []
     assert 'ip nat PREROUTING: ip daddr 198.51.100.1 tcp dport 80 xt target DNAT' in result['unparsed']
     assert len(result['unparsed']) == 10
     # non-NAT tables (raw CT, mangle CONNMARK) are not NAT rules and are not reported
@@ -237,7 +198,7 @@ def test_nft_empty(text):
 
 def test_merge_ipv4_and_ipv6():
     merged = merge([parse_iptables_save(fixture('iptables-save-nat.txt')), parse_iptables_save(fixture('ip6tables-save-nat.txt'))])
-    assert len(merged['forwards']) == 5 and len(merged['snat_rules']) == 4 and merged['hairpin_capable'] is True
+    assert len(merged['forwards']) == 5 and len(merged['snat_rules']) == 4
 
 
 # --- Gateways of tests/integration/targets/nft_gateway (captured with its runme.sh --capture) ---------
@@ -270,7 +231,6 @@ def test_nft_native_gateway_forwards():
         ('10.81.0.0/24', '10.81.0.0/24', None, True, 'MASQUERADE'),
         (None, None, 'pub0', False, 'MASQUERADE'),
     ]
-    assert result['hairpin_capable'] is True
 
 
 @pytest.mark.parametrize('name', ['nft-gateway-native', 'nft-gateway-mixed'])
@@ -306,7 +266,7 @@ def test_mixed_gateway_every_source_together():
         ('tcp', '198.18.82.1', 8080, None, '10.82.0.20', 80, True, None),       # iptables-legacy
     ]
     assert [r['destination'] for r in merged['snat_rules']] == ['10.82.0.20/32', '10.82.0.30/32']
-    assert merged['unparsed'] == [] and merged['hairpin_capable'] is True
+    assert merged['unparsed'] == []
 
 
 def native_gateway_with(chain, expr, where='more_forwards'):

@@ -343,7 +343,7 @@ def test_real_nat_rules_shapes():
 def test_ipv6_pairs():
     facts = {
         'gw6': {'host': 'gw6', 'addresses': ['fd00:1::1', '2001:db8::1'],
-                'nat_rules': {'source': 'nft', 'hairpin_capable': True, 'snat_rules': [], 'forwards': [
+                'nat_rules': {'source': 'nft', 'snat_rules': [], 'forwards': [
                     {'proto': 'tcp', 'public_ip': '2001:db8::1', 'public_port': 443, 'private_ip': 'fd00:1::20', 'private_port': 443}]},
                 'hairpin_flows': {'source': 'proc', 'total_entries': 10, 'hairpin_entries': 2, 'flows': [], 'pairs': [
                     {'client_ip': 'fd00:1::10', 'proto': 'tcp', 'public_ip': '2001:db8::1', 'public_port': 443,

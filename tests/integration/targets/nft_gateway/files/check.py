@@ -62,16 +62,16 @@ def check_facts(out, problems):
         wanted = {key: value for key, value in FORWARDS.items() if key[0] == gateway}
         if found != wanted:
             problems.append('%s: forwards %s, expected %s' % (gateway, sorted(found.items()), sorted(wanted.items())))
-        if not nat['hairpin_capable']:
-            problems.append('%s: hairpin_capable is false (SNAT rules read: %s)' % (gateway, [r['rule'] for r in nat['snat_rules']]))
+        if not any(rule['out_interface'] is None for rule in nat['snat_rules']):
+            problems.append('%s: no hairpin SNAT rule read (SNAT rules read: %s)' % (gateway, [r['rule'] for r in nat['snat_rules']]))
         conntrack = facts['conntrack']
         if not conntrack['available'] or not conntrack['count'] or conntrack['max'] is None:
             problems.append('%s: conntrack not read: %s' % (gateway, conntrack))
         flows = facts['hairpin_flows']
         if not flows['available'] or not flows['hairpin_entries']:
             problems.append('%s: no hairpin flows read from conntrack: %s' % (gateway, flows))
-        print('%s: source %s, %d forwards, %d SNAT rules, hairpin_capable %s, conntrack %d/%d, %d hairpin entries'
-              % (gateway, nat['source'], len(nat['forwards']), len(nat['snat_rules']), nat['hairpin_capable'],
+        print('%s: source %s, %d forwards, %d SNAT rules, conntrack %d/%d, %d hairpin entries'
+              % (gateway, nat['source'], len(nat['forwards']), len(nat['snat_rules']),
                  conntrack['count'], conntrack['max'], flows['hairpin_entries']))
     undecoded = re.findall(r'NAT rule not decoded.*', read(out, 'detect.log'))
     if undecoded:
