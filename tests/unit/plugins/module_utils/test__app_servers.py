@@ -59,9 +59,29 @@ def test_socket_path_template():
     ('*', '192.168.1.20', True),
     ('', '127.0.0.1', False),
     ('unix:/x', '127.0.0.1', False),
+    ('::1', '::1', True),
+    ('127.0.0.1', '::ffff:127.0.0.1', False),
+    ('', '', False),
+    ('app-host', 'app-host', True),
 ])
 def test_trusted(allow, address, expected):
     assert a.trusted(allow, address) is expected
+
+
+@pytest.mark.parametrize('address, expected', [
+    ('127.0.0.1:8000', {'host': '127.0.0.1', 'port': 8000}),
+    (':8000', {'host': '0.0.0.0', 'port': 8000}),
+    ('[::1]:8000', {'host': '::1', 'port': 8000}),
+    ('::1:8000', {'host': '::1', 'port': 8000}),     # uWSGI reads the port after the last colon
+    ('localhost:8000', {'host': 'localhost', 'port': 8000}),
+    ('[::1]', None),
+    ('127.0.0.1:http', None),
+    ('/run/app.sock', None),
+    ('@abstract', None),
+    ('', None),
+])
+def test_parse_tcp(address, expected):
+    assert a.parse_tcp(address, '0.0.0.0') == expected
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,6 +169,8 @@ def test_is_gunicorn_process(comm, cmdline, expected):
     ('127.0.0.1:8000', {'type': 'tcp', 'host': '127.0.0.1', 'port': 8000}),
     ('[::1]:8001', {'type': 'tcp', 'host': '::1', 'port': 8001}),
     (':8000', {'type': 'tcp', 'host': '0.0.0.0', 'port': 8000}),
+    ('[::1]', {'type': 'tcp', 'host': '::1', 'port': 8000}),
+    ('localhost', {'type': 'tcp', 'host': 'localhost', 'port': 8000}),
     ('fd://3', {'type': 'fd', 'fd': '3'}),
 ])
 def test_parse_bind(bind, parsed):
