@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from ansible_collections.keeplocal.traffic.plugins.modules import nat_rules_info
 from ansible_collections.keeplocal.traffic.tests.unit.plugins.modules.module_harness import fake_tools, fixture, run, warnings
 
