@@ -653,6 +653,8 @@ def build_probes(zone_files, listen_addresses, internal_cidrs, port=53):
     internal = public = None
     for text in listen_addresses or []:
         addr = parse_ip(text, literal=True)
+        if addr is None:
+            raise ZoneError('listen_addresses: %r is not an IP address' % (text,))
         if any(addr.version == net.version and addr in net for net in nets):
             internal = internal or str(addr)
         elif not addr.is_loopback and not addr.is_link_local:

@@ -288,6 +288,8 @@ def test_probes_from_internal_and_public_addresses():
     # Only loopback: a plain liveness query.
     assert build_probes(files[2:], ['127.0.0.1'], ['192.168.1.0/24']) == [
         {'server': '127.0.0.1', 'port': 53, 'name': 'corp.example.test', 'type': 'SOA'}]
+    with pytest.raises(ZoneError, match=r"^listen_addresses: 'gw' is not an IP address$"):
+        build_probes(files, ['gw'], ['192.168.1.0/24'])
 
 
 # podman's resolv.conf of a lab container, and a typical DHCP one.
