@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import normalize_ip, parse_network
+from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import normalize_ip, parse_network, split_host_port
 
 DNAT_HOOKS = ('prerouting', 'output')
 SNAT_HOOKS = ('postrouting',)
@@ -80,13 +80,7 @@ def _port_list(spec):
 def _split_to_destination(value):
     """'192.168.1.20:80' / '[fd00::20]:80' / 'fd00::20' / '10.0.0.1-10.0.0.3:80-90' / ':8080'
     -> (ip or None, first port or None, last port or None)."""
-    host = value
-    ports = ''
-    if value.startswith('['):
-        host, dummy, rest = value[1:].partition(']')
-        ports = rest[1:] if rest.startswith(':') else ''
-    elif value.count(':') == 1:
-        host, dummy, ports = value.partition(':')
+    host, ports = split_host_port(value) or (value, None)
     host = host.split('-', 1)[0] if host else None
     if host:
         try:

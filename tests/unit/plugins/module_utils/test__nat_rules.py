@@ -315,3 +315,18 @@ def test_nft_empty_named_set_matches_nothing():
             item['set']['elem'] = []
     ports = [f['public_port'] for f in parse_nft_json(data)['forwards']]
     assert 9000 not in ports and None not in ports and len(ports) == 7
+
+
+@pytest.mark.parametrize('to, private_ip, private_port', [
+    ('192.168.77.20:8080', '192.168.77.20', 8080),
+    ('192.168.77.20', '192.168.77.20', 80),
+    ('192.168.77.20-192.168.77.22:8080-8090', '192.168.77.20', 8080),
+    ('[fd77::20]:8080', 'fd77::20', 8080),
+    ('[fd77::20]', 'fd77::20', 80),
+    ('fd77::20', 'fd77::20', 80),
+    ('[::ffff:192.168.77.20]:8080', '192.168.77.20', 8080),
+])
+def test_dnat_to_destination_forms(to, private_ip, private_port):
+    text = '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination %s\nCOMMIT\n' % to
+    (forward,) = parse_iptables_save(text)['forwards']
+    assert (forward['private_ip'], forward['private_port']) == (private_ip, private_port)
