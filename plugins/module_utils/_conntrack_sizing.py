@@ -31,6 +31,11 @@ Timeouts (seconds, per network namespace): unchanged unless given. Documented st
 established 86400 (kube-proxy; kernel default 432000 = 5 days keeps dead peers' entries for days),
 close_wait 3600 (kube-proxy; kernel default 60), time_wait 120 (kernel default, twice the
 maximum segment lifetime: lowering it risks mixing old and new connections).
+
+Accounting (``nf_conntrack_acct``, per network namespace): unchanged unless given. On, every new
+entry carries packet and byte counters for both directions (two 16-byte counters, inside the
+``BYTES_PER_ENTRY`` estimate), which is what counts the bytes a hairpin pair moves; entries created
+before it was turned on stay without counters.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ TIMEOUT_HINTS = {
     'time_wait': "the kernel's %d is sane" % RECOMMENDED_TIMEOUTS['time_wait'],
     'close_wait': 'kube-proxy uses %d' % RECOMMENDED_TIMEOUTS['close_wait'],
 }
+
+ACCOUNTING_SYSCTL = 'nf_conntrack_acct'
 
 MANAGED_HEADER = '# Managed by keeplocal.traffic (conntrack_limits): local changes are overwritten.\n'
 
@@ -113,8 +120,9 @@ def request_problems(request, names=MODULE_NAMES):
     it and says what to set.
 
     Keys: policy, max, per_core, floor, cap, memory_share, bytes_per_entry, hashsize, headroom,
-    timeouts ({established, time_wait, close_wait}: int or None). Every value is checked whatever the
-    policy: an option the policy ignores today is read as soon as the policy changes.
+    timeouts ({established, time_wait, close_wait}: int or None), accounting (bool or None). Every
+    value is checked whatever the policy: an option the policy ignores today is read as soon as the
+    policy changes.
     """
     problems = []
     name = names.name
@@ -173,6 +181,10 @@ def request_problems(request, names=MODULE_NAMES):
             field = 'timeouts.' + key
             add(field, '%s must be from 1 to %d seconds, or unset to leave it unchanged (%s), got %r'
                 % (name(field), TIMEOUT_LIMIT, TIMEOUT_HINTS[key], value))
+    value = request.get('accounting')
+    if value is not None and not isinstance(value, bool):
+        add('accounting', '%s must be true (count packets and bytes per connection), false, or unset to leave %s as it is, '
+            'got %r' % (name('accounting'), ACCOUNTING_SYSCTL, value))
     return problems
 
 
@@ -217,10 +229,12 @@ def round_hashsize(value, granule):
 def plan_limits(request, current):
     """Decide the target values. Raises SizingError naming the field to fix.
 
-    ``current``: count, max, buckets (ints), timeouts ({key: int or None}), cpus, mem_total_bytes,
-    granule (hash buckets per page, page_size // pointer size).
+    ``current``: count, max, buckets (ints), timeouts ({key: int or None}), accounting (the
+    nf_conntrack_acct value, int, or None when the kernel has none), cpus, mem_total_bytes, granule
+    (hash buckets per page, page_size // pointer size).
     Returns a dict: policy, cpus, mem_total_bytes, policy_max, max, max_reason, hashsize,
-    hashsize_reason, timeouts, memory_bytes, memory_share_of_ram, lowered, changes, warnings.
+    hashsize_reason, timeouts, accounting (bool or None: unchanged), memory_bytes,
+    memory_share_of_ram, lowered, changes, warnings.
     """
     validate_request(request)
     count, running_max, running_buckets = current['count'], current['max'], current['buckets']
@@ -275,6 +289,11 @@ def plan_limits(request, current):
         if value is not None:
             timeouts[key] = value
 
+    accounting = request.get('accounting')
+    if accounting is not None and current.get('accounting') is None:
+        raise SizingError('accounting', 'this kernel has no %s (no /proc/sys/net/netfilter/%s): leave accounting unset'
+                          % (ACCOUNTING_SYSCTL, ACCOUNTING_SYSCTL))
+
     memory = target_max * bpe + target_buckets * BYTES_PER_BUCKET
     share = round(float(memory) / current['mem_total_bytes'], 4) if current.get('mem_total_bytes') else None
     if share is not None and share > 0.25:
@@ -288,6 +307,8 @@ def plan_limits(request, current):
     for key, value in timeouts.items():
         if current['timeouts'].get(key) != value:
             changes['timeout_' + key] = {'before': current['timeouts'].get(key), 'after': value}
+    if accounting is not None and current['accounting'] != int(accounting):
+        changes['accounting'] = {'before': current['accounting'], 'after': int(accounting)}
 
     return {
         'policy': request['policy'],
@@ -299,6 +320,7 @@ def plan_limits(request, current):
         'hashsize': target_buckets,
         'hashsize_reason': hreason,
         'timeouts': timeouts,
+        'accounting': accounting,
         'memory_bytes': memory,
         'memory_share_of_ram': share,
         'lowered': lowered,
@@ -307,9 +329,10 @@ def plan_limits(request, current):
     }
 
 
-def render_sysctl(target_max, hashsize=None, timeouts=None):
+def render_sysctl(target_max, hashsize=None, timeouts=None, accounting=None):
     """/etc/sysctl.d content. ``hashsize`` goes in as nf_conntrack_buckets when given (kernels where
-    that sysctl is writable; it also covers a built-in nf_conntrack, which ignores modprobe.d)."""
+    that sysctl is writable; it also covers a built-in nf_conntrack, which ignores modprobe.d);
+    ``accounting`` (bool) as nf_conntrack_acct when given."""
     lines = [MANAGED_HEADER,
              '# nf_conntrack must be loaded before systemd-sysctl runs, or these lines are skipped at boot:\n',
              '# see the modules-load.d file of the same role.\n']
@@ -318,6 +341,8 @@ def render_sysctl(target_max, hashsize=None, timeouts=None):
     lines.append('net.netfilter.nf_conntrack_max = %d\n' % target_max)
     for key in sorted(timeouts or {}):
         lines.append('net.netfilter.%s = %d\n' % (TIMEOUT_SYSCTLS[key], timeouts[key]))
+    if accounting is not None:
+        lines.append('net.netfilter.%s = %d\n' % (ACCOUNTING_SYSCTL, int(accounting)))
     return ''.join(lines)
 
 

@@ -26,6 +26,16 @@ def read_int(path):
         return None
 
 
+def sysctl_writable(path):
+    """The sysctl at ``path`` can be written here: the kernel's mode bits (which bind root too), a
+    read-write mount and the permission."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return bool(mode & 0o200) and not os.statvfs(path).f_flag & os.ST_RDONLY and os.access(path, os.W_OK)
+
+
 def read_netns_state(path):
     """netns_state() from the metadata of the nf_conntrack_max file at ``path`` (its mode tells the
     initial network namespace)."""

@@ -8,12 +8,12 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: conntrack_limits
-short_description: Size the connection-tracking table (nf_conntrack_max, hash size, timeouts) and persist it
+short_description: Size the connection-tracking table (nf_conntrack_max, hash size, timeouts, accounting) and persist it
 version_added: 0.1.0
 description:
   - Computes a target nf_conntrack_max from a policy (O(policy=fixed), kube-proxy's rule, or a share of
-    RAM), a hash size (explicit or max/4) and optional TCP timeouts, then sets them at run time and
-    persists them across reboots.
+    RAM), a hash size (explicit or max/4), optional TCP timeouts and optional conntrack accounting
+    (C(nf_conntrack_acct)), then sets them at run time and persists them across reboots.
   - Never lowers a running value unless O(allow_lower=true), and refuses any value below the entries in
     use plus O(headroom) (a table below its use drops new connections). Bad values are reported all at
     once, each naming the option to fix; the result key C(field) names the first.
@@ -21,12 +21,17 @@ description:
     then read back; a value the kernel did not take (C(sysctl -w) exits 0 even then) fails the task and
     restores what was written before.
   - Persistence (O(persist=true)) writes three files, with backups of files it replaces. A sysctl.d file holds
-    C(nf_conntrack_max), the timeouts, and C(nf_conntrack_buckets) where that sysctl is writable. A modprobe.d
+    C(nf_conntrack_max), the timeouts, C(nf_conntrack_acct) when O(accounting) is set, and C(nf_conntrack_buckets)
+    where that sysctl is writable. A modprobe.d
     file holds C(options nf_conntrack hashsize=N). A modules-load.d file holds C(nf_conntrack), because
     systemd-sysctl runs before nf_conntrack is loaded and would otherwise skip the sysctl lines at boot.
   - nf_conntrack_max and the hash size can only be set in the initial network namespace. Anywhere else
     (a container, an C(ip netns)) the module reports what it would set and that it must be applied on the
     host, changes nothing and does not fail. On a kernel without nf_conntrack it says so and does nothing.
+  - C(nf_conntrack_acct) is the exception - it belongs to each network namespace, and the kernel lets root
+    write it inside one. There O(accounting) is set for this namespace at run time only (no file is written - it
+    lasts as long as the namespace), and the message says how to keep it (the container runtime's
+    C(--sysctl net.netfilter.nf_conntrack_acct=1)). Where C(/proc/sys) is mounted read-only it is reported, not set.
 author:
   - keeplocal.traffic contributors (@keeplocal)
 options:
@@ -91,6 +96,12 @@ options:
       close_wait:
         description: nf_conntrack_tcp_timeout_close_wait (kernel default 60).
         type: int
+  accounting:
+    description:
+      - Conntrack accounting (C(net.netfilter.nf_conntrack_acct)) - V(true) gives every new connection packet and byte
+        counters for both directions, which is what counts the bytes of a hairpin; V(false) turns it off.
+      - Unset leaves it as it is. It applies to connections opened after it is turned on.
+    type: bool
   persist:
     description: Write the sysctl.d, modprobe.d and modules-load.d files so the values survive a reboot.
     type: bool
@@ -128,6 +139,7 @@ notes:
     persisted by the C(nf_conntrack_buckets) line of the sysctl.d file (or the kernel command line C(nf_conntrack.hashsize=N)).
   - Timeouts are per network namespace, but this module changes nothing outside the initial one; set them
     for a container with its runtime (for example C(podman run --sysctl net.netfilter.nf_conntrack_tcp_timeout_established=86400)).
+    Accounting is per network namespace too; see the description for what the module does there.
 seealso:
   - module: keeplocal.traffic.conntrack_info
   - name: kube-proxy conntrack settings
@@ -148,6 +160,12 @@ EXAMPLES = r"""
     hashsize: 131072
     timeouts:
       established: 86400
+  become: true
+
+- name: Count the bytes of every connection (conntrack accounting), keep the table size as it is
+  keeplocal.traffic.conntrack_limits:
+    policy: kube_proxy
+    accounting: true
   become: true
 
 - name: At most 5 % of RAM, runtime only
@@ -190,28 +208,32 @@ nf_conntrack_builtin:
   type: bool
   sample: false
 before:
-  description: Runtime values before the run (count, max, buckets, timeouts).
+  description: Runtime values before the run (count, max, buckets, timeouts, accounting - nf_conntrack_acct, null when absent).
   returned: when available
   type: dict
-  sample: {count: 21, max: 262144, buckets: 262144, timeouts: {established: 432000, time_wait: 120, close_wait: 60}}
+  sample: {count: 21, max: 262144, buckets: 262144, timeouts: {established: 432000, time_wait: 120, close_wait: 60}, accounting: 0}
 after:
-  description: Runtime values after the run, read back from the kernel (predicted in check mode and in a read-only namespace, where they equal before).
+  description:
+    - Runtime values after the run, read back from the kernel (predicted in check mode).
+    - In a read-only namespace they equal before, except accounting where it was set in this namespace.
   returned: when available
   type: dict
-  sample: {count: 21, max: 524288, buckets: 262144, timeouts: {established: 86400, time_wait: 120, close_wait: 60}}
+  sample: {count: 21, max: 524288, buckets: 262144, timeouts: {established: 86400, time_wait: 120, close_wait: 60}, accounting: 1}
 target:
   description:
     - The decision - policy, cpus, mem_total_bytes, policy_max (the policy's own value), max and max_reason,
-      hashsize and hashsize_reason, timeouts, memory_bytes (full table, max x bytes_per_entry + buckets x 8),
+      hashsize and hashsize_reason, timeouts, accounting (null - unchanged), memory_bytes (full table, max x bytes_per_entry + buckets x 8),
       memory_share_of_ram, lowered, changes (before/after per value), warnings.
   returned: when available
   type: dict
   sample: {policy: fixed, max: 524288, max_reason: "policy fixed: 524288", hashsize: 262144, memory_bytes: 169869312, changes: {}}
 would_set:
-  description: What would be set on the host, when this namespace is read-only.
+  description:
+    - What would be set on the host, when this namespace is read-only.
+    - C(accounting) (null - unchanged) belongs to this namespace; it is listed here when it could not be set here either.
   returned: when the limits are not writable here
   type: dict
-  sample: {nf_conntrack_max: 262144, hashsize: 65536, timeouts: {}}
+  sample: {nf_conntrack_max: 262144, hashsize: 65536, timeouts: {}, accounting: null}
 files:
   description: Persistence files with path, changed and backup_file (when one was made).
   returned: when available
@@ -237,6 +259,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_sizing import (
+    ACCOUNTING_SYSCTL,
     TIMEOUT_SYSCTLS,
     SizingError,
     plan_limits,
@@ -248,6 +271,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import (
     read_int,
     read_netns_state,
     read_text,
+    sysctl_writable,
 )
 
 NETFILTER_SYSCTL = '/proc/sys/net/netfilter'
@@ -272,7 +296,7 @@ def mem_total_bytes():
 
 
 def read_runtime():
-    """count, max, buckets and the managed timeouts as the kernel reports them."""
+    """count, max, buckets, the managed timeouts and accounting as the kernel reports them."""
     # The module parameter is where the hash size is written (root-only); the sysctl mirrors it.
     buckets = read_int(hashsize_param())
     if buckets is None:
@@ -282,6 +306,7 @@ def read_runtime():
         'max': read_int(sysctl_path('nf_conntrack_max')),
         'buckets': buckets,
         'timeouts': dict((key, read_int(sysctl_path(name))) for key, name in TIMEOUT_SYSCTLS.items()),
+        'accounting': read_int(sysctl_path(ACCOUNTING_SYSCTL)),
     }
 
 
@@ -305,6 +330,8 @@ def runtime_text(values):
     lines = ['nf_conntrack_max = %s' % values['max'], 'hashsize = %s' % values['buckets']]
     for key in sorted(values['timeouts']):
         lines.append('%s = %s' % (TIMEOUT_SYSCTLS[key], values['timeouts'][key]))
+    if values['accounting'] is not None:
+        lines.append('%s = %s' % (ACCOUNTING_SYSCTL, values['accounting']))
     return '\n'.join(lines) + '\n'
 
 
@@ -386,6 +413,7 @@ def request_from(params):
         'headroom': params['headroom'],
         'allow_lower': params['allow_lower'],
         'timeouts': params['timeouts'] or {},
+        'accounting': params['accounting'],
     }
 
 
@@ -399,7 +427,37 @@ def describe(plan):
         change = plan['changes'].get('timeout_' + key)
         if change:
             parts.append('%s %s -> %s' % (TIMEOUT_SYSCTLS[key], change['before'], change['after']))
+    change = plan['changes'].get('accounting')
+    if change:
+        parts.append('%s %s -> %s' % (ACCOUNTING_SYSCTL, change['before'], change['after']))
     return ', '.join(parts)
+
+
+def accounting_here(module, plan, before, initial_netns):
+    """Set nf_conntrack_acct in this non-initial network namespace, where the limits are read-only:
+    ``(after, text, diff)``. It belongs to the namespace (the host cannot set it for a container) and
+    the kernel lets root write it here; no file keeps it, since files here outlive the namespace or
+    belong to the host's initial one."""
+    change = plan['changes'].get('accounting')
+    path = sysctl_path(ACCOUNTING_SYSCTL)
+    if change is None or initial_netns or not sysctl_writable(path):
+        return before, '', []
+    keep = ('to keep it, set it where the namespace is made, e.g. podman run --sysctl net.netfilter.%s=%d'
+            % (ACCOUNTING_SYSCTL, change['after']))
+    after = dict(before, accounting=change['after'])
+    diff = [{'before_header': 'runtime (this network namespace)', 'after_header': 'runtime (this network namespace)',
+             'before': '%s = %s\n' % (ACCOUNTING_SYSCTL, change['before']), 'after': '%s = %s\n' % (ACCOUNTING_SYSCTL, change['after'])}]
+    if module.check_mode:
+        return after, '; check mode, would set %s %s -> %s in this network namespace (%s)' % (
+            ACCOUNTING_SYSCTL, change['before'], change['after'], keep), diff
+    runtime = Runtime()
+    try:
+        runtime.set(ACCOUNTING_SYSCTL, path, change['before'], change['after'])
+    except RuntimeError as e:
+        runtime.rollback()
+        module.fail_json(msg='%s; nothing was left changed' % to_native(e), field='accounting')
+    return read_runtime(), '; %s %s -> %s in this network namespace (it is per namespace; runtime only: %s)' % (
+        ACCOUNTING_SYSCTL, change['before'], change['after'], keep), diff
 
 
 def main():
@@ -425,6 +483,7 @@ def main():
             modprobe_file=dict(type='path', default='/etc/modprobe.d/keeplocal-conntrack.conf'),
             modules_load_file=dict(type='path', default='/etc/modules-load.d/keeplocal-conntrack.conf'),
             backup=dict(type='bool', default=True),
+            accounting=dict(type='bool'),
         ),
         supports_check_mode=True,
     )
@@ -455,21 +514,37 @@ def main():
     if not netns['writable']:
         if netns['initial_netns'] and not module.check_mode and 'permission' in netns['message']:
             module.fail_json(msg=netns['message'], **result)
-        would_set = {'nf_conntrack_max': plan['max'], 'hashsize': plan['hashsize'], 'timeouts': plan['timeouts']}
+        after, accounting_text, diff = accounting_here(module, plan, before, netns['initial_netns'])
+        changed = after['accounting'] != before['accounting']
+        # In the initial namespace (a read-only mount) accounting goes to the host with the rest; in
+        # another one it is this namespace's own, listed only when it is needed and could not be set.
+        stuck = 'accounting' in plan['changes'] and not changed and not netns['initial_netns']
+        would_set = {'nf_conntrack_max': plan['max'], 'hashsize': plan['hashsize'], 'timeouts': plan['timeouts'],
+                     'accounting': plan['accounting'] if netns['initial_netns'] or stuck else None}
+        host_values = dict((TIMEOUT_SYSCTLS[k], v) for k, v in plan['timeouts'].items())
+        if netns['initial_netns'] and plan['accounting'] is not None:
+            host_values[ACCOUNTING_SYSCTL] = int(plan['accounting'])
         message = '%s. Would set nf_conntrack_max=%d, hashsize=%d%s (%s): apply it on the host (the initial network namespace)' % (
             netns['message'], plan['max'], plan['hashsize'],
-            ''.join(', %s=%d' % (TIMEOUT_SYSCTLS[k], v) for k, v in sorted(plan['timeouts'].items())),
-            plan['max_reason'])
-        module.exit_json(changed=False, applied=False, after=before, would_set=would_set, msg=message, message=message, **result)
+            ''.join(', %s=%d' % (name, value) for name, value in sorted(host_values.items())), plan['max_reason'])
+        if stuck:
+            message += ('; %s belongs to this network namespace, where it is read-only (/proc/sys mounted read-only): '
+                        'set it with the container runtime, e.g. podman run --sysctl net.netfilter.%s=%d'
+                        % (ACCOUNTING_SYSCTL, ACCOUNTING_SYSCTL, plan['accounting']))
+        message += accounting_text
+        module.exit_json(changed=changed, applied=False, after=after, would_set=would_set, diff=diff, msg=message, message=message,
+                         **result)
 
     after = {'count': before['count'], 'max': plan['max'], 'buckets': plan['hashsize'],
-             'timeouts': dict(before['timeouts'], **plan['timeouts'])}
+             'timeouts': dict(before['timeouts'], **plan['timeouts']),
+             'accounting': before['accounting'] if plan['accounting'] is None else int(plan['accounting'])}
     diff = [{'before_header': 'runtime', 'after_header': 'runtime', 'before': runtime_text(before), 'after': runtime_text(after)}]
 
     desired = {}
     if params['persist']:
         desired = {
-            'sysctl': (params['sysctl_file'], render_sysctl(plan['max'], plan['hashsize'] if buckets_sysctl_writable() else None, plan['timeouts'])),
+            'sysctl': (params['sysctl_file'], render_sysctl(plan['max'], plan['hashsize'] if buckets_sysctl_writable() else None,
+                                                            plan['timeouts'], plan['accounting'])),
             'modprobe': (params['modprobe_file'], render_modprobe(plan['hashsize'])),
             'modules_load': (params['modules_load_file'], render_modules_load()),
         }
@@ -504,6 +579,8 @@ def main():
         for key, value in sorted(plan['timeouts'].items()):
             if 'timeout_' + key in plan['changes']:
                 runtime.set(TIMEOUT_SYSCTLS[key], sysctl_path(TIMEOUT_SYSCTLS[key]), before['timeouts'][key], value)
+        if 'accounting' in plan['changes']:
+            runtime.set(ACCOUNTING_SYSCTL, sysctl_path(ACCOUNTING_SYSCTL), before['accounting'], plan['changes']['accounting']['after'])
         for name, (path, content, old) in sorted(file_changes.items()):
             backup_file = files.write(path, content, old)
             if backup_file:

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from ansible.module_utils.common.validation import check_type_float, check_type_int
+from ansible.module_utils.common.validation import check_type_bool, check_type_float, check_type_int
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint, parse_endpoint, parse_ip, parse_port
 from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_sizing import TIMEOUT_SYSCTLS, OptionNames, request_problems
@@ -37,7 +37,7 @@ CONNTRACK_TUNING_FILES = (
     ('modprobe_file', '/etc/modprobe.d', 'modprobe'),
     ('modules_load_file', '/etc/modules-load.d', 'systemd-modules-load'),
 )
-CONNTRACK_TUNING_SETTINGS = (CONNTRACK_TUNING_PASSED + CONNTRACK_TUNING_INTEGERS + ('memory_share',)
+CONNTRACK_TUNING_SETTINGS = (CONNTRACK_TUNING_PASSED + CONNTRACK_TUNING_INTEGERS + ('memory_share', 'accounting')
                              + tuple('timeout_' + key for key in CONNTRACK_TUNING_TIMEOUTS)
                              + tuple(name for name, dummy, dummy2 in CONNTRACK_TUNING_FILES))
 CONNTRACK_TUNING_NAMES = OptionNames(prefix='conntrack_tuning_', timeouts='timeout_', assign='%s: %s')
@@ -178,6 +178,7 @@ def conntrack_tuning_settings(settings):
     arguments.update((name, _converted(settings[name], check_type_int)) for name in CONNTRACK_TUNING_INTEGERS)
     arguments['memory_share'] = _converted(settings['memory_share'], check_type_float)
     arguments['timeouts'] = {key: _converted(settings['timeout_' + key], check_type_int) for key in CONNTRACK_TUNING_TIMEOUTS}
+    arguments['accounting'] = _converted(settings['accounting'], check_type_bool)
     problems = [problem.message for problem in request_problems(arguments, CONNTRACK_TUNING_NAMES)]
     for name, directory, reader in CONNTRACK_TUNING_FILES:
         value = settings[name]

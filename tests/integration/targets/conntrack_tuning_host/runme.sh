@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # The write path of keeplocal.traffic.conntrack_tuning on this machine's own kernel (initial
-# network namespace, root). It records nf_conntrack_max, the hash size, three TCP timeouts and the
-# persistence files first, and always restores them (also after a killed run: see playbook.yml).
+# network namespace, root). It records nf_conntrack_max, the hash size, three TCP timeouts,
+# nf_conntrack_acct and the persistence files first, and always restores them (also after a killed
+# run: see playbook.yml).
 #   tests/integration/targets/conntrack_tuning_host/runme.sh [-v]
 # Standalone it sources scripts/env.sh; under ansible-test it uses the environment it is given.
 set -euo pipefail

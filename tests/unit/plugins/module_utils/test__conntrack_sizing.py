@@ -34,7 +34,7 @@ def request(**kw):
 
 # This host as the module reads it (2 CPUs, 24 GiB, kernel defaults for 6.x with > 4 GiB RAM).
 HOST = {'count': 21, 'max': 262144, 'buckets': 262144, 'cpus': 2, 'mem_total_bytes': 25276063744, 'granule': 512,
-        'timeouts': {'established': 432000, 'time_wait': 120, 'close_wait': 60}}
+        'timeouts': {'established': 432000, 'time_wait': 120, 'close_wait': 60}, 'accounting': 0}
 
 
 def current(**kw):
@@ -149,6 +149,33 @@ def test_timeouts_only_when_given():
     assert plan['changes'] == {'timeout_established': {'before': 432000, 'after': 86400}}
 
 
+def test_accounting_only_when_given():
+    assert plan_limits(request(), current())['accounting'] is None
+    assert 'accounting' not in plan_limits(request(), current(accounting=1))['changes']
+    plan = plan_limits(request(accounting=True), current())
+    assert plan['accounting'] is True
+    assert plan['changes']['accounting'] == {'before': 0, 'after': 1}
+    assert plan_limits(request(accounting=False), current(accounting=1))['changes']['accounting'] == {'before': 1, 'after': 0}
+    assert 'accounting' not in plan_limits(request(accounting=True), current(accounting=1))['changes']
+
+
+def test_accounting_on_a_kernel_without_it_is_refused():
+    with pytest.raises(SizingError) as e:
+        plan_limits(request(accounting=True), current(accounting=None))
+    assert e.value.field == 'accounting' and 'no nf_conntrack_acct' in e.value.message
+    assert plan_limits(request(), current(accounting=None))['changes'] == {}
+
+
+@pytest.mark.parametrize('value', ['yes', 1, 0, 'true', [True]])
+def test_accounting_must_be_a_bool_or_unset(value):
+    problems = request_problems(request(accounting=value))
+    assert [problem.field for problem in problems] == ['accounting']
+    assert problems[0].message == ('accounting must be true (count packets and bytes per connection), false, or unset to leave '
+                                   'nf_conntrack_acct as it is, got %r' % (value,))
+    names = OptionNames(prefix='role_', timeouts='timeout_', assign='%s: %s')
+    assert request_problems(request(accounting=value), names)[0].message.startswith('role_accounting must be true')
+
+
 def test_memory_warning_for_a_huge_fixed_table():
     plan = plan_limits(request(policy='fixed', max=100000000), current(mem_total_bytes=8 * GIB))
     assert plan['warnings'] and 'of RAM' in plan['warnings'][0]
@@ -246,6 +273,9 @@ def test_render_files():
         'net.netfilter.nf_conntrack_tcp_timeout_established = 86400',
     ]
     assert 'nf_conntrack_buckets' not in render_sysctl(524288, None, {})
+    assert 'nf_conntrack_acct' not in sysctl
+    assert render_sysctl(524288, None, {}, True).splitlines()[-1] == 'net.netfilter.nf_conntrack_acct = 1'
+    assert render_sysctl(524288, None, {}, False).splitlines()[-1] == 'net.netfilter.nf_conntrack_acct = 0'
     assert render_modprobe(131072).splitlines()[-1] == 'options nf_conntrack hashsize=131072'
     assert render_modules_load().splitlines()[-1] == 'nf_conntrack'
     for text in (sysctl, render_modprobe(1), render_modules_load()):

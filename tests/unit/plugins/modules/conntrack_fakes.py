@@ -18,6 +18,7 @@ DEFAULTS = {
     'nf_conntrack_tcp_timeout_established': 432000,
     'nf_conntrack_tcp_timeout_time_wait': 120,
     'nf_conntrack_tcp_timeout_close_wait': 60,
+    'nf_conntrack_acct': 0,
 }
 
 

@@ -173,7 +173,8 @@ def test_container_reports_what_to_set_on_the_host(fake, capsys):
     failed, r = run(conntrack_limits.main, args, capsys)
     assert not failed and r['changed'] is False
     assert r['applied'] is False and r['writable'] is False and r['initial_netns'] is False
-    assert r['would_set'] == {'nf_conntrack_max': 524288, 'hashsize': rounded(300000), 'timeouts': {'established': 86400}}
+    assert r['would_set'] == {'nf_conntrack_max': 524288, 'hashsize': rounded(300000), 'timeouts': {'established': 86400},
+                              'accounting': None}
     assert 'apply it on the host' in r['msg'] and 'nf_conntrack_max=524288' in r['msg']
     assert k.snapshot() == snap
 
@@ -255,3 +256,132 @@ def test_builtin_detected(fake, capsys):
     k = fake(builtin=True)
     dummy, r = run(conntrack_limits.main, files_args(k, persist=False), capsys, check_mode=True)
     assert r['nf_conntrack_builtin'] is True
+
+
+ACCOUNTING_ON = dict(RAISE, accounting=True)
+
+
+def test_accounting_on_written_read_back_persisted_and_rerun(fake, capsys):
+    k = fake()
+    args = files_args(k, **ACCOUNTING_ON)
+    failed, r = run(conntrack_limits.main, args, capsys, diff=True)
+    assert not failed, r['msg']
+    assert k.get('nf_conntrack_acct') == 1
+    assert (r['before']['accounting'], r['after']['accounting']) == (0, 1)
+    assert r['target']['changes']['accounting'] == {'before': 0, 'after': 1}
+    assert 'net.netfilter.nf_conntrack_acct = 1' in content(args['sysctl_file'])
+    assert 'nf_conntrack_acct 0 -> 1' in r['msg']
+    assert 'nf_conntrack_acct = 0' in r['diff'][0]['before'] and 'nf_conntrack_acct = 1' in r['diff'][0]['after']
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, args, capsys)
+    assert not failed and r['changed'] is False
+    assert k.snapshot() == snap
+
+
+def test_accounting_unset_is_left_alone_and_not_persisted(fake, capsys):
+    k = fake()
+    k.set('nf_conntrack_acct', 1)
+    args = files_args(k, **RAISE)
+    failed, r = run(conntrack_limits.main, args, capsys)
+    assert not failed
+    assert k.get('nf_conntrack_acct') == 1
+    assert 'accounting' not in r['target']['changes']
+    assert not any('nf_conntrack_acct' in line for line in content(args['sysctl_file']))
+
+
+def test_accounting_off_is_written_as_zero(fake, capsys):
+    k = fake()
+    k.set('nf_conntrack_acct', 1)
+    args = files_args(k, accounting=False)
+    failed, r = run(conntrack_limits.main, args, capsys)
+    assert not failed, r['msg']
+    assert k.get('nf_conntrack_acct') == 0
+    assert 'net.netfilter.nf_conntrack_acct = 0' in content(args['sysctl_file'])
+
+
+def test_accounting_check_mode_predicts_and_writes_nothing(fake, capsys):
+    k = fake()
+    args = files_args(k, accounting=True)
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, args, capsys, check_mode=True, diff=True)
+    assert not failed and r['changed'] is True
+    assert r['after']['accounting'] == 1
+    assert 'nf_conntrack_acct = 1' in r['diff'][0]['after']
+    assert k.snapshot() == snap
+
+
+def test_accounting_not_taken_is_rolled_back_with_the_rest(fake, capsys, monkeypatch):
+    k = fake()
+    real_write = conntrack_limits.write_int
+
+    def kernel(path, value):
+        if path.endswith('nf_conntrack_acct'):
+            return  # the write "succeeds" and the value stays
+        real_write(path, value)
+
+    monkeypatch.setattr(conntrack_limits, 'write_int', kernel)
+    args = files_args(k, **ACCOUNTING_ON)
+    failed, r = run(conntrack_limits.main, args, capsys)
+    assert failed and 'nf_conntrack_acct reads back 0 after writing 1' in r['msg']
+    assert (k.get('nf_conntrack_max'), k.get('nf_conntrack_tcp_timeout_established')) == (262144, 432000)
+    assert not os.path.exists(args['sysctl_file'])
+
+
+def test_accounting_is_set_in_another_network_namespace_at_run_time_only(fake, capsys):
+    """nf_conntrack_acct belongs to the namespace and the kernel leaves it writable there (0644,
+    where nf_conntrack_max is 0444): set here, no file written, the limits reported for the host."""
+    k = fake(initial_netns=False)
+    args = files_args(k, **ACCOUNTING_ON)
+    failed, r = run(conntrack_limits.main, args, capsys, diff=True)
+    assert not failed, r['msg']
+    assert r['changed'] is True and r['applied'] is False
+    assert k.get('nf_conntrack_acct') == 1
+    assert k.get('nf_conntrack_max') == 262144
+    assert r['after']['accounting'] == 1 and r['would_set']['accounting'] is None
+    assert 'nf_conntrack_max=524288' in r['msg'] and 'nf_conntrack_acct=' not in r['msg'].split('apply it on the host')[0]
+    assert 'nf_conntrack_acct 0 -> 1 in this network namespace' in r['msg'] and '--sysctl net.netfilter.nf_conntrack_acct=1' in r['msg']
+    assert not os.path.exists(os.path.dirname(args['sysctl_file']))
+    assert [d['after'] for d in r['diff']] == ['nf_conntrack_acct = 1\n']
+    failed, r = run(conntrack_limits.main, args, capsys)
+    assert not failed and r['changed'] is False
+
+
+def test_accounting_in_another_namespace_check_mode(fake, capsys):
+    k = fake(initial_netns=False)
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, files_args(k, accounting=True), capsys, check_mode=True)
+    assert not failed and r['changed'] is True and r['after']['accounting'] == 1
+    assert 'would set nf_conntrack_acct 0 -> 1 in this network namespace' in r['msg']
+    assert k.snapshot() == snap
+
+
+def test_accounting_read_only_in_another_namespace_is_reported(fake, capsys, monkeypatch):
+    k = fake(initial_netns=False)
+    monkeypatch.setattr(conntrack_limits, 'sysctl_writable', lambda path: False)
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, files_args(k, accounting=True), capsys)
+    assert not failed and r['changed'] is False
+    assert r['would_set']['accounting'] is True
+    assert 'nf_conntrack_acct belongs to this network namespace, where it is read-only' in r['msg']
+    assert k.snapshot() == snap
+
+
+def test_accounting_read_only_mount_in_the_initial_namespace_goes_to_the_host(fake, capsys, monkeypatch):
+    k = fake()
+    monkeypatch.setattr(conntrack_limits, 'read_netns_state', lambda path: {
+        'initial_netns': True, 'writable': False, 'message': 'this is the initial network namespace but /proc/sys is mounted read-only'})
+    monkeypatch.setattr(conntrack_limits, 'sysctl_writable', lambda path: False)
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, files_args(k, accounting=True), capsys)
+    assert not failed and r['changed'] is False
+    assert r['would_set']['accounting'] is True
+    assert 'nf_conntrack_acct=1' in r['msg'].split('apply it on the host')[0]
+    assert k.snapshot() == snap
+
+
+def test_accounting_must_be_a_bool(fake, capsys):
+    k = fake()
+    snap = k.snapshot()
+    failed, r = run(conntrack_limits.main, files_args(k, accounting='sometimes'), capsys)
+    assert failed and 'accounting' in r['msg']
+    assert k.snapshot() == snap

@@ -106,7 +106,7 @@ def test_tuning_defaults_become_the_module_arguments():
     assert conntrack_tuning_settings(tuning()) == {
         'policy': 'kube_proxy', 'max': None, 'per_core': 32768, 'floor': 131072, 'cap': 1048576, 'memory_share': 0.05,
         'bytes_per_entry': 320, 'allow_lower': False, 'headroom': 16384, 'hashsize': None,
-        'timeouts': {'established': None, 'time_wait': None, 'close_wait': None},
+        'timeouts': {'established': None, 'time_wait': None, 'close_wait': None}, 'accounting': None,
         'persist': True, 'backup': True,
         'sysctl_file': '/etc/sysctl.d/90-keeplocal-conntrack.conf',
         'modprobe_file': '/etc/modprobe.d/keeplocal-conntrack.conf',
@@ -120,6 +120,11 @@ def test_tuning_numbers_are_converted_as_the_argument_spec_does():
     assert (arguments['max'], arguments['hashsize'], arguments['memory_share'], arguments['timeouts']['established']) == (
         262144, 65536, 0.1, 86400)
     assert all(isinstance(arguments[name], int) for name in ('max', 'hashsize'))
+
+
+@pytest.mark.parametrize('value, expected', [(True, True), ('yes', True), ('false', False), (0, False), (None, None)])
+def test_tuning_accounting_is_converted_as_the_argument_spec_does(value, expected):
+    assert conntrack_tuning_settings(tuning(accounting=value))['accounting'] is expected
 
 
 @pytest.mark.parametrize('changes, message', [
@@ -150,6 +155,10 @@ def test_tuning_numbers_are_converted_as_the_argument_spec_does():
                                      "unchanged (the kernel's 120 is sane), got 2147484"),
     ({'timeout_close_wait': -5}, 'conntrack_tuning_timeout_close_wait must be from 1 to 2147483 seconds, or unset to leave it '
                                  'unchanged (kube-proxy uses 3600), got -5'),
+    ({'accounting': 'sometimes'}, 'conntrack_tuning_accounting must be true (count packets and bytes per connection), false, '
+                                  "or unset to leave nf_conntrack_acct as it is, got 'sometimes'"),
+    ({'accounting': 2}, 'conntrack_tuning_accounting must be true (count packets and bytes per connection), false, '
+                        'or unset to leave nf_conntrack_acct as it is, got 2'),
     ({'sysctl_file': '90-keeplocal.txt'}, 'conntrack_tuning_sysctl_file must be a plain file name ending in .conf (it goes to '
                                           "/etc/sysctl.d, where systemd-sysctl reads only *.conf), got '90-keeplocal.txt'"),
     ({'modprobe_file': '../modprobe.conf'}, 'conntrack_tuning_modprobe_file must be a plain file name ending in .conf (it goes to '
