@@ -13,6 +13,8 @@ Sources:
   Column names differ between kernels (``searched``/``delete_list`` on old ones, ``clashres``/
   ``chainlength`` on new ones), so they are taken from the header, never assumed.
 - ``/proc/sys/net/netfilter/nf_conntrack_{count,max,buckets}``.
+- ``/proc/sys/net/netfilter/nf_conntrack_acct``: accounting, per network namespace. On, each entry
+  created afterwards carries packet and byte counters: how a gateway counts a hairpin's bytes.
 
 Memory estimate (documented, deliberately simple): ``BYTES_PER_ENTRY`` (320) per entry, the
 nf_conntrack slab object (256 B on 6.x kernels) plus typical extensions (acct, timestamp, NAT),
@@ -141,17 +143,19 @@ def unavailable_result(message=MSG_UNAVAILABLE):
         'max_memory_bytes': None,
         'table_full_messages': None,
         'kernel_log': None,
+        'accounting': None,
         'message': message,
     }
 
 
 def build_info(count, max_entries, buckets, stat_text, netns, table_full_messages=None, kernel_log=None,
-               bytes_per_entry=BYTES_PER_ENTRY):
+               bytes_per_entry=BYTES_PER_ENTRY, accounting=None):
     """The conntrack_info result (docs/architecture.md) from the values the module read.
 
     ``count``/``max_entries``/``buckets``: the sysctl values (int or None); ``stat_text``: the text of
     /proc/net/stat/nf_conntrack or None; ``netns``: the dict from netns_state();
-    ``table_full_messages``/``kernel_log``: count_table_full() of the kernel log and its source name.
+    ``table_full_messages``/``kernel_log``: count_table_full() of the kernel log and its source name;
+    ``accounting``: the nf_conntrack_acct value (int, None when unreadable).
     """
     per_cpu, stats = ([], {})
     if stat_text is not None:
@@ -175,5 +179,6 @@ def build_info(count, max_entries, buckets, stat_text, netns, table_full_message
         'max_memory_bytes': memory_estimate(max_entries, buckets, bytes_per_entry),
         'table_full_messages': table_full_messages,
         'kernel_log': kernel_log,
+        'accounting': None if accounting is None else bool(accounting),
         'message': netns['message'],
     }

@@ -145,6 +145,7 @@ CONNTRACK = Record({
     'usage': Num(null=True),
     'initial_netns': Bool(null=True),
     'writable': Bool(),
+    'accounting': Bool(null=True),
     # column names come from the kernel's header row and differ between kernels
     'stats': MapOf(Int()),
     'per_cpu': ListOf(MapOf(Int())),

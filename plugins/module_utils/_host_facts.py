@@ -190,6 +190,7 @@ def conntrack_health(module, bytes_per_entry=320, kernel_log=True):
             table_full_messages=count_table_full(log_text),
             kernel_log=log_source,
             bytes_per_entry=bytes_per_entry,
+            accounting=read_int(sysctl_path('nf_conntrack_acct')),
         )
     except ValueError as exc:
         module.fail_json(msg='cannot parse %s: %s' % (CONNTRACK_STAT, exc))

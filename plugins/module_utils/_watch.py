@@ -38,7 +38,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import 
     socket_entry_bytes,
     update_counters,
 )
-from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import read_int, read_text
+from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import read_text
 from ansible_collections.keeplocal.traffic.plugins.module_utils._sock_diag import SocketsUnavailable, tcp_sockets
 from ansible_collections.keeplocal.traffic.plugins.module_utils._sockets import (
     connecting_sockets,
@@ -100,10 +100,8 @@ def observe(module, settings):
     internal = InternalNetworks(settings['internal_cidrs'])
     public = settings['public_addresses']
     health = _host_facts.conntrack_health(module, kernel_log=False)
-    observation = {'conntrack': health, 'accounting': None, 'hairpin': None}
+    observation = {'conntrack': health, 'accounting': health['accounting'], 'hairpin': None}
     if health['available']:
-        acct = read_int(_host_facts.sysctl_path('nf_conntrack_acct'))
-        observation['accounting'] = None if acct is None else acct == 1
         hairpin = _host_facts.hairpin_flows(module, internal, public, limit=0, scanner_class=CountingScanner)
         if not hairpin['available']:
             raise CollectorError('the conntrack table cannot be read: %s' % hairpin['msg'])

@@ -119,6 +119,14 @@ table_full_messages:
   returned: always
   type: int
   sample: 0
+accounting:
+  description:
+    - Conntrack accounting (C(nf_conntrack_acct), per network namespace) is on, so new entries count their packets
+      and bytes; null when it cannot be read or nf_conntrack is absent.
+    - The C(keeplocal.traffic.conntrack_tuning) role turns it on with C(conntrack_tuning_accounting=true).
+  returned: always
+  type: bool
+  sample: false
 kernel_log:
   description: Where table_full_messages was counted, C(dmesg) or C(journal); null when none was readable or O(kernel_log=false).
   returned: always

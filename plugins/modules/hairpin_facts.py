@@ -178,6 +178,12 @@ conntrack:
       description: nf_conntrack_max can be written here (initial namespace, read-write mount, permission).
       type: bool
       sample: false
+    accounting:
+      description:
+        - Conntrack accounting (C(nf_conntrack_acct), per network namespace) is on, so new entries count their packets and
+          bytes; null when it cannot be read or nf_conntrack is absent. The plan carries it per gateway.
+      type: bool
+      sample: false
     stats:
       description:
         - The counters of C(/proc/net/stat/nf_conntrack) summed over CPUs (column names as the kernel prints them).

@@ -66,6 +66,8 @@ _ACTIVE = _BY_GATEWAY | _BY_CLIENT
 RELATIONS = ('same_host', 'same_network', 'routed')
 SOURCES = ('nat_rules', 'conntrack', 'hairpin_flows', 'outbound_flows', 'dns_answers')
 DEFAULT_USAGE_THRESHOLD = 0.7
+ACCOUNTING_OFF = ('; conntrack accounting is off (nf_conntrack_acct=0), so the bytes of these hairpins cannot be counted here: '
+                  'conntrack_tuning_accounting: true turns it on')
 DEFAULT_IPV4_PREFIX = 24
 DEFAULT_IPV6_PREFIX = 64
 _BITS = {4: 32, 6: 128}
@@ -455,7 +457,7 @@ class _Health:
     """conntrack_info (and hairpin_flows_info's counts) of one gateway or host, as the plan shows it."""
 
     __slots__ = ('is_gateway', 'available', 'count', 'max', 'buckets', 'usage', 'counters', 'hairpin_entries', 'share',
-                 'writable', 'unobserved')
+                 'writable', 'accounting', 'unobserved')
 
     def __init__(self, conntrack, flows, is_gateway):
         self.is_gateway = is_gateway
@@ -483,6 +485,8 @@ class _Health:
         elif self.hairpin_entries == 0:
             self.share = 0.0
         self.writable = ct.get('writable') if ct else None   # as reported; the plan shows it as a bool
+        accounting = ct.get('accounting')
+        self.accounting = accounting if isinstance(accounting, bool) else None   # None: not reported (older facts)
         if _failed(conntrack):
             self.unobserved = 'conntrack not observed: %s' % (conntrack.get('msg') or 'the module failed')
         elif conntrack is None:
@@ -1098,6 +1102,7 @@ def _gateways(hosts, usage_threshold):
             'hairpin_entries': health.hairpin_entries,
             'hairpin_share': _ratio(health.share),
             'writable': None if health.writable is None else bool(health.writable),
+            'accounting': health.accounting,
             'fix': None,
             'reason': '',
             'recommendation': None,
@@ -1117,6 +1122,8 @@ def _gateways(hosts, usage_threshold):
         if health.hairpin_entries is not None:
             hairpin = '; hairpin flows hold %d entr%s (%s of the table)' % (
                 health.hairpin_entries, 'y' if health.hairpin_entries == 1 else 'ies', format_percent(health.share))
+        if health.hairpin_entries and health.accounting is False:
+            hairpin += ACCOUNTING_OFF
         if problems:
             entry['fix'] = 'conntrack_headroom'
             text = 'at risk: %s: raise nf_conntrack_max and the hash buckets' % ', '.join(problems)

@@ -355,10 +355,11 @@ NOT_MEASURED = 'Not measured: run playbooks/site.yml (path_probe) to measure bef
 NO_BYTES = ('No byte counts: the keeplocal.traffic.hairpin_watch collector counts the bytes per pair (conntrack '
             'accounting on gateways, socket counters on clients). Run it for a while, then give the report its '
             'results (the hairpin_watch_result facts, or hairpin_watch_info\'s result). On a Linux gateway it needs '
-            'conntrack accounting: sysctl -w net.netfilter.nf_conntrack_acct=1.')
-ACCOUNTING_OFF = ('%s: conntrack accounting is off (net.netfilter.nf_conntrack_acct=0), so the hairpin bytes through '
-                  'this gateway are not counted. Turn it on with sysctl -w net.netfilter.nf_conntrack_acct=1 and the '
-                  'same line in /etc/sysctl.d to keep it (conntrack_tuning does not set it); it counts connections '
+            'conntrack accounting: conntrack_tuning_accounting: true, or sysctl -w net.netfilter.nf_conntrack_acct=1.')
+ACCOUNTING_OFF = ('%s: conntrack accounting is off (net.netfilter.nf_conntrack_acct=0), so the bytes of the hairpins '
+                  'through this gateway cannot be counted there. Turn it on with the conntrack_tuning role '
+                  '(conntrack_tuning_accounting: true: set, read back and kept in /etc/sysctl.d), or by hand with '
+                  'sysctl -w net.netfilter.nf_conntrack_acct=1 and the same line in /etc/sysctl.d; it counts connections '
                   'opened afterwards.')
 NO_SOCKET_COUNTERS = '%s: its own calls to the public addresses are not counted: %s'
 NOT_COUNTED = 'Active pairs without a byte count (no collector result for their gateway or client): %s.'
@@ -415,6 +416,20 @@ def _plan_keys(plan):
     return keys
 
 
+def accounting_off(plan, watch):
+    """The gateways whose hairpin bytes cannot be counted, sorted: accounting off where the plan's
+    gateway has hairpins (its conntrack held hairpin entries, or an active pair goes through it), or
+    where a hairpin watch collector found it off."""
+    through = set(pair.get('gateway') for pair in plan.get('pairs') or [] if pair.get('status') == 'active')
+    hosts = set(gw.get('host') for gw in plan.get('gateways') or []
+                if gw.get('accounting') is False and (gw.get('hairpin_entries') or gw.get('host') in through))
+    for host, result in watch.items():
+        conntrack = result.get('conntrack') or {}
+        if conntrack.get('available') and conntrack.get('accounting') is False:
+            hosts.add(host)
+    return sorted(_text(host) for host in hosts)
+
+
 def cost_section(plan, watch=None, price_per_gb=None, currency=None):
     """What the hairpins cost, as plain values both renderers show.
 
@@ -427,12 +442,10 @@ def cost_section(plan, watch=None, price_per_gb=None, currency=None):
     price_per_gb, currency = check_price(price_per_gb, currency)
     watch = check_watch(watch)
     keys = _plan_keys(plan)
-    rows, notes = [], []
+    rows = []
+    notes = [ACCOUNTING_OFF % host for host in accounting_off(plan, watch)]
     for host in sorted(watch):
         result = watch[host]
-        conntrack = result.get('conntrack') or {}
-        if conntrack.get('available') and conntrack.get('accounting') is False:
-            notes.append(ACCOUNTING_OFF % host)
         client_bytes = result.get('client_bytes') or {}
         if client_bytes.get('byte_counters') is False:
             notes.append(NO_SOCKET_COUNTERS % (host, client_bytes.get('msg')))

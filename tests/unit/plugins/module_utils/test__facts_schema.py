@@ -27,7 +27,7 @@ GATEWAY = {
     'addresses': ['192.168.1.1'],
     'nat_rules': {'source': 'iptables', 'forwards': [FORWARD], 'snat_rules': []},
     'conntrack': {'available': False, 'count': None, 'max': None, 'buckets': None, 'usage': None, 'initial_netns': None,
-                  'writable': False, 'stats': {}, 'per_cpu': [], 'memory_bytes': None, 'max_memory_bytes': None,
+                  'writable': False, 'accounting': None, 'stats': {}, 'per_cpu': [], 'memory_bytes': None, 'max_memory_bytes': None,
                   'table_full_messages': None, 'kernel_log': None, 'message': 'nf_conntrack is not loaded'},
 }
 

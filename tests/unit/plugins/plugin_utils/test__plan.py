@@ -395,6 +395,48 @@ def test_gateway_at_risk(change, threshold, expect):
     assert plan['summary']['by_fix']['conntrack_headroom'] == 1
 
 
+def test_gateway_accounting_is_carried_and_said_where_hairpins_cannot_be_counted():
+    facts = lab_facts()
+    facts['gw']['conntrack']['accounting'] = False
+    facts['svc-a']['conntrack']['accounting'] = False
+    plan = build_plan(facts)
+    assert plan['version'] == 2
+    gateways = {gw['host']: gw for gw in plan['gateways']}
+    assert gateways['gw']['accounting'] is False
+    assert gateways['gw']['reason'].endswith(
+        'hairpin flows hold 5 entries (8.8% of the table); conntrack accounting is off (nf_conntrack_acct=0), so the bytes of '
+        'these hairpins cannot be counted here: conntrack_tuning_accounting: true turns it on')
+    # no hairpin through svc-a: accounting is carried, not a finding
+    assert gateways['svc-a']['accounting'] is False
+    assert 'accounting' not in gateways['svc-a']['reason']
+
+
+@pytest.mark.parametrize('value, expect', [(True, True), (None, None), ('off', None)])
+def test_gateway_accounting_on_or_unknown_is_not_said(value, expect):
+    facts = lab_facts()
+    facts['gw']['conntrack']['accounting'] = value
+    gw = build_plan(facts)['gateways'][0]
+    assert gw['accounting'] is expect
+    assert 'accounting' not in gw['reason']
+
+
+def test_facts_without_accounting_plan_as_before():
+    facts = lab_facts()
+    facts['gw']['conntrack'].pop('accounting', None)
+    assert build_plan(facts)['gateways'][0]['accounting'] is None
+
+
+def test_headroom_recommendation_leaves_accounting_to_a_person():
+    """The headroom fix sizes the table; accounting is a measurement choice with a cost per entry, so
+    the plan says it in the reason and the report, not in the role input."""
+    facts = lab_facts()
+    facts['gw']['conntrack'].update({'count': 200000, 'usage': 200000 / 262144.0, 'accounting': False, 'writable': True})
+    gw = build_plan(facts)['gateways'][0]
+    assert gw['fix'] == 'conntrack_headroom'
+    assert gw['recommendation']['mode'] == 'automatic' and gw['recommendation']['input'] == {}
+    assert 'conntrack_tuning_accounting: true' in gw['reason']
+
+
 def test_below_threshold_is_healthy():
     facts = lab_facts()
     facts['gw']['conntrack'].update({'count': 150000, 'usage': 150000 / 262144.0})

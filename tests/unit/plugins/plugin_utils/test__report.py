@@ -488,6 +488,54 @@ def test_without_byte_counts_the_report_says_how_to_get_them():
     assert '| Pair |' not in section and 'No byte counts' in section
 
 
+GW_ACCOUNTING_OFF = (
+    'gw: conntrack accounting is off (net.netfilter.nf_conntrack_acct=0), so the bytes of the hairpins through this gateway '
+    'cannot be counted there. Turn it on with the conntrack_tuning role (conntrack_tuning_accounting: true: set, read back '
+    'and kept in /etc/sysctl.d), or by hand with sysctl -w net.netfilter.nf_conntrack_acct=1 and the same line in '
+    '/etc/sysctl.d; it counts connections opened afterwards.')
+
+
+def plan_with_gw_accounting(value):
+    plan = lab_plan()
+    for gateway in plan['gateways']:
+        gateway['accounting'] = value if gateway['host'] == 'gw' else True
+    return plan
+
+
+def test_a_gateway_with_hairpins_and_accounting_off_in_the_plan_is_said_without_a_collector():
+    cost = cost_section(plan_with_gw_accounting(False))
+    assert cost['notes'][1:] == [GW_ACCOUNTING_OFF]
+    markdown = render_markdown(plan_with_gw_accounting(False))
+    section = markdown[markdown.index('## What the hairpins cost'):markdown.index('## Latent findings')]
+    assert '- gw: conntrack accounting is off' in section and 'conntrack\\_tuning\\_accounting: true' in section
+    page = render_html(plan_with_gw_accounting(False))
+    cost_html = page[page.index('<h2 id="cost">'):page.index('<h2 id="flows-section">')]
+    assert '<p class="note">gw: conntrack accounting is off' in cost_html
+
+
+def test_accounting_off_in_the_plan_and_the_collector_is_said_once():
+    watch = watch_results()
+    watch['gw']['conntrack']['accounting'] = False
+    assert cost_section(plan_with_gw_accounting(False), watch)['notes'] == [GW_ACCOUNTING_OFF]
+
+
+@pytest.mark.parametrize('value', [True, None])
+def test_accounting_on_or_unknown_is_not_said(value):
+    assert cost_section(plan_with_gw_accounting(value), watch_results())['notes'] == []
+
+
+def test_accounting_off_without_hairpins_is_not_said():
+    plan = plan_with_gw_accounting(False)
+    plan['gateways'][0]['hairpin_entries'] = 0
+    for pair in plan['pairs']:
+        pair['gateway'] = None
+    assert cost_section(plan, watch_results())['notes'] == []
+    # an active pair through it is a hairpin there, whatever the table held when detection ran
+    plan['pairs'][0]['gateway'] = 'gw'
+    plan['pairs'][0]['status'] = 'active'
+    assert cost_section(plan, watch_results())['notes'] == [GW_ACCOUNTING_OFF]
+
+
 def test_accounting_off_and_missing_socket_counters_are_said_with_the_fix():
     watch = watch_results()
     watch['gw']['conntrack']['accounting'] = False
@@ -496,9 +544,7 @@ def test_accounting_off_and_missing_socket_counters_are_said_with_the_fix():
     watch['svc-a']['cost']['pairs'] = watch['svc-a']['cost']['pairs'][1:]
     cost = cost_section(lab_plan(), watch)
     assert cost['notes'] == [
-        'gw: conntrack accounting is off (net.netfilter.nf_conntrack_acct=0), so the hairpin bytes through this gateway '
-        'are not counted. Turn it on with sysctl -w net.netfilter.nf_conntrack_acct=1 and the same line in /etc/sysctl.d '
-        'to keep it (conntrack_tuning does not set it); it counts connections opened afterwards.',
+        GW_ACCOUNTING_OFF,
         'svc-a: its own calls to the public addresses are not counted: sock_diag: no NETLINK_SOCK_DIAG socket',
         'Active pairs without a byte count (no collector result for their gateway or client): %s.' % PAIR_80,
     ]
