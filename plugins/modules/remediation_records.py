@@ -58,12 +58,14 @@ records:
   type: dict
   sample: {split_dns_client: {format: keeplocal.traffic/split_dns_client, version: 1, method: resolv_conf}}
 revert:
-  description: Per kind with something to undo, the role variables its undo mode needs besides C(state=absent) (what the role cannot read on the host itself); keys in the order to apply them.
+  description:
+    - Per kind with something to undo, the role variables its undo mode needs besides C(state=absent) (what the role
+      cannot read on the host itself); keys in the order to apply them.
   returned: always
   type: dict
   sample: {split_dns_client: {split_dns_client_method: resolv_conf}, local_shortcut: {}}
 order:
-  description: The kinds of O(revert) in the order to undo them.
+  description: The kinds of RV(revert) in the order to undo them.
   returned: always
   type: list
   elements: str
