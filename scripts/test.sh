@@ -64,7 +64,7 @@ run_molecule() {
   local scenarios=("$@") dir
   if ((${#scenarios[@]} == 0)); then
     # The lab proof first, the end-to-end run last.
-    scenarios=(lab hairpin_detect conntrack_tuning split_dns unix_sockets local_shortcut site)
+    scenarios=(lab hairpin_detect conntrack_tuning split_dns unix_sockets local_shortcut hairpin_watch site)
     for dir in molecule/*/molecule.yml; do
       dir=${dir#molecule/}; dir=${dir%/molecule.yml}
       [[ " ${scenarios[*]} " == *" $dir "* ]] || { echo "scripts/test.sh: scenario $dir is not in the list" >&2; return 1; }
