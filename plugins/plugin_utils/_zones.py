@@ -640,6 +640,42 @@ def render_resolv_conf(original, nameservers, keep_existing=True, backup_path=No
     return '\n'.join(lines) + '\n'
 
 
+
+def resolved_foreign_global_servers(resolvectl_dns, nameservers):
+    """The global DNS servers of systemd-resolved that are not ``nameservers``, from `resolvectl dns`.
+
+    resolved keeps one server list per scope and asks any server of a scope for every domain the
+    scope routes: the private resolvers cannot share the global scope with other servers, or names of
+    the private zones reach those servers too. `resolvectl dns` prints ``Global: <servers>`` first,
+    then one ``Link N (name): <servers>`` line per link; a server may carry ``:port`` or ``#name``.
+    """
+    ours = set()
+    for ip in nameservers or []:
+        addr = parse_ip(ip, literal=True)
+        if addr is None:
+            raise ZoneError('%r is not an IP address' % (ip,))
+        ours.add(str(addr))
+    for line in (resolvectl_dns or '').splitlines():
+        label, sep, servers = line.partition(':')
+        if sep and label.strip() == 'Global':
+            foreign = []
+            for server in servers.split():
+                address = _resolved_server_address(server)
+                if address not in ours and server not in foreign:
+                    foreign.append(server)
+            return foreign
+    return []
+
+
+def _resolved_server_address(server):
+    """The address of a resolved server spec: ``1.2.3.4``, ``1.2.3.4:53``, ``[::1]:53``, ``1.2.3.4#name``."""
+    address = server.split('#', 1)[0].split('%', 1)[0]
+    if address.startswith('['):
+        return address[1:].split(']', 1)[0]
+    if address.count(':') == 1:
+        return address.split(':', 1)[0]
+    return address
+
 # --- probes ------------------------------------------------------------------------------------
 
 def build_probes(zone_files, listen_addresses, internal_cidrs, port=53):

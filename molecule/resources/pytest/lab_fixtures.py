@@ -4,10 +4,16 @@ Lab hosts are reached with testinfra's podman backend (podman exec): the same co
 manages, without an ansible round trip per command.
 """
 import json
+import os
 import uuid
 
 import pytest
 import testinfra
+
+
+def lab_suite():
+    """The lab's Debian release, chosen as molecule/resources/lab/topology.yml chooses it."""
+    return os.environ.get("KEEPLOCAL_LAB_SUITE") or "bookworm"
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,17 @@ import subprocess
 import tarfile
 import threading
 
-from lab_fixtures import conntrack_lines, http_get
+import pytest
+
+from lab_fixtures import conntrack_lines, http_get, lab_suite
 
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVENTORY = os.path.join(SCENARIO, '..', 'resources', 'lab', 'inventory.yml')
 ZONE_DIR = '/etc/coredns/zones'
+# Debian 13's lab hosts run systemd-resolved: the client role routes the zones there (a drop-in)
+# instead of rewriting resolv.conf.
+RESOLVED = lab_suite() == 'trixie'
+RESOLVED_DROPIN = '/etc/systemd/resolved.conf.d/keeplocal-split-dns.conf'
 
 
 def dig(host, args):
@@ -48,10 +54,7 @@ def serial(gw, zone_file):
 
 def test_internal_client_gets_private_answers_and_recursion(lab):
     svc_a = lab('svc-a')
-    # svc-a's resolv.conf now starts with the gateway's CoreDNS; the original is saved.
-    resolv = svc_a.file('/etc/resolv.conf').content_string.splitlines()
-    assert [line for line in resolv if line.startswith('nameserver')] == ['nameserver 192.168.1.1', 'nameserver 198.51.100.53']
-    assert 'nameserver 198.51.100.53' in svc_a.file('/etc/resolv.conf.keeplocal-split-dns').content_string
+    assert_client_routes_to_private_resolver(svc_a)
 
     # The plan's pair: app.example.test -> the backend's private address (resolv.conf path).
     assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'
@@ -66,6 +69,38 @@ def test_internal_client_gets_private_answers_and_recursion(lab):
     assert svc_a.check_output('dig +short db.example.test') == '198.51.100.1'
     status, flags, answers = dig(svc_a, '@192.168.1.1 app.example.test')
     assert (status, 'aa' in flags, [a[4] for a in answers]) == ('NOERROR', True, ['192.168.1.20'])
+
+
+def assert_client_routes_to_private_resolver(svc_a):
+    if not RESOLVED:
+        # svc-a's resolv.conf now starts with the gateway's CoreDNS; the original is saved.
+        resolv = svc_a.file('/etc/resolv.conf').content_string.splitlines()
+        assert [line for line in resolv if line.startswith('nameserver')] == ['nameserver 192.168.1.1', 'nameserver 198.51.100.53']
+        assert 'nameserver 198.51.100.53' in svc_a.file('/etc/resolv.conf.keeplocal-split-dns').content_string
+        return
+    # resolved: the private resolver in the global scope, routing only the zones; the link keeps the
+    # previous server, and resolv.conf stays resolved's stub.
+    dropin = svc_a.file(RESOLVED_DROPIN).content_string
+    assert 'DNS=192.168.1.1\n' in dropin and 'Domains=~app.example.test ~corp.example.test\n' in dropin, dropin
+    assert svc_a.file('/etc/resolv.conf').linked_to.endswith('/run/systemd/resolve/stub-resolv.conf')
+    servers = svc_a.check_output('resolvectl dns')
+    assert servers.splitlines()[0].split() == ['Global:', '192.168.1.1'] and 'int0): 198.51.100.53' in servers, servers
+    # A zone name is answered by the global scope (no link), a name outside the zones through int0's server.
+    private = svc_a.check_output('resolvectl query --cache=no app.example.test')
+    assert '192.168.1.20' in private and '-- link:' not in private, private
+    public = svc_a.check_output('resolvectl query --cache=no www.example.org')
+    assert '198.51.100.80' in public and '-- link: int0' in public, public
+
+
+def assert_client_back_on_previous_resolver(svc_a):
+    if not RESOLVED:
+        resolv = svc_a.file('/etc/resolv.conf').content_string.splitlines()
+        assert [ln for ln in resolv if ln.startswith('nameserver')] == ['nameserver 198.51.100.53']
+        assert not svc_a.file('/etc/resolv.conf.keeplocal-split-dns').exists
+        return
+    assert not svc_a.file(RESOLVED_DROPIN).exists
+    servers = svc_a.check_output('resolvectl dns')
+    assert servers.splitlines()[0].strip() == 'Global:' and 'int0): 198.51.100.53' in servers, servers
 
 
 def test_outside_client_never_gets_a_private_answer(lab):
@@ -195,8 +230,7 @@ def test_changes_are_proven_before_they_go_live(lab, tmp_path, request):
     # The client side is reversible: absent restores the original resolv.conf, present applies it again.
     rc, out = converge('--limit', 'svc-a', '-e', 'lab_client_state=absent')
     assert rc == 0, out[-3000:]
-    assert [ln for ln in svc_a.file('/etc/resolv.conf').content_string.splitlines() if ln.startswith('nameserver')] == ['nameserver 198.51.100.53']
-    assert not svc_a.file('/etc/resolv.conf.keeplocal-split-dns').exists
+    assert_client_back_on_previous_resolver(svc_a)
     assert svc_a.check_output('dig +short app.example.test') == '198.51.100.1'
     rc, out = converge('--limit', 'svc-a')
     assert rc == 0 and svc_a.check_output('dig +short app.example.test') == '192.168.1.20', out[-3000:]
@@ -214,3 +248,25 @@ def test_changes_are_proven_before_they_go_live(lab, tmp_path, request):
     assert svc_c.file('/opt/coredns/archives/coredns_1.14.7_linux_amd64.tgz').sha256sum == digest
     assert svc_c.file('/usr/local/bin/coredns').linked_to == '/opt/coredns/1.14.7/coredns'
     assert svc_a.check_output('dig +short @192.168.1.30 db.corp.example.test') == '192.168.1.30'
+
+
+@pytest.mark.skipif(not RESOLVED, reason='systemd-resolved runs on the Debian 13 lab only')
+def test_resolved_conflicts_are_refused_before_any_change(lab):
+    svc_a, gw = lab('svc-a'), lab('gw')
+    # Another global server would share the scope the zones are routed in.
+    dropin = svc_a.check_output('cat %s', RESOLVED_DROPIN)
+    svc_a.check_output('printf "[Resolve]\\nDNS=198.51.100.53\\n" > /etc/systemd/resolved.conf.d/50-site.conf'
+                       ' && systemctl reload-or-restart systemd-resolved')
+    try:
+        rc, out = converge('--limit', 'svc-a')
+        assert rc != 0 and 'has global DNS servers (198.51.100.53)' in out and 'Nothing was changed' in out, out[-3000:]
+        assert svc_a.check_output('cat %s', RESOLVED_DROPIN) == dropin
+    finally:
+        svc_a.check_output('rm -f /etc/systemd/resolved.conf.d/50-site.conf && systemctl reload-or-restart systemd-resolved')
+    # CoreDNS on every address would take port 53 from resolved's stub listener on gw.
+    before = gw.check_output('cat /etc/coredns/Corefile')
+    rc, out = converge('--limit', 'gw', '-e', json.dumps({'split_dns_listen_addresses': []}))
+    assert rc != 0 and "systemd-resolved's stub listener holds 127.0.0.53:53" in out, out[-3000:]
+    assert gw.check_output('cat /etc/coredns/Corefile') == before
+    assert gw.check_output('ss -Hlun sport = :53').count('127.0.0.53') == 1
+    assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'

@@ -8,7 +8,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.keeplocal.traffic.plugins.filter import (
-    split_dns_config, split_dns_probes, split_dns_resolv_conf, split_dns_zone_files)
+    split_dns_config, split_dns_probes, split_dns_resolv_conf, split_dns_resolved_conflicts, split_dns_zone_files)
 
 ZONES = [{'name': 'corp.example.test', 'records': [{'name': 'db', 'value': '192.168.1.30'}]}]
 
@@ -18,6 +18,7 @@ def test_filters_are_registered():
     assert set(split_dns_zone_files.FilterModule().filters()) == {'split_dns_zone_files'}
     assert set(split_dns_probes.FilterModule().filters()) == {'split_dns_probes'}
     assert set(split_dns_resolv_conf.FilterModule().filters()) == {'split_dns_resolv_conf'}
+    assert set(split_dns_resolved_conflicts.FilterModule().filters()) == {'split_dns_resolved_conflicts'}
 
 
 def test_role_pipeline():
@@ -45,3 +46,10 @@ def test_errors_become_filter_errors():
         split_dns_resolv_conf.split_dns_resolv_conf('', ['gw'])
     with pytest.raises(AnsibleFilterError, match='split_dns_probes'):
         split_dns_probes.split_dns_probes([{'zone': 'x'}], ['192.168.1.1'], ['192.168.1.0/24'])
+
+
+def test_resolved_conflicts():
+    out = 'Global: 198.51.100.53 192.168.1.1\nLink 2 (int0): 198.51.100.53\n'
+    assert split_dns_resolved_conflicts.split_dns_resolved_conflicts(out, ['192.168.1.1']) == ['198.51.100.53']
+    with pytest.raises(AnsibleFilterError, match="split_dns_resolved_conflicts: 'gw' is not an IP address"):
+        split_dns_resolved_conflicts.split_dns_resolved_conflicts(out, ['gw'])

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.keeplocal.traffic.plugins.plugin_utils._zones import (
     ZoneError, build_config, build_probes, next_serial, normalize_record, parse_previous, parse_upstream,
-    render_resolv_conf, render_zone_file, render_zone_files)
+    render_resolv_conf, render_zone_file, render_zone_files, resolved_foreign_global_servers)
 
 # What the plan reader hands the server for the lab (the automatic split_dns recommendation).
 NAMES = [{'name': 'app.example.test', 'private': '192.168.1.20', 'public': '198.51.100.1'}]
@@ -318,3 +318,26 @@ def test_resolv_conf_caps_at_three_nameservers():
         'nameserver 192.168.1.1', 'nameserver 192.168.1.2', 'nameserver 10.0.0.1']
     with pytest.raises(ZoneError):
         render_resolv_conf(PODMAN_RESOLV, [])
+
+
+RESOLVECTL_DNS = """Global: 192.168.1.1
+Link 2 (int0): 198.51.100.53
+Link 3 (eth1): 10.0.0.2:53
+"""
+
+
+@pytest.mark.parametrize('output, foreign', [
+    (RESOLVECTL_DNS, []),
+    ('Global:\nLink 2 (int0): 198.51.100.53\n', []),
+    ('Global: 198.51.100.53 192.168.1.1\nLink 2 (int0): 198.51.100.53\n', ['198.51.100.53']),
+    ('Global: 192.168.1.1:53 [fd00::53]:53 9.9.9.9#dns.quad9.net\n', ['[fd00::53]:53', '9.9.9.9#dns.quad9.net']),
+    ('Global: fe80::1%int0\n', ['fe80::1%int0']),
+    ('', []),
+])
+def test_resolved_foreign_global_servers(output, foreign):
+    assert resolved_foreign_global_servers(output, ['192.168.1.1']) == foreign
+
+
+def test_resolved_foreign_global_servers_names_a_bad_nameserver():
+    with pytest.raises(ZoneError, match="'gw' is not an IP address"):
+        resolved_foreign_global_servers(RESOLVECTL_DNS, ['gw'])
