@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the project's tests. With no argument: everything, in the order CI runs it.
-#   scripts/test.sh [sanity|units|lint|host|release|molecule [SCENARIO...]|all]
+#   scripts/test.sh [sanity|units|lint|host|release|molecule [SCENARIO...]|molecule-trixie [SCENARIO...]|all]
 # Sets up what it needs first (host packages, venv, lab image, CoreDNS), all cached.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -71,9 +71,19 @@ run_molecule() {
     done
   fi
   for s in "${scenarios[@]}"; do
-    echo "=== molecule test -s $s"
+    echo "=== molecule test -s $s${KEEPLOCAL_LAB_SUITE:+ ($KEEPLOCAL_LAB_SUITE)}"
     flock /var/lock/keeplocal-lab.lock molecule test -s "$s"
   done
+}
+
+# The second lab platform: Debian 13 hosts with systemd-resolved and an nftables-native gateway.
+# split_dns for resolved's routing and its stub listener, site for every remediation role, the
+# measurement and the revert on that platform.
+run_molecule_trixie() {
+  local scenarios=("$@")
+  ((${#scenarios[@]})) || scenarios=(split_dns site)
+  KEEPLOCAL_LAB_SUITE=trixie scripts/lab-image.sh
+  KEEPLOCAL_LAB_SUITE=trixie run_molecule "${scenarios[@]}"
 }
 
 # The Galaxy artifact: built clean, then Galaxy's own import checks (galaxy-importer runs
@@ -174,6 +184,7 @@ case $what in
   host) run_host ;;
   release) run_release ;;
   molecule) run_molecule "$@" ;;
+  molecule-trixie) run_molecule_trixie "$@" ;;
   all)
     prepare
     start=$SECONDS
@@ -183,8 +194,9 @@ case $what in
     run_host;     echo "=== host (conntrack write path, measure counting): $((SECONDS - start)) s"; start=$SECONDS
     run_release;  echo "=== release: $((SECONDS - start)) s"; start=$SECONDS
     scripts/ee.sh; echo "=== execution environment (ansible-builder, detect in it): $((SECONDS - start)) s"; start=$SECONDS
-    run_molecule; echo "=== molecule: $((SECONDS - start)) s"
+    run_molecule; echo "=== molecule: $((SECONDS - start)) s"; start=$SECONDS
+    run_molecule_trixie; echo "=== molecule on Debian 13: $((SECONDS - start)) s"
     echo "=== all tests passed"
     ;;
-  *) echo "usage: $0 [sanity|units|lint|host|release|molecule [SCENARIO...]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sanity|units|lint|host|release|molecule [SCENARIO...]|molecule-trixie [SCENARIO...]|all]" >&2; exit 2 ;;
 esac
