@@ -10,12 +10,10 @@
 # detect run, byte for byte; and with one slice's facts left out the plan must differ (listing that
 # slice's hosts as not observed), which shows the comparison can fail.
 #
-# The hosts are network namespaces this script creates (root; removed on exit): a gateway gw
-# (198.18.0.1, :80 -> web:80, :5432 -> db:54321, hairpin SNAT) and clients cli, web and db on
-# 10.77.0.0/24, each an inventory host with ansible_connection=local and a Python that runs in its
-# namespace. Connections are opened once and held, so every run sees the same sockets and conntrack
-# entries: cli -> app (split DNS), cli and web -> db's translated port (local shortcut), nginx ->
-# gunicorn on web (Unix socket), db only resolving the names (latent). No traffic leaves them.
+# The hosts are network namespaces this script creates (root; removed on exit): netns_detect_world
+# of scripts/netns-lib.sh, the gateway gw with public 198.18.0.1 and its clients on 10.77.0.0/24,
+# each an inventory host with ansible_connection=local and a Python that runs in its namespace,
+# holding connections for every kind of finding. No traffic leaves them.
 #   tests/integration/targets/aap_slicing/runme.sh [-v]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,116 +28,12 @@ fi
 command -v ansible-runner >/dev/null || { echo "aap_slicing: ansible-runner is not installed (test-requirements.txt)" >&2; exit 1; }
 extra=("$@")   # ansible options such as -v, for every run
 slices=3
-python=/usr/bin/python3
-prefix=klslice
-tag=$prefix$$
-hosts=(cli db gw web)
-tmp=${TMPDIR:-/tmp}
-out=$(mktemp -d "$tmp/$tag.XXXXXX")
-holders=()
-
-remove_netns() {   # the namespaces of one run: their processes first
-  local ns pids
-  for ns in "$@"; do
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
-    ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-}
-cleanup() {
-  local rc=$?
-  ((${#holders[@]} == 0)) || kill "${holders[@]}" 2>/dev/null || true
-  remove_netns "$tag-sw" "${hosts[@]/#/$tag-}"
-  rm -rf "$out"
-  exit $rc
-}
-trap cleanup EXIT
-# What a killed run left behind (named after its process id): namespaces, their processes, its directory.
-for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
-  pid=${ns#"$prefix"}; pid=${pid%%-*}
-  kill -0 "$pid" 2>/dev/null || remove_netns "$ns"
-done
-for dir in "$tmp/$prefix"[0-9]*.*; do
-  [[ -d $dir ]] || continue
-  pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
-  kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
-done
-
-ns() { echo "$tag-$1"; }
-in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
-
-# --- the network ---------------------------------------------------------------------------------
-for name in sw "${hosts[@]}"; do
-  ip netns add "$(ns "$name")"
-  # No IPv6: neighbour discovery would add conntrack entries between runs.
-  in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$(ns "$name")" link set lo up
-done
-ip -n "$(ns sw)" link add br0 type bridge
-ip -n "$(ns sw)" link set br0 up
-declare -A address=([gw]=10.77.0.1 [cli]=10.77.0.10 [web]=10.77.0.20 [db]=10.77.0.30)
-for name in "${hosts[@]}"; do
-  ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
-  ip -n "$(ns sw)" link set "p-$name" master br0 up
-  ip -n "$(ns "$name")" addr add "${address[$name]}/24" dev eth0
-  ip -n "$(ns "$name")" link set eth0 up
-  [[ $name == gw ]] || ip -n "$(ns "$name")" route add default via 10.77.0.1
-done
-# The gateway's public side: 198.18.0.1 on a veth pair of its own (nothing behind it).
-ip -n "$(ns gw)" link add pub0 type veth peer name pub1
-ip -n "$(ns gw)" addr add 198.18.0.1/24 dev pub0
-ip -n "$(ns gw)" link set pub0 up
-ip -n "$(ns gw)" link set pub1 up
-in_ns gw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
-in_ns gw iptables -t nat -A PREROUTING -d 198.18.0.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.77.0.20:80
-in_ns gw iptables -t nat -A PREROUTING -d 198.18.0.1/32 -p tcp --dport 5432 -j DNAT --to-destination 10.77.0.30:54321
-in_ns gw iptables -t nat -A POSTROUTING -s 10.77.0.0/24 -d 10.77.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.77.0.1
-
-# --- the hosts: a Python in each namespace, the public names in its /etc/hosts ------------------------
-mkdir -p "$out/bin"
-printf '198.18.0.1 app.example.test db.example.test\n' > "$out/hosts"
-for name in "${hosts[@]}"; do
-  # ip netns exec runs in a mount namespace of its own: the bind mount stays inside it.
-  cat > "$out/bin/python-$name" <<EOF
-#!/bin/sh
-exec ip netns exec $(ns "$name") sh -c 'mount --bind "\$0" /etc/hosts && exec $python "\$@"' "$out/hosts" "\$@"
-EOF
-  chmod +x "$out/bin/python-$name"
-done
-# Process names the planner goes by (/proc/PID/comm is the name the program was started as).
-ln -s "$python" "$out/bin/gunicorn"
-ln -s "$python" "$out/bin/nginx"
-hold() {   # hold NAMESPACE PROGRAM ARGS...: start a holder, wait until its sockets are up
-  local name=$1 program=$2 ready
-  shift 2
-  ready="$out/ready.${#holders[@]}"
-  in_ns "$name" "$program" "$here/files/hold.py" "$ready" "$@" >>"$out/holders.log" 2>&1 &
-  holders+=($!)
-  for _ in $(seq 100); do [[ -e $ready ]] && return 0; sleep 0.1; done
-  cat "$out/holders.log" >&2
-  echo "aap_slicing: holder $* in $name did not start" >&2
-  return 1
-}
-hold web "$python" serve 0.0.0.0:80
-hold db "$python" serve 0.0.0.0:54321
-hold web "$out/bin/gunicorn" serve 127.0.0.1:8000
-hold web "$out/bin/nginx" connect 127.0.0.1:8000:2
-hold cli "$python" connect 198.18.0.1:80:2 198.18.0.1:5432:1
-hold web "$python" connect 198.18.0.1:5432:1
-
+# shellcheck source=scripts/netns-lib.sh
+. "$here/../../../../scripts/netns-lib.sh"
+netns_init klslice aap_slicing
+out=$NETNS_DIR
 inventory=$out/inventory.yml
-{
-  echo "all:"
-  echo "  vars:"
-  echo "    ansible_connection: local"
-  echo "    hairpin_detect_name_ports: {app.example.test: 80, db.example.test: 5432}"
-  echo "  hosts:"
-  for name in "${hosts[@]}"; do
-    echo "    $name:"
-    echo "      ansible_python_interpreter: $out/bin/python-$name"
-    case $name in cli|db) echo "      hairpin_detect_names: [app.example.test, db.example.test]" ;; esac
-  done
-} > "$inventory"
+netns_detect_world 10.77.0 198.18.0.1 "$inventory"
 
 # --- unsliced: one detect run over the whole inventory --------------------------------------------
 run() {   # run LOG COMMAND...: the command's output goes to LOG, shown when it fails
