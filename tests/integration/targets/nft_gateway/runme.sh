@@ -40,77 +40,30 @@ capture=
 if [[ ${1:-} == --capture ]]; then capture=$(cd "$2" && pwd); shift 2; fi
 extra=("$@")   # ansible options such as -v, for every run
 python=/usr/bin/python3
-hold_py=$here/../aap_slicing/files/hold.py
-prefix=klnft
-tag=$prefix$$
 hosts=(gw1 cli1 web1 db1 gw2 cli2 web2 db2)
-tmp=${TMPDIR:-/tmp}
-out=$(mktemp -d "$tmp/$tag.XXXXXX")
-holders=()
-
-remove_netns() {   # the namespaces of one run: their processes first
-  local ns pids
-  for ns in "$@"; do
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
-    ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-}
-cleanup() {
-  local rc=$?
-  ((${#holders[@]} == 0)) || kill "${holders[@]}" 2>/dev/null || true
-  remove_netns "$tag-sw" "${hosts[@]/#/$tag-}"
-  rm -rf "$out"
-  exit $rc
-}
-trap cleanup EXIT
-# What a killed run left behind (named after its process id): namespaces, their processes, its directory.
-for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
-  pid=${ns#"$prefix"}; pid=${pid%%-*}
-  kill -0 "$pid" 2>/dev/null || remove_netns "$ns"
-done
-for dir in "$tmp/$prefix"[0-9]*.*; do
-  [[ -d $dir ]] || continue
-  pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
-  kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
-done
-
-ns() { echo "$tag-$1"; }
-in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
+# shellcheck source=scripts/netns-lib.sh
+. "$here/../../../../scripts/netns-lib.sh"
+netns_init klnft nft_gateway
+out=$NETNS_DIR
 start=$SECONDS
 
 # --- the networks: 10.81.0.0/24 behind gw1 (public 198.18.81.1), 10.82.0.0/24 behind gw2 (198.18.82.1)
-for name in sw "${hosts[@]}"; do
-  ip netns add "$(ns "$name")"
-  # No IPv6: neighbour discovery would add conntrack entries between runs.
-  in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$(ns "$name")" link set lo up
-done
+netns_host "${hosts[@]}"
+netns_switch br1 br2
 declare -A address=([gw1]=10.81.0.1 [cli1]=10.81.0.10 [web1]=10.81.0.20 [db1]=10.81.0.30
                     [gw2]=10.82.0.1 [cli2]=10.82.0.10 [web2]=10.82.0.20 [db2]=10.82.0.30)
-for net in 1 2; do
-  ip -n "$(ns sw)" link add "br$net" type bridge
-  ip -n "$(ns sw)" link set "br$net" up
-done
 for name in "${hosts[@]}"; do
   net=${name: -1}
-  ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
-  ip -n "$(ns sw)" link set "p-$name" master "br$net" up
-  ip -n "$(ns "$name")" addr add "${address[$name]}/24" dev eth0
-  ip -n "$(ns "$name")" link set eth0 up
-  [[ $name == gw* ]] || ip -n "$(ns "$name")" route add default via "10.8$net.0.1"
+  gateway=10.8$net.0.1
+  [[ $name != gw* ]] || gateway=''
+  netns_link "$name" "br$net" "${address[$name]}/24" "$gateway"
 done
-for net in 1 2; do   # each gateway's public side: a veth pair of its own (nothing behind it)
-  ip -n "$(ns "gw$net")" link add pub0 type veth peer name pub1
-  ip -n "$(ns "gw$net")" addr add "198.18.8$net.1/24" dev pub0
-  ip -n "$(ns "gw$net")" addr add "198.18.8$net.2/24" dev pub0
-  ip -n "$(ns "gw$net")" link set pub0 up
-  ip -n "$(ns "gw$net")" link set pub1 up
-  in_ns "gw$net" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+for net in 1 2; do
+  netns_gateway "gw$net" "198.18.8$net.1/24" "198.18.8$net.2/24"
 done
 
 # gw1: nftables only.
-in_ns gw1 nft -f - <<'NFT'
+netns_exec gw1 nft -f - <<'NFT'
 table inet edge {
 	set public4 {
 		type ipv4_addr
@@ -151,7 +104,7 @@ table inet edge {
 }
 NFT
 # gw2: the hand-written nftables rules first (as nftables.service loads them at boot)...
-in_ns gw2 nft -f - <<'NFT'
+netns_exec gw2 nft -f - <<'NFT'
 table ip nat {
 	map forwards {
 		type ipv4_addr . inet_service : ipv4_addr . inet_service
@@ -168,48 +121,32 @@ table ip nat {
 }
 NFT
 # ... then iptables-nft (its chains land in the same table) and iptables-legacy, as tools add them.
-in_ns gw2 iptables-nft -t nat -A PREROUTING -d 198.18.82.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.82.0.20:80
-in_ns gw2 iptables-nft -t nat -A POSTROUTING -s 10.82.0.0/24 -d 10.82.0.20/32 -m conntrack --ctstate DNAT -j SNAT --to-source 10.82.0.1
-in_ns gw2 iptables-legacy -t nat -A PREROUTING -d 198.18.82.1/32 -p tcp --dport 8080 -j DNAT --to-destination 10.82.0.20:80
+netns_exec gw2 iptables-nft -t nat -A PREROUTING -d 198.18.82.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.82.0.20:80
+netns_exec gw2 iptables-nft -t nat -A POSTROUTING -s 10.82.0.0/24 -d 10.82.0.20/32 -m conntrack --ctstate DNAT -j SNAT --to-source 10.82.0.1
+netns_exec gw2 iptables-legacy -t nat -A PREROUTING -d 198.18.82.1/32 -p tcp --dport 8080 -j DNAT --to-destination 10.82.0.20:80
 if [[ -n $capture ]]; then
   declare -A kind=([gw1]=native [gw2]=mixed)
   for gw in gw1 gw2; do
-    in_ns "$gw" nft -j list ruleset > "$capture/nft-gateway-${kind[$gw]}.json"
-    in_ns "$gw" nft list ruleset > "$capture/nft-gateway-${kind[$gw]}.nft" 2>/dev/null
+    netns_exec "$gw" nft -j list ruleset > "$capture/nft-gateway-${kind[$gw]}.json"
+    netns_exec "$gw" nft list ruleset > "$capture/nft-gateway-${kind[$gw]}.nft" 2>/dev/null
   done
-  in_ns gw2 iptables-nft-save -t nat > "$capture/iptables-nft-save-gateway-mixed.txt" 2> "$capture/iptables-nft-save-gateway-mixed.stderr"
-  in_ns gw2 iptables-legacy-save -t nat > "$capture/iptables-legacy-save-gateway-mixed.txt"
+  netns_exec gw2 iptables-nft-save -t nat > "$capture/iptables-nft-save-gateway-mixed.txt" 2> "$capture/iptables-nft-save-gateway-mixed.stderr"
+  netns_exec gw2 iptables-legacy-save -t nat > "$capture/iptables-legacy-save-gateway-mixed.txt"
 fi
 
 # --- the hosts: a Python in each namespace, the public names in its /etc/hosts ----------------------
 mkdir -p "$out/bin"
 printf '198.18.81.1 app1.example.test db1.example.test\n198.18.82.1 app2.example.test db2.example.test\n' > "$out/hosts"
 for name in "${hosts[@]}"; do
-  # ip netns exec runs in a mount namespace of its own: the bind mount stays inside it.
-  cat > "$out/bin/python-$name" <<EOF
-#!/bin/sh
-exec ip netns exec $(ns "$name") sh -c 'mount --bind "\$0" /etc/hosts && exec $python "\$@"' "$out/hosts" "\$@"
-EOF
-  chmod +x "$out/bin/python-$name"
+  netns_python_wrapper "$name" "$out/bin/python-$name" "$python" "$out/hosts"
 done
-hold() {   # hold NAMESPACE ARGS...: start a holder, wait until its sockets are up
-  local name=$1 ready
-  shift
-  ready="$out/ready.${#holders[@]}"
-  in_ns "$name" "$python" "$hold_py" "$ready" "$@" >>"$out/holders.log" 2>&1 &
-  holders+=($!)
-  for _ in $(seq 100); do [[ -e $ready ]] && return 0; sleep 0.1; done
-  cat "$out/holders.log" >&2
-  echo "nft_gateway: holder $* in $name did not start (no hairpin path through the gateway?)" >&2
-  return 1
-}
-hold web1 serve 0.0.0.0:80
-hold db1 serve 0.0.0.0:15432
-hold web2 serve 0.0.0.0:80
-hold db2 serve 0.0.0.0:15432
+netns_hold web1 "$python" serve 0.0.0.0:80
+netns_hold db1 "$python" serve 0.0.0.0:15432
+netns_hold web2 "$python" serve 0.0.0.0:80
+netns_hold db2 "$python" serve 0.0.0.0:15432
 # Through the gateways' DNAT and back through their SNAT: a connection only opens when both work.
-hold cli1 connect 198.18.81.1:80:2 198.18.81.1:5432:1
-hold cli2 connect 198.18.82.1:80:2 198.18.82.1:5432:1 198.18.82.1:8080:1
+netns_hold cli1 "$python" connect 198.18.81.1:80:2 198.18.81.1:5432:1
+netns_hold cli2 "$python" connect 198.18.82.1:80:2 198.18.82.1:5432:1 198.18.82.1:8080:1
 echo "nft_gateway: namespaces and hairpin connections up in $((SECONDS - start)) s"
 
 inventory=$out/inventory.yml
@@ -269,10 +206,10 @@ echo "nft_gateway: conntrack_tuning --check $((SECONDS - step)) s"
 "$KEEPLOCAL_VENV/bin/python" "$here/files/check.py" "$out"
 
 # --- the shortcut for real: the rules the role rendered, loaded in cli1's namespace as its unit would.
-in_ns db1 ss -Htn state established '( sport = :15432 )' > "$out/db1-before.txt"
-in_ns cli1 nft -f "$out/shortcut-cli1.nft"
-hold cli1 connect 198.18.81.1:5432:1
-in_ns db1 ss -Htn state established '( sport = :15432 )' > "$out/db1-after.txt"
+netns_exec db1 ss -Htn state established '( sport = :15432 )' > "$out/db1-before.txt"
+netns_exec cli1 nft -f "$out/shortcut-cli1.nft"
+netns_hold cli1 "$python" connect 198.18.81.1:5432:1
+netns_exec db1 ss -Htn state established '( sport = :15432 )' > "$out/db1-after.txt"
 if grep -q '10\.81\.0\.10:' "$out/db1-before.txt" || ! grep -q '10\.81\.0\.10:' "$out/db1-after.txt"; then
   echo "nft_gateway: expected db1's peers to be the gateway (10.81.0.1) before the shortcut and cli1 (10.81.0.10) after it" >&2
   cat "$out/db1-before.txt" "$out/db1-after.txt" >&2
