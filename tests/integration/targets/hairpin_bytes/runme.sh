@@ -29,70 +29,22 @@ fi
 size=100000000
 closed_size=1000000
 python=/usr/bin/python3
-prefix=klbytes
-tag=$prefix$$
-hosts=(gw cli srv)
-tmp=${TMPDIR:-/tmp}
-out=$(mktemp -d "$tmp/$tag.XXXXXX")
-holders=()
-
-remove_netns() {   # the namespaces of one run: their processes first
-  local ns pids
-  for ns in "$@"; do
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
-    ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-}
-cleanup() {
-  local rc=$?
-  ((${#holders[@]} == 0)) || kill "${holders[@]}" 2>/dev/null || true
-  remove_netns "$tag-sw" "${hosts[@]/#/$tag-}"
-  rm -rf "$out"
-  exit $rc
-}
-trap cleanup EXIT
-# What a killed run left behind (named after its process id): namespaces, their processes, its directory.
-for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
-  pid=${ns#"$prefix"}; pid=${pid%%-*}
-  kill -0 "$pid" 2>/dev/null || remove_netns "$ns"
-done
-for dir in "$tmp/$prefix"[0-9]*.*; do
-  [[ -d $dir ]] || continue
-  pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
-  kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
-done
-
-ns() { echo "$tag-$1"; }
-in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
+# shellcheck source=scripts/netns-lib.sh
+. "$here/../../../../scripts/netns-lib.sh"
+netns_init klbytes hairpin_bytes
+out=$NETNS_DIR
 start=$SECONDS
 
 # --- the network ---------------------------------------------------------------------------------
-for name in sw "${hosts[@]}"; do
-  ip netns add "$(ns "$name")"
-  in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$(ns "$name")" link set lo up
-done
-ip -n "$(ns sw)" link add br0 type bridge
-ip -n "$(ns sw)" link set br0 up
-declare -A address=([gw]=10.86.0.1 [cli]=10.86.0.10 [srv]=10.86.0.20)
-for name in "${hosts[@]}"; do
-  ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
-  ip -n "$(ns sw)" link set "p-$name" master br0 up
-  ip -n "$(ns "$name")" addr add "${address[$name]}/24" dev eth0
-  ip -n "$(ns "$name")" link set eth0 up
-  [[ $name == gw ]] || ip -n "$(ns "$name")" route add default via 10.86.0.1
-done
-# The gateway's public side: 198.18.86.1 on a veth pair of its own (nothing behind it).
-ip -n "$(ns gw)" link add pub0 type veth peer name pub1
-ip -n "$(ns gw)" addr add 198.18.86.1/24 dev pub0
-ip -n "$(ns gw)" link set pub0 up
-ip -n "$(ns gw)" link set pub1 up
-in_ns gw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
-in_ns gw iptables -t nat -A PREROUTING -d 198.18.86.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.86.0.20:8080
-in_ns gw iptables -t nat -A POSTROUTING -s 10.86.0.0/24 -d 10.86.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.86.0.1
+netns_host gw cli srv
+netns_switch br0
+netns_link gw br0 10.86.0.1/24
+netns_link cli br0 10.86.0.10/24 10.86.0.1
+netns_link srv br0 10.86.0.20/24 10.86.0.1
+netns_gateway gw 198.18.86.1/24
+netns_hairpin_nat gw 198.18.86.1 10.86.0.0/24 10.86.0.1 80=10.86.0.20:8080
 # Accounting applies to entries created after it is on (the sysctl exists once the rules loaded nf_conntrack).
-in_ns gw sysctl -qw net.netfilter.nf_conntrack_acct=1
+netns_exec gw sysctl -qw net.netfilter.nf_conntrack_acct=1
 
 # --- the collector, as the hairpin_watch role installs it ------------------------------------------
 PYTHONPATH=$KEEPLOCAL_COLLECTIONS "$KEEPLOCAL_VENV/bin/python" - "$out/lib" "$KEEPLOCAL_REPO/roles/hairpin_watch/files/keeplocal_hairpin_watch.py" <<'PY'
@@ -122,36 +74,30 @@ done
 runs=0
 collect() {   # collect HOST LABEL: one collector run in HOST; its metrics file kept as HOST-LABEL.prom
   local name=$1 label=$2
-  in_ns "$name" "$python" -I "$out/lib/keeplocal_hairpin_watch.py" --config "$out/$name/config.json"
+  netns_exec "$name" "$python" -I "$out/lib/keeplocal_hairpin_watch.py" --config "$out/$name/config.json"
   cp "$out/$name/textfile/keeplocal_hairpin.prom" "$out/$name-$label.prom"
   runs=$((runs + 1))
 }
-wait_file() {
-  for _ in $(seq 600); do [[ -e $1 ]] && return 0; sleep 0.1; done
-  echo "hairpin_bytes: $1 did not appear (transfer stuck?)" >&2
-  return 1
-}
 
 # --- the transfers -------------------------------------------------------------------------------
-in_ns srv "$python" "$here/files/transfer.py" serve 10.86.0.20 8080 >>"$out/server.log" 2>&1 &
-holders+=($!)
-for _ in $(seq 50); do in_ns srv ss -Hltn 'sport = :8080' | grep -q . && break; sleep 0.1; done
+netns_start srv server "$python" "$here/files/transfer.py" serve 10.86.0.20 8080
+for _ in $(seq 50); do netns_exec srv ss -Hltn 'sport = :8080' | grep -q . && break; sleep 0.1; done
 
 collect cli before
 collect gw before
 mkdir "$out/flag"
 transfer_start=$SECONDS
-in_ns cli "$python" "$here/files/transfer.py" fetch 198.18.86.1 80 "$size" "$out/flag" &
+netns_exec cli "$python" "$here/files/transfer.py" fetch 198.18.86.1 80 "$size" "$out/flag" &
 fetcher=$!
-holders+=("$fetcher")
-wait_file "$out/flag/half"
+NETNS_PIDS+=("$fetcher")
+netns_wait_for "$out/flag/half" 60
 collect cli halfway
 touch "$out/flag/go"
-wait_file "$out/flag/done"
+netns_wait_for "$out/flag/done" 60
 collect cli after
 touch "$out/flag/close"
 wait "$fetcher"
-in_ns cli "$python" "$here/files/transfer.py" fetch-closed 198.18.86.1 80 "$closed_size"
+netns_exec cli "$python" "$here/files/transfer.py" fetch-closed 198.18.86.1 80 "$closed_size"
 collect cli closed
 collect gw end
 echo "hairpin_bytes: $size + $closed_size bytes through the hairpin, $runs collector runs in $((SECONDS - transfer_start)) s"
