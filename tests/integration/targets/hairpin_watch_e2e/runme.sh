@@ -28,18 +28,16 @@ if [[ $(id -u) != 0 ]]; then
   echo "hairpin_watch_e2e: needs root (it creates network namespaces)" >&2
   exit 1
 fi
-for tool in prometheus prometheus-node-exporter promtool curl iptables; do
+for tool in prometheus prometheus-node-exporter promtool curl iptables-restore; do
   command -v "$tool" >/dev/null || { echo "hairpin_watch_e2e: $tool is not installed (scripts/host-setup.sh installs it)" >&2; exit 1; }
 done
 extra=("$@")
 python=/usr/bin/python3
-prefix=klhw
-tag=$prefix$$
-hosts=(gw cli web mon)
-tmp=${TMPDIR:-/tmp}
-out=$(mktemp -d "$tmp/$tag.XXXXXX")
+# shellcheck source=scripts/netns-lib.sh
+. "$here/../../../../scripts/netns-lib.sh"
+netns_init klhw hairpin_watch_e2e
+out=$NETNS_DIR
 chmod 755 "$out"
-started=()
 # How often the collector runs here (seconds), and the rules' durations the test sets.
 collector_every=2
 pair_for=5s
@@ -50,89 +48,42 @@ pair_selector="{client=\"$cli\",public=\"$public:80/tcp\",backend=\"$web:8080\"}
 target=$gw:9100
 prom_url=http://127.0.0.1:9090
 
-remove_netns() {   # the namespaces of one run: their processes first
-  local ns pids
-  for ns in "$@"; do
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
-    ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
+show_logs() {   # show_logs RC: on a failure, the logs' last lines, the metrics and the gateway's conntrack table
+  local rc=$1 log
+  ((rc != 0)) || return 0
+  for log in timeline.jsonl collector.log node-exporter.log prometheus.log traffic.log; do
+    [[ -s $out/$log ]] || continue
+    echo "--- $log (last lines)" >&2
+    tail -n 15 "$out/$log" >&2
   done
-}
-cleanup() {
-  local rc=$? log
-  ((${#started[@]} == 0)) || kill "${started[@]}" 2>/dev/null || true
-  if ((rc != 0)); then
-    for log in timeline.jsonl collector.log node-exporter.log prometheus.log traffic.log; do
-      [[ -s $out/$log ]] || continue
-      echo "--- $log (last lines)" >&2
-      tail -n 15 "$out/$log" >&2
-    done
-    if [[ -s $out/textfile/keeplocal_hairpin.prom ]]; then
-      echo "--- the collector's last metrics (keeplocal_hairpin_*)" >&2
-      grep '^keeplocal_hairpin' "$out/textfile/keeplocal_hairpin.prom" >&2 || true
-      echo "--- the gateway's conntrack table" >&2
-      in_ns gw conntrack -L 2>&1 | head -n 20 >&2 || true
-    fi
+  if [[ -s $out/textfile/keeplocal_hairpin.prom ]]; then
+    echo "--- the collector's last metrics (keeplocal_hairpin_*)" >&2
+    grep '^keeplocal_hairpin' "$out/textfile/keeplocal_hairpin.prom" >&2 || true
+    echo "--- the gateway's conntrack table" >&2
+    netns_exec gw conntrack -L 2>&1 | head -n 20 >&2 || true
   fi
-  remove_netns "$tag-sw" "${hosts[@]/#/$tag-}"
-  rm -rf "$out"
-  exit $rc
 }
-trap cleanup EXIT
-# What a killed run left behind (named after its process id): namespaces, their processes, its directory.
-for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
-  pid=${ns#"$prefix"}; pid=${pid%%-*}
-  kill -0 "$pid" 2>/dev/null || remove_netns "$ns"
-done
-for dir in "$tmp/$prefix"[0-9]*.*; do
-  [[ -d $dir ]] || continue
-  pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
-  kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
-done
-
-ns() { echo "$tag-$1"; }
-in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
-start() {   # start NAMESPACE LOG COMMAND...: in the background, stopped on exit
-  local name=$1 log=$2; shift 2
-  # ip netns exec and nice exec the command: $! is its process id, for kill.
-  ip netns exec "$(ns "$name")" nice -n 10 "$@" >>"$out/$log.log" 2>&1 &
-  started+=($!)
-}
-prom() { in_ns mon "$KEEPLOCAL_VENV/bin/python" "$here/files/prom.py" "$prom_url" "$@" >>"$out/timeline.jsonl"; }
+netns_at_exit show_logs
+start() { netns_start "$1" "$2" nice -n 10 "${@:3}"; }   # start NAMESPACE LOG COMMAND...: in the background, niced
+prom() { netns_exec mon "$KEEPLOCAL_VENV/bin/python" "$here/files/prom.py" "$prom_url" "$@" >>"$out/timeline.jsonl"; }
 mark() { printf '{"event": "%s", "time": %s}\n' "$1" "$(date +%s.%N)" >>"$out/timeline.jsonl"; }
 begin=$SECONDS
 
 # --- the network ---------------------------------------------------------------------------------
-for name in sw "${hosts[@]}"; do
-  ip netns add "$(ns "$name")"
-  in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$(ns "$name")" link set lo up
-done
-ip -n "$(ns sw)" link add br0 type bridge
-ip -n "$(ns sw)" link set br0 up
-declare -A address=([gw]=$gw [cli]=$cli [web]=$web [mon]=$mon)
-for name in "${hosts[@]}"; do
-  ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
-  ip -n "$(ns sw)" link set "p-$name" master br0 up
-  ip -n "$(ns "$name")" addr add "${address[$name]}/24" dev eth0
-  ip -n "$(ns "$name")" link set eth0 up
-  [[ $name == gw ]] || ip -n "$(ns "$name")" route add default via "$gw"
-done
-# The gateway's public side: its own veth pair, nothing behind it.
-ip -n "$(ns gw)" link add pub0 type veth peer name pub1
-ip -n "$(ns gw)" addr add "$public/24" dev pub0
-ip -n "$(ns gw)" link set pub0 up
-ip -n "$(ns gw)" link set pub1 up
+netns_host gw cli web mon
+netns_switch br0
+netns_link gw br0 "$gw/24"
+netns_link cli br0 "$cli/24" "$gw"
+netns_link web br0 "$web/24" "$gw"
+netns_link mon br0 "$mon/24" "$gw"
+netns_gateway gw "$public/24"
+netns_hairpin_nat gw "$public" 10.84.0.0/24 masquerade "80=$web:8080"
 # Accounting on, so the pair's bytes are counted. A closed connection leaves the table after 2 s
 # instead of TIME_WAIT's 2 minutes, so the alert can resolve within the test's time.
-in_ns gw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
-in_ns gw iptables -t nat -A PREROUTING -d "$public/32" -p tcp --dport 80 -j DNAT --to-destination "$web:8080"
-in_ns gw iptables -t nat -A POSTROUTING -s 10.84.0.0/24 -d 10.84.0.0/24 -m conntrack --ctstate DNAT -j MASQUERADE
-in_ns gw sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_tcp_timeout_time_wait=2
+netns_exec gw sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_tcp_timeout_time_wait=2
 
 start web traffic "$python" "$here/files/traffic.py" serve "0.0.0.0:8080" "$out/web.ready"
-for _ in $(seq 50); do [[ -e $out/web.ready ]] && break; sleep 0.1; done
-[[ -e $out/web.ready ]] || { echo "hairpin_watch_e2e: the backend did not start" >&2; exit 1; }
+netns_wait_for "$out/web.ready" 5 "$out/traffic.log"
 
 # --- the role: the collector's files on gw, the rules on mon ----------------------------------------
 cat >"$out/prometheus.yml" <<EOF
@@ -147,10 +98,7 @@ scrape_configs:
     static_configs:
       - targets: ['$target']
 EOF
-for name in gw mon; do
-  printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$(ns "$name")" "$python" >"$out/python-$name"
-  chmod +x "$out/python-$name"
-done
+for name in gw mon; do netns_python_wrapper "$name" "$out/python-$name" "$python"; done
 cat >"$out/inventory.yml" <<EOF
 all:
   vars:
@@ -175,7 +123,7 @@ echo "role: collector files and rules written in $((SECONDS - begin)) s"
 # shellcheck disable=SC2016
 start gw collector sh -c 'for i in $(seq 150); do /usr/bin/python3 -I "$1" --config "$2" || echo "run $i failed: rc $?"; sleep "$3"; done' \
   collector "$out/lib/keeplocal_hairpin_watch.py" "$out/keeplocal-hairpin-watch.json" "$collector_every"
-collector_pid=${started[-1]}
+collector_pid=${NETNS_PIDS[-1]}
 start gw node-exporter prometheus-node-exporter --web.listen-address="$target" --web.disable-exporter-metrics \
   --collector.disable-defaults --collector.textfile --collector.textfile.directory="$out/textfile"
 start mon prometheus prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
@@ -189,11 +137,11 @@ echo "watch: up in $((SECONDS - begin)) s"
 # --- a hairpin: cli calls the public address -------------------------------------------------------
 mark traffic_started
 start cli traffic "$python" "$here/files/traffic.py" call "$public:80" 90
-traffic_pid=${started[-1]}
+traffic_pid=${NETNS_PIDS[-1]}
 prom series 30 "keeplocal_hairpin_connections$pair_selector > 0"
 prom series 30 "keeplocal_hairpin_bytes_total$pair_selector > 0"
 prom firing 30 KeeplocalHairpinActive "$pair"
-in_ns mon curl -fsS --max-time 3 "http://$target/metrics" | grep '^keeplocal_' >"$out/metrics.txt"
+netns_exec mon curl -fsS --max-time 3 "http://$target/metrics" | grep '^keeplocal_' >"$out/metrics.txt"
 kill "$traffic_pid"
 wait "$traffic_pid" || true
 mark traffic_stopped
