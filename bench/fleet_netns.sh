@@ -48,108 +48,40 @@ args="--sizes $sizes --rounds $rounds --measure-rounds $measure_rounds --pairs $
 ((measure)) || args+=' --no-measure'
 ((!free)) || args+=' --free'
 python=/usr/bin/python3
-prefix=klfleet
-tag=$prefix$$
-tmp=${TMPDIR:-/tmp}
-out=$(mktemp -d "$tmp/$tag.XXXXXX")
-pids=()
-spaces=()
-
-remove_netns() {   # the namespaces of one run: their processes first
-  local ns held
-  for ns in "$@"; do
-    mapfile -t held < <(ip netns pids "$ns" 2>/dev/null || true)
-    ((${#held[@]} == 0)) || kill "${held[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-}
-teardown() {
-  ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
-  ((${#pids[@]} == 0)) || wait "${pids[@]}" 2>/dev/null || true
-  pids=()
-  remove_netns "${spaces[@]}"
-  spaces=()
-}
-cleanup() {
-  local rc=$?
-  teardown
-  rm -rf "$out"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-# What a killed run left behind (named after its process id): namespaces, their processes, its
-# directory. The world process died with it (PR_SET_PDEATHSIG).
-for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
-  pid=${ns#"$prefix"}; pid=${pid%%-*}
-  kill -0 "$pid" 2>/dev/null || remove_netns "$ns"
-done
-for dir in "$tmp/$prefix"[0-9]*.*; do
-  [[ -d $dir ]] || continue
-  pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
-  kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
-done
-
-ns() { echo "$tag-$1"; }
-in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
+# shellcheck source=scripts/netns-lib.sh
+. "$here/../scripts/netns-lib.sh"
+netns_init klfleet fleet_netns
+out=$NETNS_DIR
 
 build() {   # build N: the fleet of N hosts, its inventory in $out/N/inventory.yml
-  local size=$1 dir=$out/$1 name i hosts=(gw web db) clients=()
+  local size=$1 dir=$out/$1 name i hosts=(gw web db) clients=() forwards
   declare -A address=([gw]=10.77.0.1 [web]=10.77.0.20 [db]=10.77.0.30)
   for ((i = 1; i <= size - 3; i++)); do
     name=$(printf 'c%03d' "$i"); clients+=("$name"); hosts+=("$name"); address[$name]=10.77.1.$i
   done
   mkdir -p "$dir/bin"
-  spaces+=("$(ns sw)" "${hosts[@]/#/$tag-}")
-  for name in sw "${hosts[@]}"; do
-    ip netns add "$(ns "$name")"
-    # No IPv6: neighbour discovery would add conntrack entries between runs.
-    in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$(ns "$name")" link set lo up
-  done
-  ip -n "$(ns sw)" link add br0 type bridge
-  ip -n "$(ns sw)" link set br0 up
-  for name in "${hosts[@]}"; do
-    ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
-    ip -n "$(ns sw)" link set "p-$name" master br0 up
-    ip -n "$(ns "$name")" addr add "${address[$name]}/16" dev eth0
-    ip -n "$(ns "$name")" link set eth0 up
-    [[ $name == gw ]] || ip -n "$(ns "$name")" route add default via 10.77.0.1
-  done
-  ip -n "$(ns gw)" link add pub0 type veth peer name pub1
-  ip -n "$(ns gw)" addr add 198.18.0.1/24 dev pub0
-  ip -n "$(ns gw)" link set pub0 up
-  ip -n "$(ns gw)" link set pub1 up
-  in_ns gw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
-  {
-    echo '*nat'
-    echo '-A PREROUTING -d 198.18.0.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.77.0.20:80'
-    echo '-A PREROUTING -d 198.18.0.1/32 -p tcp -m tcp --dport 5432 -j DNAT --to-destination 10.77.0.30:54321'
-    for i in $(seq 6001 6016); do
-      echo "-A PREROUTING -d 198.18.0.1/32 -p tcp -m tcp --dport $i -j DNAT --to-destination 10.77.0.30:54321"
-    done
-    echo '-A POSTROUTING -s 10.77.0.0/16 -d 10.77.0.0/16 -m conntrack --ctstate DNAT -j SNAT --to-source 10.77.0.1'
-    echo 'COMMIT'
-  } | in_ns gw iptables-restore
+  netns_host "${hosts[@]}"
+  netns_switch br0
+  netns_link gw br0 10.77.0.1/16
+  for name in "${hosts[@]:1}"; do netns_link "$name" br0 "${address[$name]}/16" 10.77.0.1; done
+  netns_gateway gw 198.18.0.1/24
+  forwards=("80=10.77.0.20:80" "5432=10.77.0.30:54321")
+  for i in $(seq 6001 6016); do forwards+=("$i=10.77.0.30:54321"); done
+  netns_hairpin_nat gw 198.18.0.1 10.77.0.0/16 10.77.0.1 "${forwards[@]}"
 
   # The hosts: a python3 in each namespace, the public names in its /etc/hosts.
   { cat /etc/hosts; echo '198.18.0.1 app.example.test db.example.test'; } > "$dir/hosts"
   for name in "${hosts[@]}"; do
-    # ip netns exec runs in a mount namespace of its own: the bind mount stays inside it.
-    cat > "$dir/bin/python-$name" <<EOF
-#!/bin/sh
-exec ip netns exec $(ns "$name") sh -c 'mount --bind "\$0" /etc/hosts && exec $python "\$@"' "$dir/hosts" "\$@"
-EOF
-    chmod +x "$dir/bin/python-$name"
+    netns_python_wrapper "$name" "$dir/bin/python-$name" "$python" "$dir/hosts"
   done
 
   # The servers and the held connections, one process for all namespaces.
-  "$KEEPLOCAL_VENV/bin/python" - "$tag" "$dir/world.json" "${clients[@]}" <<'EOF'
+  "$KEEPLOCAL_VENV/bin/python" - "$(netns_name '')" "$dir/world.json" "${clients[@]}" <<'EOF'
 import json
 import sys
 
-tag, path, clients = sys.argv[1], sys.argv[2], sys.argv[3:]
-ns = lambda name: '%s-%s' % (tag, name)
+prefix, path, clients = sys.argv[1], sys.argv[2], sys.argv[3:]
+ns = lambda name: prefix + name
 listen = [[ns('web'), '0.0.0.0', 80, 'http', 'web'], [ns('db'), '0.0.0.0', 54321, 'line', 'db']]
 connect = [[ns('web'), '198.18.0.1', 5432, 1]]
 for client in clients:
@@ -159,18 +91,13 @@ with open(path, 'w') as handle:
     json.dump({'listen': listen, 'connect': connect}, handle)
 EOF
   "$python" "$here/fleet_world.py" "$dir/world.json" "$dir/world.ready" >>"$dir/world.log" 2>&1 &
-  pids+=($!)
+  NETNS_PIDS+=($!)
   # nginx -> gunicorn on web's loopback (process names are what the planner goes by).
   ln -sf "$python" "$dir/bin/gunicorn"
   ln -sf "$python" "$dir/bin/nginx"
-  local hold=$KEEPLOCAL_REPO/tests/integration/targets/aap_slicing/files/hold.py
-  in_ns web "$dir/bin/gunicorn" "$hold" "$dir/gunicorn.ready" serve 127.0.0.1:8000 >>"$dir/world.log" 2>&1 &
-  pids+=($!)
-  wait_for "$dir/gunicorn.ready" "$dir/world.log"
-  in_ns web "$dir/bin/nginx" "$hold" "$dir/nginx.ready" connect 127.0.0.1:8000:2 >>"$dir/world.log" 2>&1 &
-  pids+=($!)
-  wait_for "$dir/nginx.ready" "$dir/world.log"
-  wait_for "$dir/world.ready" "$dir/world.log"
+  netns_hold web "$dir/bin/gunicorn" serve 127.0.0.1:8000
+  netns_hold web "$dir/bin/nginx" connect 127.0.0.1:8000:2
+  netns_wait_for "$dir/world.ready" 30 "$dir/world.log"
 
   {
     echo "all:"
@@ -189,13 +116,6 @@ EOF
     echo "      hosts:"
     for name in "${clients[@]}"; do echo "        $name:"; done
   } > "$dir/inventory.yml"
-}
-wait_for() {   # wait_for FILE LOG: until FILE exists (30 s)
-  local _
-  for _ in $(seq 300); do [[ -e $1 ]] && return 0; sleep 0.1; done
-  cat "$2" >&2
-  echo "fleet_netns: $1 did not appear" >&2
-  return 1
 }
 
 timed() {   # timed LOG COMMAND...: "WALL CPU" seconds of COMMAND (CPU: user + system of it and its children: ansible, the modules)
@@ -344,7 +264,7 @@ EOF
     done
     unset times checked
   fi
-  teardown
+  netns_teardown
 done
 
 measure_rows() {   # the measure table's rows: SIZE CASE PAIRS HOSTS CHECKED MEDIAN PER_PAIR ROUNDS
