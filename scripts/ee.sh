@@ -7,8 +7,8 @@
 #   the `ansible` package installed in the venv (no Galaxy, no registry). Cached: the image tag is
 #   a hash of everything the build reads, so an unchanged input is a cache hit.
 # run: keeplocal.traffic.detect inside that image with ansible-runner --process-isolation, as an
-#   AAP job runs, against network-namespace hosts with real hairpin NAT (as
-#   tests/integration/targets/aap_slicing/runme.sh builds them); plan.json must find the hairpins.
+#   AAP job runs, against network-namespace hosts with real hairpin NAT (netns_detect_world of
+#   scripts/netns-lib.sh, as tests/integration/targets/aap_slicing/runme.sh); plan.json must find the hairpins.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$KEEPLOCAL_REPO"
@@ -194,118 +194,20 @@ build() {
 }
 
 # --- run: detect inside the image, on network-namespace hosts --------------------------------------
-prefix=klee
-tag=$prefix$$
-hosts=(cli db gw web)
-tmp=${TMPDIR:-/tmp}
-out=
-holders=()
-remove_netns() {   # the namespaces of one run: their processes first
-  local ns pids
-  for ns in "$@"; do
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
-    ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-}
-cleanup() {
-  local rc=$?
-  ((${#holders[@]} == 0)) || kill "${holders[@]}" 2>/dev/null || true
-  podman rm --force --ignore "ansible_runner_$tag" >/dev/null 2>&1 || true
-  remove_netns "$tag-sw" "${hosts[@]/#/$tag-}"
-  [[ -z $out ]] || rm -rf "$out"
-  exit $rc
-}
-ns() { echo "$tag-$1"; }
-in_ns() { local name=$1; shift; ip netns exec "$(ns "$name")" "$@"; }
+# shellcheck source=scripts/netns-lib.sh
+. scripts/netns-lib.sh
+ident=klee$$   # ansible-runner's: its container is ansible_runner_IDENT
+remove_container() { podman rm --force --ignore "ansible_runner_$ident" >/dev/null 2>&1 || true; }
 
 run() {
-  local image=$1
-  trap cleanup EXIT
-  # What a killed run left behind (named after its process id).
-  local name pid dir
-  for name in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do
-    pid=${name#"$prefix"}; pid=${pid%%-*}
-    kill -0 "$pid" 2>/dev/null || remove_netns "$name"
-  done
-  for dir in "$tmp/$prefix"[0-9]*.*; do
-    [[ -d $dir ]] || continue
-    pid=${dir#"$tmp/$prefix"}; pid=${pid%%.*}
-    kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
-  done
-  out=$(mktemp -d "$tmp/$tag.XXXXXX")
-
-  # The network: gw 198.18.86.1 (:80 -> web:80, :5432 -> db:54321, hairpin SNAT), cli, web and db
-  # on 10.86.0.0/24 behind it. No IPv6 (neighbour discovery would add conntrack entries).
-  for name in sw "${hosts[@]}"; do
-    ip netns add "$(ns "$name")"
-    in_ns "$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$(ns "$name")" link set lo up
-  done
-  ip -n "$(ns sw)" link add br0 type bridge
-  ip -n "$(ns sw)" link set br0 up
-  declare -A address=([gw]=10.86.0.1 [cli]=10.86.0.10 [web]=10.86.0.20 [db]=10.86.0.30)
-  for name in "${hosts[@]}"; do
-    ip link add eth0 netns "$(ns "$name")" type veth peer name "p-$name" netns "$(ns sw)"
-    ip -n "$(ns sw)" link set "p-$name" master br0 up
-    ip -n "$(ns "$name")" addr add "${address[$name]}/24" dev eth0
-    ip -n "$(ns "$name")" link set eth0 up
-    [[ $name == gw ]] || ip -n "$(ns "$name")" route add default via 10.86.0.1
-  done
-  ip -n "$(ns gw)" link add pub0 type veth peer name pub1
-  ip -n "$(ns gw)" addr add 198.18.86.1/24 dev pub0
-  ip -n "$(ns gw)" link set pub0 up
-  ip -n "$(ns gw)" link set pub1 up
-  in_ns gw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
-  in_ns gw iptables -t nat -A PREROUTING -d 198.18.86.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.86.0.20:80
-  in_ns gw iptables -t nat -A PREROUTING -d 198.18.86.1/32 -p tcp --dport 5432 -j DNAT --to-destination 10.86.0.30:54321
-  in_ns gw iptables -t nat -A POSTROUTING -s 10.86.0.0/24 -d 10.86.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.86.0.1
-
-  # The hosts: the image's Python run inside each namespace (ip netns exec from inside the
-  # container), the public names in its /etc/hosts.
-  mkdir -p "$out/bin" "$out/runner/inventory"
-  printf '198.18.86.1 app.example.test db.example.test\n' > "$out/hosts"
-  for name in "${hosts[@]}"; do
-    cat > "$out/bin/python-$name" <<EOF
-#!/bin/sh
-exec ip netns exec $(ns "$name") sh -c 'mount --bind "\$0" /etc/hosts && exec /usr/bin/python3 "\$@"' "$out/hosts" "\$@"
-EOF
-    chmod +x "$out/bin/python-$name"
-  done
-  # Held connections (the planner goes by process names: /proc/PID/comm).
-  local hold=tests/integration/targets/aap_slicing/files/hold.py
-  ln -s /usr/bin/python3 "$out/bin/gunicorn"
-  ln -s /usr/bin/python3 "$out/bin/nginx"
-  holder() {   # holder NAMESPACE PROGRAM ARGS...: start one, wait until its sockets are up
-    local name=$1 program=$2 ready
-    shift 2
-    ready="$out/ready.${#holders[@]}"
-    in_ns "$name" "$program" "$hold" "$ready" "$@" >>"$out/holders.log" 2>&1 &
-    holders+=($!)
-    for _ in $(seq 100); do [[ -e $ready ]] && return 0; sleep 0.1; done
-    cat "$out/holders.log" >&2
-    echo "ee: holder $* in $name did not start" >&2
-    return 1
-  }
-  holder web /usr/bin/python3 serve 0.0.0.0:80
-  holder db /usr/bin/python3 serve 0.0.0.0:54321
-  holder web "$out/bin/gunicorn" serve 127.0.0.1:8000
-  holder web "$out/bin/nginx" connect 127.0.0.1:8000:2
-  holder cli /usr/bin/python3 connect 198.18.86.1:80:2 198.18.86.1:5432:1
-  holder web /usr/bin/python3 connect 198.18.86.1:5432:1
-
-  {
-    echo "all:"
-    echo "  vars:"
-    echo "    ansible_connection: local"
-    echo "    hairpin_detect_name_ports: {app.example.test: 80, db.example.test: 5432}"
-    echo "  hosts:"
-    for name in "${hosts[@]}"; do
-      echo "    $name:"
-      echo "      ansible_python_interpreter: $out/bin/python-$name"
-      case $name in cli|db) echo "      hairpin_detect_names: [app.example.test, db.example.test]" ;; esac
-    done
-  } > "$out/runner/inventory/hosts.yml"
+  local image=$1 out host_count=4   # netns_detect_world's gw, cli, web and db
+  netns_init klee ee
+  netns_at_exit remove_container
+  out=$NETNS_DIR
+  mkdir -p "$out/runner/inventory"
+  # The hosts' Python is the image's /usr/bin/python3, run inside each namespace (ip netns exec
+  # from inside the container).
+  netns_detect_world 10.86.0 198.18.86.1 "$out/runner/inventory/hosts.yml"
 
   # The job, as AAP's execution node runs it: ansible-runner starts the image with the private
   # data directory at /runner. The hosts being namespaces of this machine, the container also
@@ -313,21 +215,21 @@ EOF
   # privileges, the host's /run/netns, and the host's process table (socket owners by name).
   local start=$SECONDS rc=0
   env -u ANSIBLE_CONFIG -u ANSIBLE_COLLECTIONS_PATH nice -n 10 ansible-runner run "$out/runner" -p keeplocal.traffic.detect \
-    --ident "$tag" \
+    --ident "$ident" \
     --process-isolation --process-isolation-executable podman --container-image "$image" \
     --container-volume-mount "$out:$out" --container-volume-mount /run/netns:/run/netns \
     --container-option=--user=0 --container-option=--privileged --container-option=--pid=host \
     --cmdline "-e hairpin_detect_report_dir=$out/report" >"$out/detect.log" 2>&1 || rc=$?
   echo "ee: ansible-runner run in $image: rc $rc, $((SECONDS - start)) s; the container it started:"
   "$python" -c 'import json, shlex, sys; print(shlex.join(json.load(open(sys.argv[1]))["command"]))' \
-    "$out/runner/artifacts/$tag/command"
+    "$out/runner/artifacts/$ident/command"
   if ((rc != 0)); then
     tail -n 60 "$out/detect.log" >&2
     echo "ee: detect failed in the execution environment" >&2
     return 1
   fi
-  grep -A${#hosts[@]} 'PLAY RECAP' "$out/detect.log" | sed 's/\x1b\[[0-9;]*m//g'
-  "$python" - "$out/report/plan.json" "${#hosts[@]}" <<'EOF' || { tail -n 60 "$out/detect.log" >&2; return 1; }
+  grep -A"$host_count" 'PLAY RECAP' "$out/detect.log" | sed 's/\x1b\[[0-9;]*m//g'
+  "$python" - "$out/report/plan.json" "$host_count" <<'EOF' || { tail -n 60 "$out/detect.log" >&2; return 1; }
 import json
 import sys
 
