@@ -6,6 +6,8 @@ import re
 import subprocess
 import tarfile
 import threading
+import time
+import uuid
 
 import pytest
 
@@ -54,7 +56,7 @@ def serial(gw, zone_file):
 
 def test_internal_client_gets_private_answers_and_recursion(lab):
     svc_a = lab('svc-a')
-    assert_client_routes_to_private_resolver(svc_a)
+    assert_client_routes_to_private_resolver(lab, svc_a)
 
     # The plan's pair: app.example.test -> the backend's private address (resolv.conf path).
     assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'
@@ -71,7 +73,7 @@ def test_internal_client_gets_private_answers_and_recursion(lab):
     assert (status, 'aa' in flags, [a[4] for a in answers]) == ('NOERROR', True, ['192.168.1.20'])
 
 
-def assert_client_routes_to_private_resolver(svc_a):
+def assert_client_routes_to_private_resolver(lab, svc_a):
     if not RESOLVED:
         # svc-a's resolv.conf now starts with the gateway's CoreDNS; the original is saved.
         resolv = svc_a.file('/etc/resolv.conf').content_string.splitlines()
@@ -85,11 +87,45 @@ def assert_client_routes_to_private_resolver(svc_a):
     assert svc_a.file('/etc/resolv.conf').linked_to.endswith('/run/systemd/resolve/stub-resolv.conf')
     servers = svc_a.check_output('resolvectl dns')
     assert servers.splitlines()[0].split() == ['Global:', '192.168.1.1'] and 'int0): 198.51.100.53' in servers, servers
-    # A zone name is answered by the global scope (no link), a name outside the zones through int0's server.
-    private = svc_a.check_output('resolvectl query --cache=no app.example.test')
-    assert '192.168.1.20' in private and '-- link:' not in private, private
-    public = svc_a.check_output('resolvectl query --cache=no www.example.org')
-    assert '198.51.100.80' in public and '-- link: int0' in public, public
+    assert svc_a.check_output('resolvectl query --cache=no app.example.test').startswith('app.example.test: 192.168.1.20 ')
+    assert svc_a.check_output('resolvectl query --cache=no www.example.org').startswith('www.example.org: 198.51.100.80 ')
+    # Who was asked, from the servers' own query logs (names nobody asked before): a zone name only the
+    # private resolver, never the previous server.
+    zone_name = 'probe-%s.corp.example.test' % uuid.uuid4().hex[:12]
+    svc_a.run('resolvectl query --cache=no %s', zone_name)
+    assert asked(lab('gw'), lab('ext'), zone_name, 0) == (True, False)
+    # resolved asks its global servers for every name no routing domain claims: other names reach the
+    # private resolver as well (its recursion answers them alike) unless the previous server's link
+    # claims them with the routing domain "~.", as the role's README says.
+    other_name = 'probe-%s.example.org' % uuid.uuid4().hex[:12]
+    svc_a.run('resolvectl query --cache=no %s', other_name)
+    assert asked(lab('gw'), lab('ext'), other_name, 1)[1]
+    svc_a.check_output("resolvectl domain int0 '~.'")
+    try:
+        other_name = 'probe-%s.example.org' % uuid.uuid4().hex[:12]
+        svc_a.run('resolvectl query --cache=no %s', other_name)
+        assert asked(lab('gw'), lab('ext'), other_name, 1) == (False, True)
+        zone_name = 'probe-%s.corp.example.test' % uuid.uuid4().hex[:12]
+        svc_a.run('resolvectl query --cache=no %s', zone_name)
+        assert asked(lab('gw'), lab('ext'), zone_name, 0) == (True, False)
+    finally:
+        svc_a.check_output("resolvectl domain int0 ''")
+
+
+def asked(gw, ext, name, expect):
+    """(the private resolver was asked for name, the previous server was), from their query logs,
+    once the one ``expect`` names (0 or 1) has logged it: both are asked at the same moment."""
+    def read():
+        private = gw.run('journalctl -u coredns --no-pager --since -2min | grep -c "IN %s\\. "' % name).stdout.strip()
+        public = ext.run('grep -c " %s from " /var/log/dnsmasq-public.log' % name).stdout.strip()
+        return private not in ('', '0'), public not in ('', '0')
+    for _ in range(20):
+        seen = read()
+        if seen[expect]:
+            time.sleep(0.5)
+            return read()
+        time.sleep(0.25)
+    return read()
 
 
 def assert_client_back_on_previous_resolver(svc_a):
