@@ -43,7 +43,6 @@ while (($#)); do
     *) echo "usage: $0 [--sizes 24,96] [--rounds 5] [--measure-rounds 3] [--pairs 1,4,16] [--no-measure] [--free] [--hold]" >&2; exit 2 ;;
   esac
 done
-[[ $(id -u) == 0 ]] || { echo "fleet_netns: needs root (network namespaces)" >&2; exit 1; }
 args="--sizes $sizes --rounds $rounds --measure-rounds $measure_rounds --pairs $pair_counts"
 ((measure)) || args+=' --no-measure'
 ((!free)) || args+=' --free'

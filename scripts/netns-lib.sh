@@ -5,9 +5,10 @@
 #   . scripts/netns-lib.sh
 # What a caller reads or adds to is in capitals: $NETNS_DIR, the run's directory, and NETNS_PIDS,
 # the processes stopped on exit (a caller's own background processes go there too).
-#   netns_init PREFIX LABEL      once, first: this run's namespaces are PREFIX<pid>-NAME and its
-#                                directory $NETNS_DIR; what killed runs of PREFIX left is removed; on
-#                                exit (any exit) the run's processes, namespaces and directory go
+#   netns_init PREFIX LABEL      once, first (exits unless root; LABEL starts its messages): this
+#                                run's namespaces are PREFIX<pid>-NAME and its directory $NETNS_DIR;
+#                                what killed runs of PREFIX left is removed; on exit (any exit) the
+#                                run's processes, namespaces and directory go
 #   netns_at_exit FUNCTION       FUNCTION RC runs on exit before anything is removed (logs to show)
 #   netns_host NAME...           namespaces with loopback up and no IPv6 (neighbour discovery would
 #                                add conntrack entries between runs)
@@ -39,6 +40,10 @@ netns_holders=0
 netns_init() {
   local prefix=$1 tmp=${TMPDIR:-/tmp} name pid dir
   netns_label=$2
+  if [[ $(id -u) != 0 ]]; then
+    echo "$netns_label: needs root (it creates network namespaces)" >&2
+    exit 1
+  fi
   netns_tag=$prefix$$
   # What a killed run left behind (named after its process id): namespaces, their processes, its directory.
   for name in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}[0-9]+-" || true); do

@@ -21,10 +21,6 @@ if [[ -z "${ANSIBLE_COLLECTIONS_PATH:-}" ]]; then
   # shellcheck disable=SC1091
   . "$here/../../../../scripts/env.sh"
 fi
-if [[ $(id -u) != 0 ]]; then
-  echo "aap_slicing: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
 command -v ansible-runner >/dev/null || { echo "aap_slicing: ansible-runner is not installed (test-requirements.txt)" >&2; exit 1; }
 extra=("$@")   # ansible options such as -v, for every run
 slices=3

@@ -22,10 +22,6 @@ if [[ -z "${KEEPLOCAL_COLLECTIONS:-}" ]]; then
   # shellcheck disable=SC1091
   . "$here/../../../../scripts/env.sh"
 fi
-if [[ $(id -u) != 0 ]]; then
-  echo "hairpin_bytes: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
 size=100000000
 closed_size=1000000
 python=/usr/bin/python3

@@ -24,10 +24,6 @@ if [[ -z "${ANSIBLE_COLLECTIONS_PATH:-}" ]]; then
   # shellcheck disable=SC1091
   . "$here/../../../../scripts/env.sh"
 fi
-if [[ $(id -u) != 0 ]]; then
-  echo "hairpin_watch_e2e: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
 for tool in prometheus prometheus-node-exporter promtool curl iptables-restore; do
   command -v "$tool" >/dev/null || { echo "hairpin_watch_e2e: $tool is not installed (scripts/host-setup.sh installs it)" >&2; exit 1; }
 done

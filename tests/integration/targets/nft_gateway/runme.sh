@@ -29,10 +29,6 @@ if [[ -z "${ANSIBLE_COLLECTIONS_PATH:-}" ]]; then
   # shellcheck disable=SC1091
   . "$here/../../../../scripts/env.sh"
 fi
-if [[ $(id -u) != 0 ]]; then
-  echo "nft_gateway: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
 for tool in nft iptables-nft iptables-legacy; do
   command -v "$tool" >/dev/null || { echo "nft_gateway: $tool is not installed (scripts/host-setup.sh)" >&2; exit 1; }
 done
