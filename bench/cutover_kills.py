@@ -9,6 +9,8 @@ at -> state left -> rerun result -> failed requests, and the downtime when there
 
 Needs the lab up (scripts/lab.sh up) and takes it for itself (the lab lock). Example:
     . scripts/env.sh && flock /var/lock/keeplocal-lab.lock python3 bench/cutover_kills.py --reboot-points 3
+With --revert-points the way back to TCP (state absent) is killed the same way, from the switched
+state, and the rerun of the revert must leave the pair on TCP.
 """
 import argparse
 import json
@@ -46,6 +48,23 @@ KILL_POINTS = [
     ('Stop the handover copy (graceful)', 1),
     ('Remove the handover units', 1),
     ('Update the record of', 3),
+]
+
+
+# The revert (unix_sockets_state: absent) from the switched state, in the same way: the handover copy
+# answers while the service goes back to TCP, then nginx follows it.
+REVERT_KILL_POINTS = [
+    ("Write the handover copy's socket and service", 1),
+    ('Start the handover copy of', 1),
+    ('Point nginx at the handover copy', 1),
+    ('Wait for the workers from before the reload to finish', 1),
+    ('Stop app.service', 1),
+    ('Remove the socket unit and the drop-in', 1),
+    ('Start the service with its original ExecStart', 1),
+    ("Rewrite nginx's socket lines to the TCP address", 1),
+    ('Wait for the workers from before the reload to finish', 2),
+    ('Stop the handover copy (graceful)', 1),
+    ('Forget the cutover in the record', 1),
 ]
 
 
@@ -89,6 +108,25 @@ def converged():
     return problems
 
 
+def reverted():
+    """Back on TCP: nginx on 127.0.0.1:8000, no record of the pair, no socket unit, drop-in or handover
+    unit left, the service listening on the port, a request through nginx answered."""
+    problems = []
+    if on('svc-b', "grep -c 'server %s;' /etc/nginx/sites-available/app" % ADDRESS, check=False) != '1':
+        problems.append('nginx not on %s' % ADDRESS)
+    if 'record none' not in pair_state():
+        problems.append('record still has the pair')
+    if on('svc-b', 'ls /etc/systemd/system/app.socket /etc/systemd/system/app.service.d 2>/dev/null | wc -l') != '0':
+        problems.append('socket unit or drop-in left')
+    if on('svc-b', 'find /etc/systemd/system /run/systemd/system -name "*keeplocal-handover*" | wc -l') != '0':
+        problems.append('handover units left')
+    if on('svc-b', "ss -Hltn 'sport = :8000' | wc -l") == '0':
+        problems.append('TCP port closed')
+    if on('svc-a', 'curl -s -o /dev/null -w "%{http_code}" -m 5 http://192.168.1.20/reverted', check=False) != '200':
+        problems.append('no 200 through nginx')
+    return problems
+
+
 def load_start():
     on('svc-a', 'rm -f /root/kill-load.json /root/kill-load.json.running; systemd-run --unit keeplocal-kill-load --collect '
                 '/usr/bin/python3 /root/load.py --threads 4 --out /root/kill-load.json')
@@ -119,12 +157,15 @@ def downtime(load):
     return 0.0 if not keys else (keys[-1] - keys[0] + 1) / 10.0
 
 
-def one(task, occurrence, reboot, delay):
-    role('-e', 'unix_sockets_state=absent')
+def one(task, occurrence, reboot, delay, revert=False):
+    """One kill of the cutover (or, with revert, of the way back to TCP) and its rerun."""
+    state = ['-e', 'unix_sockets_state=absent'] if revert else []
+    role(*(() if revert else ('-e', 'unix_sockets_state=absent')))
     load_start()
     t_kill = time.time()
     killed = json.loads(run([sys.executable, KILL_AT, '--task', task, '--occurrence', str(occurrence), '--delay', str(delay),
-                             '--', 'ansible-playbook', '-i', INVENTORY, ROLE_PLAYBOOK], check=False).stdout.strip().splitlines()[-1])
+                             '--', 'ansible-playbook', '-i', INVENTORY, ROLE_PLAYBOOK] + state,
+                            check=False).stdout.strip().splitlines()[-1])
     left = pair_state()
     t_reboot = time.time()
     if reboot:
@@ -135,13 +176,16 @@ def one(task, occurrence, reboot, delay):
                 break
             time.sleep(0.5)
     t_rerun = time.time()
-    rerun = role(check=False)
+    rerun = role(*state, check=False)
     t_done = time.time()
     time.sleep(2)
     load = load_stop()
-    problems = converged() if rerun.returncode == 0 else ['rerun failed: ' + rerun.stdout[-400:].replace('\n', ' ')]
+    if rerun.returncode != 0:
+        problems = ['rerun failed: ' + rerun.stdout[-400:].replace('\n', ' ')]
+    else:
+        problems = reverted() if revert else converged()
     return {
-        'task': task, 'occurrence': occurrence, 'reboot': reboot, 'killed': killed['killed'], 'left': left,
+        'path': 'revert' if revert else 'cutover', 'task': task, 'occurrence': occurrence, 'reboot': reboot, 'killed': killed['killed'], 'left': left,
         'rerun_rc': rerun.returncode, 'rerun_s': round(t_done - t_rerun, 1), 'converged': not problems, 'problems': problems,
         'requests': load['requests'], 'failed': load['failed'],
         'failed_kill_run': failed_between(load, t_kill, t_reboot), 'failed_reboot': failed_between(load, t_reboot, t_rerun),
@@ -151,12 +195,12 @@ def one(task, occurrence, reboot, delay):
 
 
 def table(rows):
-    lines = ['| killed at (task, occurrence) | reboot | left (nginx -> ; record) | rerun | converged | requests | failed '
+    lines = ['| path | killed at (task, occurrence) | reboot | left (nginx -> ; record) | rerun | converged | requests | failed '
              '(kill run / reboot / rerun) | down |',
-             '|---|---|---|---|---|---|---|---|']
+             '|---|---|---|---|---|---|---|---|---|']
     for row in rows:
-        lines.append('| %s #%d%s | %s | %s | rc %d, %.1f s | %s | %d | %d (%d / %d / %d) | %s |' % (
-            row['task'], row['occurrence'], '' if row['killed'] else ' (not reached)', 'yes' if row['reboot'] else 'no',
+        lines.append('| %s | %s #%d%s | %s | %s | rc %d, %.1f s | %s | %d | %d (%d / %d / %d) | %s |' % (
+            row.get('path', 'cutover'), row['task'], row['occurrence'], '' if row['killed'] else ' (not reached)', 'yes' if row['reboot'] else 'no',
             row['left'], row['rerun_rc'], row['rerun_s'], 'yes' if row['converged'] else 'NO: ' + '; '.join(row['problems']),
             row['requests'], row['failed'], row['failed_kill_run'], row['failed_reboot'], row['failed_rerun'],
             '%.1f s' % row['downtime_s'] if row['downtime_s'] else '-'))
@@ -168,18 +212,22 @@ def main():
     parser.add_argument('--points', default='all', help='comma-separated indexes into the kill points (0-based), or all')
     parser.add_argument('--reboot-points', default='', help='indexes also run with a restart of svc-b between kill and rerun')
     parser.add_argument('--delay', type=float, default=1.0, help='seconds the killed task runs before the kill')
+    parser.add_argument('--revert-points', default='',
+                        help='indexes into the revert kill points (0-based), or all: the way back to TCP killed')
     parser.add_argument('--json', help='write the rows here too')
     args = parser.parse_args()
     indexes = range(len(KILL_POINTS)) if args.points == 'all' else [int(i) for i in args.points.split(',') if i]
     reboots = set(int(i) for i in args.reboot_points.split(',') if i)
+    revert_indexes = (range(len(REVERT_KILL_POINTS)) if args.revert_points == 'all'
+                      else [int(i) for i in args.revert_points.split(',') if i])
     run(['podman', 'cp', os.path.join(SCENARIO, 'files', 'load.py'), 'svc-a:/root/load.py'])
+    runs = [(KILL_POINTS[index], reboot, False) for index in indexes for reboot in ([False, True] if index in reboots else [False])]
+    runs += [(REVERT_KILL_POINTS[index], False, True) for index in revert_indexes]
     rows = []
-    for index in indexes:
-        for reboot in ([False, True] if index in reboots else [False]):
-            task, occurrence = KILL_POINTS[index]
-            row = one(task, occurrence, reboot, args.delay)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for (task, occurrence), reboot, revert in runs:
+        row = one(task, occurrence, reboot, args.delay, revert=revert)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     role('-e', 'unix_sockets_state=absent')
     if args.json:
         with open(args.json, 'w') as handle:

@@ -640,7 +640,6 @@ def render_resolv_conf(original, nameservers, keep_existing=True, backup_path=No
     return '\n'.join(lines) + '\n'
 
 
-
 def resolved_foreign_global_servers(resolvectl_dns, nameservers):
     """The global DNS servers of systemd-resolved that are not ``nameservers``, from `resolvectl dns`.
 
@@ -675,6 +674,7 @@ def _resolved_server_address(server):
     if address.count(':') == 1:
         return address.split(':', 1)[0]
     return address
+
 
 # --- probes ------------------------------------------------------------------------------------
 

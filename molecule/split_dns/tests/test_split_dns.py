@@ -119,7 +119,7 @@ def asked(gw, ext, name, expect):
         private = gw.run('journalctl -u coredns --no-pager --since -2min | grep -c "IN %s\\. "' % name).stdout.strip()
         public = ext.run('grep -c " %s from " /var/log/dnsmasq-public.log' % name).stdout.strip()
         return private not in ('', '0'), public not in ('', '0')
-    for _ in range(20):
+    for dummy in range(20):
         seen = read()
         if seen[expect]:
             time.sleep(0.5)
