@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin keeplocal.traffic.platform_check: stop a role on a platform it does not support.
 
-The policy is ``plugin_utils._platform`` (tested: Debian 12; other Debian-family releases warn;
+The policy is ``plugin_utils._platform`` (tested: Debian 12 and 13; other Debian-family releases warn;
 other families fail). The host's distribution facts are read from ``ansible_facts``; when the play
 gathered none (``gather_facts: false``), the ``distribution`` subset alone is gathered (one setup
 run) and kept as the host's facts, so the role's later tasks and roles after it read them too.

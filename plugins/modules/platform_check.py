@@ -15,7 +15,7 @@ description:
   - Another release of the Debian family (Ubuntu, Debian 13, ...) passes with a warning naming it as not tested; the
     roles use that family's packages, paths and tools.
   - "Any other family (RedHat, Suse, ...) fails, naming the role, the family and the tested platform, for example
-    'split_dns: the RedHat family is not supported by this role yet (tested: Debian 12); db1 runs Rocky 9.4.
+    'split_dns: the RedHat family is not supported by this role yet (tested: Debian 12, Debian 13); db1 runs Rocky 9.4.
     Nothing was changed.'"
   - "It reads the facts C(os_family), C(distribution) and C(distribution_major_version) from C(ansible_facts). When
     they are missing (the plays run with C(gather_facts: false)), it gathers the C(distribution) subset only and keeps

@@ -5,8 +5,8 @@
 
 The roles call it through the ``keeplocal.traffic.platform_check`` action, as their first task:
 
-- a tested platform (``TESTED``: Debian 12) passes;
-- another release of a supported family (``FAMILIES``: Debian, so Ubuntu or Debian 13) passes with
+- a tested platform (``TESTED``: Debian 12 and 13) passes;
+- another release of a supported family (``FAMILIES``: Debian, so Ubuntu or Debian 11) passes with
   a warning that it is not tested: the roles use that family's packages, paths and tools;
 - any other family fails before the role changes anything.
 
@@ -18,7 +18,7 @@ library and is not checked. Pure functions, controller side.
 from __future__ import annotations
 
 # (distribution, major version, release name) of every platform the lab tests.
-TESTED = (('Debian', '12', 'bookworm'),)
+TESTED = (('Debian', '12', 'bookworm'), ('Debian', '13', 'trixie'))
 # os_family values whose package names and paths the roles use.
 FAMILIES = ('Debian',)
 # The facts the check reads (ansible_facts names); the 'distribution' gather subset has them all.
@@ -31,7 +31,7 @@ KEPT_FACTS = ('ansible_os_family', 'ansible_distribution', 'ansible_distribution
 
 
 def tested_text():
-    """``Debian 12``: the tested platforms as the messages name them."""
+    """``Debian 12, Debian 13``: the tested platforms as the messages name them."""
     return ', '.join('%s %s' % (name, major) for name, major, _release in TESTED)
 
 

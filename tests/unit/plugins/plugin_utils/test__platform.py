@@ -31,8 +31,10 @@ def _read(*path):
         return handle.read()
 
 
-def test_debian_12_is_tested():
-    verdict = assess(_facts('Debian', 'Debian', '12', '12.11', 'bookworm'), 'split_dns', 'db1')
+@pytest.mark.parametrize('facts', [_facts('Debian', 'Debian', '12', '12.11', 'bookworm'),
+                                   _facts('Debian', 'Debian', '13', '13.1', 'trixie')])
+def test_debian_12_and_13_are_tested(facts):
+    verdict = assess(facts, 'split_dns', 'db1')
     assert verdict['status'] == 'tested'
     assert verdict['message'] is None
 
@@ -40,14 +42,13 @@ def test_debian_12_is_tested():
 @pytest.mark.parametrize('facts, text', [
     (_facts('Debian', 'Ubuntu', '24', '24.04', 'noble'), 'Ubuntu 24.04 (noble)'),
     (_facts('Debian', 'Ubuntu', '22', '22.04', 'jammy'), 'Ubuntu 22.04 (jammy)'),
-    (_facts('Debian', 'Debian', '13', '13.1', 'trixie'), 'Debian 13.1 (trixie)'),
     (_facts('Debian', 'Debian', '11', '11.9', 'bullseye'), 'Debian 11.9 (bullseye)'),
 ])
 def test_other_debian_family_releases_warn(facts, text):
     verdict = assess(facts, 'split_dns', 'db1')
     assert verdict['status'] == 'untested'
     assert verdict['message'] == (
-        'split_dns: db1 runs %s, which is not tested (tested: Debian 12); going on, as it is of the Debian family, '
+        'split_dns: db1 runs %s, which is not tested (tested: Debian 12, Debian 13); going on, as it is of the Debian family, '
         'whose packages and paths the role uses.' % text)
 
 
@@ -62,7 +63,7 @@ def test_other_families_fail(facts, family, text):
     verdict = assess(facts, 'unix_sockets', 'web1')
     assert verdict['status'] == 'unsupported'
     assert verdict['message'] == (
-        'unix_sockets: the %s family is not supported by this role yet (tested: Debian 12); web1 runs %s. '
+        'unix_sockets: the %s family is not supported by this role yet (tested: Debian 12, Debian 13); web1 runs %s. '
         'Nothing was changed.' % (family, text))
 
 
@@ -77,7 +78,7 @@ def test_describe_without_release():
 
 
 def test_tested_platforms_are_of_a_supported_family():
-    assert tested_text() == 'Debian 12'
+    assert tested_text() == 'Debian 12, Debian 13'
     assert all(name == 'Debian' for name, _major, _release in TESTED) and 'Debian' in FAMILIES
     assert all(DEBIAN_RELEASES[major] == release for _name, major, release in TESTED)
 
