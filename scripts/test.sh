@@ -77,11 +77,12 @@ run_molecule() {
 }
 
 # The second lab platform: Debian 13 hosts with systemd-resolved and an nftables-native gateway.
-# split_dns for resolved's routing and its stub listener, site for every remediation role, the
-# measurement and the revert on that platform.
+# split_dns for resolved's routing and its stub listener, hairpin_watch for the timer and Debian's
+# exporter and Prometheus, site for detection on the nft gateway, every remediation role, the
+# measurement and the revert.
 run_molecule_trixie() {
   local scenarios=("$@")
-  ((${#scenarios[@]})) || scenarios=(split_dns site)
+  ((${#scenarios[@]})) || scenarios=(split_dns hairpin_watch site)
   KEEPLOCAL_LAB_SUITE=trixie scripts/lab-image.sh
   KEEPLOCAL_LAB_SUITE=trixie run_molecule "${scenarios[@]}"
 }
