@@ -253,7 +253,6 @@ message:
 
 import os
 import struct
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -267,6 +266,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._conntrack_sizin
     render_modules_load,
     render_sysctl,
 )
+from ansible_collections.keeplocal.traffic.plugins.module_utils._files import write_atomically
 from ansible_collections.keeplocal.traffic.plugins.module_utils._procfs import (
     read_int,
     read_netns_state,
@@ -378,11 +378,7 @@ class Files(object):
         directory = os.path.dirname(path)
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.keeplocal-')
-        with os.fdopen(fd, 'wb') as f:
-            f.write(to_bytes(content))
-        os.chmod(tmp, 0o644)
-        self.module.atomic_move(tmp, path)
+        write_atomically(path, to_bytes(content))
         self.done.append((path, old))
         return backup_file
 
@@ -393,8 +389,7 @@ class Files(object):
                 if old is None:
                     os.unlink(path)
                 else:
-                    with open(path, 'wb') as f:
-                        f.write(to_bytes(old))
+                    write_atomically(path, to_bytes(old))
             except OSError as e:
                 errors.append('%s: %s' % (path, to_native(e)))
         return errors
