@@ -91,38 +91,26 @@ def pair_state():
     return '%s; record %s' % (line.replace('server ', ''), record)
 
 
-def converged():
-    """The switched state: nginx on the final socket, the record says switched, no handover unit
-    left, the TCP port closed, a request through nginx answered."""
+def problems_after(revert):
+    """What keeps the pair from the state a completed run leaves. The cutover: nginx on the final
+    socket, the record switched, the TCP port closed. The revert: nginx on the TCP address, no record
+    of the pair, no socket unit or drop-in, the port listening. Both: no handover unit in /etc or
+    /run, a request through nginx answered."""
     problems = []
-    if on('svc-b', "grep -c 'server unix:/run/app/gunicorn.sock;' /etc/nginx/sites-available/app", check=False) != '1':
-        problems.append('nginx not on the final socket')
-    if 'record switched' not in pair_state():
-        problems.append('record not switched')
-    if on('svc-b', 'find /etc/systemd/system /run/systemd/system -name "*keeplocal-handover*" | wc -l') != '0':
-        problems.append('handover units left')
-    if on('svc-b', "ss -Hltn 'sport = :8000' | wc -l") != '0':
-        problems.append('TCP port open')
-    if on('svc-a', 'curl -s -o /dev/null -w "%{http_code}" -m 5 http://192.168.1.20/converged', check=False) != '200':
-        problems.append('no 200 through nginx')
-    return problems
-
-
-def reverted():
-    """Back on TCP: nginx on 127.0.0.1:8000, no record of the pair, no socket unit, drop-in or handover
-    unit left, the service listening on the port, a request through nginx answered."""
-    problems = []
-    if on('svc-b', "grep -c 'server %s;' /etc/nginx/sites-available/app" % ADDRESS, check=False) != '1':
-        problems.append('nginx not on %s' % ADDRESS)
-    if 'record none' not in pair_state():
-        problems.append('record still has the pair')
-    if on('svc-b', 'ls /etc/systemd/system/app.socket /etc/systemd/system/app.service.d 2>/dev/null | wc -l') != '0':
+    nginx_line = 'server %s;' % ADDRESS if revert else 'server unix:/run/app/gunicorn.sock;'
+    if on('svc-b', "grep -c '%s' /etc/nginx/sites-available/app" % nginx_line, check=False) != '1':
+        problems.append('nginx not on %s' % nginx_line)
+    record = 'record none' if revert else 'record switched'
+    if record not in pair_state():
+        problems.append('not %s' % record)
+    if revert and on('svc-b', 'ls /etc/systemd/system/app.socket /etc/systemd/system/app.service.d 2>/dev/null | wc -l') != '0':
         problems.append('socket unit or drop-in left')
     if on('svc-b', 'find /etc/systemd/system /run/systemd/system -name "*keeplocal-handover*" | wc -l') != '0':
         problems.append('handover units left')
-    if on('svc-b', "ss -Hltn 'sport = :8000' | wc -l") == '0':
-        problems.append('TCP port closed')
-    if on('svc-a', 'curl -s -o /dev/null -w "%{http_code}" -m 5 http://192.168.1.20/reverted', check=False) != '200':
+    port_open = on('svc-b', "ss -Hltn 'sport = :8000' | wc -l") != '0'
+    if port_open != revert:
+        problems.append('TCP port open' if port_open else 'TCP port closed')
+    if on('svc-a', 'curl -s -o /dev/null -w "%{http_code}" -m 5 http://192.168.1.20/after-run', check=False) != '200':
         problems.append('no 200 through nginx')
     return problems
 
@@ -183,7 +171,7 @@ def one(task, occurrence, reboot, delay, revert=False):
     if rerun.returncode != 0:
         problems = ['rerun failed: ' + rerun.stdout[-400:].replace('\n', ' ')]
     else:
-        problems = reverted() if revert else converged()
+        problems = problems_after(revert)
     return {
         'path': 'revert' if revert else 'cutover', 'task': task, 'occurrence': occurrence, 'reboot': reboot, 'killed': killed['killed'], 'left': left,
         'rerun_rc': rerun.returncode, 'rerun_s': round(t_done - t_rerun, 1), 'converged': not problems, 'problems': problems,
