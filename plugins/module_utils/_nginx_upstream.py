@@ -1045,6 +1045,11 @@ def _uwsgi_plan(host, unit, master, ctx, problems):
             'listeners': [{'option': item['option'], 'address': item['address'], 'protocol': item['protocol'],
                            'source': item['source']} for item in settings['listeners']],
             'protocol': listener['protocol'] if listener else None}
+    if port is None:
+        # nginx points at a Unix socket already (a cutover in progress or done): the server is read, nothing is rewritten.
+        protocols = set(item['protocol'] for item in settings['listeners'] if not item['tcp'])
+        info['protocol'] = protocols.pop() if len(protocols) == 1 else None
+        return info, None
     problems.extend(_app_servers.uwsgi_problems(unit, settings, listener, port))
     if listener is None:
         if not any(router['tcp'] and router['tcp']['port'] == port for router in settings['routers']):
@@ -1067,20 +1072,25 @@ def _uwsgi_plan(host, unit, master, ctx, problems):
         return info, None
     plan = {'binds': binds, 'bind_source': listener['source'], 'others': others, 'keep': keep, 'protocol': listener['protocol'],
             'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False, 'fields': {}}
-    # uWSGI 2.0 takes SIGTERM, systemd's default stop signal, as "reload": the stops of the cutover would wait out
-    # TimeoutStopSec and end in SIGKILL.
+    # uWSGI 2.0 exits on SIGINT and SIGQUIT and takes SIGTERM, systemd's default stop signal, as "reload"; --die-on-term
+    # swaps SIGTERM and SIGQUIT. A reload signal makes each stop of the cutover wait out TimeoutStopSec and end in SIGKILL.
     kill_signal = [entry['value'] for entry in _gunicorn.unit_entries(ctx['cat']) if entry['section'] == 'Service'
                    and entry['key'] == 'KillSignal']
     die_on_term = any(word in ('--die-on-term', '--die-on-term=true') for word in ctx['args']) or any(
         entry['key'] == 'die-on-term' for config in settings['configs'] if config['read']
         for entry in _app_servers.parse_uwsgi_ini(host.get('config_files', {}).get(config['path']), config['section']))
-    if not die_on_term and (not kill_signal or kill_signal[-1] not in ('SIGQUIT', 'SIGINT', 'QUIT', 'INT')):
+    signal = (kill_signal[-1] if kill_signal else 'SIGTERM').upper()
+    signal = signal if signal.startswith('SIG') else 'SIG' + signal
+    if signal not in (('SIGTERM', 'SIGINT') if die_on_term else ('SIGQUIT', 'SIGINT')):
         info['stop_warning'] = ('%s stops uWSGI with SIGTERM (no KillSignal=), which uWSGI 2.0 takes as a reload: each stop of '
                                 'the switch (the service, then its handover copy) waits TimeoutStopSec and ends in SIGKILL. Add '
                                 'KillSignal=SIGQUIT to its [Service] section (uWSGI\'s docs) or --die-on-term to ExecStart'
                                 % unit if not kill_signal else
-                                '%s stops uWSGI with KillSignal=%s; uWSGI 2.0 exits on SIGQUIT or SIGINT (or SIGTERM with '
-                                '--die-on-term)' % (unit, kill_signal[-1]))
+                                '%s stops uWSGI with KillSignal=%s, which uWSGI 2.0 takes as a reload%s: each stop of the switch '
+                                '(the service, then its handover copy) waits TimeoutStopSec and ends in SIGKILL. %s'
+                                % (unit, kill_signal[-1], ' with --die-on-term' if die_on_term else '',
+                                   'Remove --die-on-term (then SIGQUIT stops it) or set KillSignal=SIGTERM' if die_on_term
+                                   else 'Set KillSignal=SIGQUIT (uWSGI\'s docs) or SIGINT'))
     return info, plan
 
 

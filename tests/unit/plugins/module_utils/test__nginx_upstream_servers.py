@@ -292,3 +292,28 @@ def test_uwsgi_stopped_with_sigterm_is_a_warning():
     assert pair['safe'] and any(warning.startswith('shop.service stops uWSGI with SIGTERM (no KillSignal=)') for warning in pair['warnings'])
     for quiet in (exec_start + ' --die-on-term', exec_start + '\nKillSignal=SIGQUIT'):
         assert not any('SIGTERM' in warning for warning in pair_for(host_for(quiet, UWSGI))['warnings'])
+
+
+def test_uwsgi_with_die_on_term_stopped_with_sigquit_is_a_warning():
+    # --die-on-term swaps uWSGI 2.0's SIGTERM and SIGQUIT: SIGQUIT (uWSGI's systemd page) then reloads, and each stop
+    # waits out TimeoutStopSec (seen with Debian's uWSGI 2.0.21: "binary reloading uWSGI", SIGKILL after 90 s).
+    exec_start = VENV + 'uwsgi --http-socket 127.0.0.1:8000 --wsgi-file /srv/shop/wsgi.py --die-on-term'
+    pair = pair_for(host_for(exec_start + '\nKillSignal=SIGQUIT', UWSGI))
+    assert pair['safe'] and any(warning.startswith('shop.service stops uWSGI with KillSignal=SIGQUIT, which uWSGI 2.0 takes as a '
+                                                   'reload with --die-on-term') for warning in pair['warnings'])
+    for quiet in (exec_start, exec_start + '\nKillSignal=SIGINT', exec_start + '\nKillSignal=SIGTERM'):
+        assert not any('reload' in warning for warning in pair_for(host_for(quiet, UWSGI))['warnings'])
+
+
+@pytest.mark.parametrize('option, site, socket', [
+    ('--http-socket', SITE.replace('server 127.0.0.1:8000', 'server unix:/run/shop/uwsgi.handover.sock'), '/run/shop/uwsgi.handover.sock'),
+    ('--socket', UWSGI_SITE.replace('127.0.0.1:8000', 'unix:/run/shop/uwsgi.sock'), '/run/shop/uwsgi.sock'),
+])
+def test_uwsgi_on_a_unix_socket_is_read_not_switched(option, site, socket):
+    # Where a cutover stands (nginx on the handover copy's socket, or on the final one): the pair is a socket, not a port.
+    host = host_for(VENV + 'uwsgi %s %s --module shop.wsgi' % (option, socket), UWSGI)
+    host['tcp'] = []
+    host['unix'] = [{'path': socket, 'inode': 100, 'state': 'LISTEN'}]
+    pair = pair_for(host, site=site)
+    assert (pair['kind'], pair['socket'], pair['unit']) == ('unix', socket, 'shop.service')
+    assert (pair['server']['server'], pair['server']['protocol']) == ('uwsgi', 'http' if option == '--http-socket' else 'uwsgi')
