@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 keeplocal.traffic contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# The unix_sockets role on real applications as users deploy them (scripts/apps-image.sh: each app
+# with its own systemd unit on TCP loopback and an nginx site in sites-available linked into
+# sites-enabled), in one systemd container (podman --systemd=always, no network), through the
+# containers.podman.podman connection:
+#   radicale-http       Radicale under Debian's uWSGI, --http-socket 127.0.0.1:5232, nginx proxy_pass
+#   radicale-uwsgi      Radicale under Debian's uWSGI, --socket 127.0.0.1:5233, nginx uwsgi_pass
+#   datasette           Datasette (PyPI) under uvicorn, 127.0.0.1:8001, nginx proxy_pass
+#   datasette-gunicorn  Datasette under gunicorn with uvicorn workers, 127.0.0.1:8002, nginx upstream block
+# With load on every site (inside the container, to 127.0.0.1 only, bounded in time): check mode
+# changes nothing, the switch, check mode again and a second run change nothing, 0 failed requests,
+# nginx points at the sockets and the ports are closed; then unix_sockets_state: absent the same way,
+# 0 failed requests, the nginx sites (and their links) and `systemctl cat` of each unit sha256-identical
+# to before, the ports open again.
+#   [UNIX_SOCKETS_APPS_SITES="SITE ..."] tests/integration/targets/unix_sockets_apps/runme.sh [-v]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../../.." && pwd)
+if [[ -z "${ANSIBLE_COLLECTIONS_PATH:-}" ]]; then
+  # shellcheck disable=SC1091
+  . "$repo/scripts/env.sh"
+fi
+extra=("$@")
+"$repo/scripts/apps-image.sh"
+name=apps-unix-sockets-$$
+out=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
+cleanup() {
+  local rc=$?
+  podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+  if ((rc == 0)); then rm -rf "$out"; else echo "unix_sockets_apps: FAILED, logs kept in $out" >&2; fi
+  exit $rc
+}
+trap cleanup EXIT
+# Containers of killed runs (named after their process id).
+for old in $(podman ps -a --format '{{.Names}}' | grep -E '^apps-unix-sockets-[0-9]+$' || true); do
+  kill -0 "${old##*-}" 2>/dev/null || podman rm -f -t 5 "$old" >/dev/null 2>&1 || true
+done
+
+# site:port:path:text, the nginx site (its name is the unit's) and what the load asks it.
+sites=(radicale-http:8101:/.web/:Radicale radicale-uwsgi:8102:/.web/:Radicale
+       datasette:8103:/fixtures/towns.json:Gdansk datasette-gunicorn:8104:/fixtures/towns.json:Gdansk)
+# The app's TCP port and the socket the role puts it on, per site.
+declare -A tcp_port=([radicale-http]=5232 [radicale-uwsgi]=5233 [datasette]=8001 [datasette-gunicorn]=8002)
+declare -A socket=([radicale-http]=/run/radicale-http/uwsgi.sock [radicale-uwsgi]=/run/radicale-uwsgi/uwsgi.sock
+                   [datasette]=/run/datasette/uvicorn.sock [datasette-gunicorn]=/run/datasette-gunicorn/gunicorn.sock)
+# UNIX_SOCKETS_APPS_SITES="radicale-http datasette" tests only those sites (a quicker run).
+if [[ -n ${UNIX_SOCKETS_APPS_SITES:-} ]]; then
+  chosen=()
+  for entry in "${sites[@]}"; do [[ " $UNIX_SOCKETS_APPS_SITES " == *" ${entry%%:*} "* ]] && chosen+=("$entry"); done
+  ((${#chosen[@]} > 0)) || { echo "unix_sockets_apps: UNIX_SOCKETS_APPS_SITES names none of ${!tcp_port[*]}" >&2; exit 2; }
+  sites=("${chosen[@]}")
+fi
+pairs=$(for entry in "${sites[@]}"; do printf '{"address": "127.0.0.1:%s"}\n' "${tcp_port[${entry%%:*}]}"; done | paste -sd, -)
+fail() { echo "unix_sockets_apps: $*" >&2; exit 1; }
+in_c() { podman exec "$name" "$@"; }
+
+# SYS_PTRACE: discovery names the process behind a socket from /proc/PID/fd of other users' processes.
+podman run --detach --name "$name" --hostname apps --systemd=always --network=none --cap-add=SYS_PTRACE \
+  localhost/keeplocal-apps:latest /sbin/init >/dev/null
+for _ in $(seq 50); do in_c systemctl is-system-running --wait >/dev/null 2>&1 && break; sleep 0.2; done
+[[ $(in_c systemctl is-system-running) == running ]] || { in_c systemctl --failed; fail "the container did not boot"; }
+for entry in "${sites[@]}"; do
+  IFS=: read -r site port path text <<<"$entry"
+  for _ in $(seq 60); do in_c curl -fs "http://127.0.0.1:$port$path" 2>/dev/null | grep -q "$text" && continue 2; sleep 0.5; done
+  fail "$site does not answer on :$port$path"
+done
+podman cp "$here/files/load.py" "$name:/root/load.py"
+printf 'apps ansible_connection=containers.podman.podman ansible_host=%s ansible_python_interpreter=/usr/bin/python3\n' "$name" >"$out/inventory"
+
+# What must be identical after the revert: each site, its link, `systemctl cat` of its unit.
+snapshot() {
+  local entry site
+  for entry in "${sites[@]}"; do
+    site=${entry%%:*}
+    in_c sh -c "sha256sum /etc/nginx/sites-available/$site; echo link \$(readlink /etc/nginx/sites-enabled/$site); \
+                echo unit \$(systemctl cat $site.service | sha256sum)"
+  done
+}
+
+# play NAME [ansible-playbook options]: runs the role, prints NAME, seconds and the recap; sets changed.
+play() {
+  local phase=$1 start=$SECONDS recap; shift
+  ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook -i "$out/inventory" "$here/playbook.yml" -e unix_sockets_apps_out="$out" -e unix_sockets_apps_phase="$phase" \
+    -e "{\"unix_sockets_apps_pairs\": [$pairs]}" \
+    "$@" "${extra[@]}" >"$out/$phase.log" 2>&1 || { tail -40 "$out/$phase.log"; fail "$phase failed (log: $out/$phase.log)"; }
+  recap=$(grep -E '^apps +: ' "$out/$phase.log")
+  changed=$(sed -E 's/.* changed=([0-9]+) .*/\1/' <<<"$recap")
+  printf '  %-14s %4d s  %s\n' "$phase" $((SECONDS - start)) "$(sed -E 's/^apps +: //; s/ +/ /g' <<<"$recap")"
+  timing[$phase]=$((SECONDS - start))
+}
+declare -A timing
+
+# Paced (at most 100 requests/s per site) and niced: the role's runs must not starve on 2 shared cores.
+load_start() {   # load_start PHASE: one client per site, one request at a time, for 15 minutes at most
+  local entry site port path text
+  for entry in "${sites[@]}"; do
+    IFS=: read -r site port path text <<<"$entry"
+    in_c systemd-run --quiet --unit "apps-load-$1-$site" --collect -p Nice=19 /usr/bin/python3 /root/load.py --port "$port" --path "$path" \
+      --expect-text "$text" --threads 1 --pause 0.01 --max-seconds 900 --out "/root/load-$1-$site.json"
+  done
+  for entry in "${sites[@]}"; do
+    site=${entry%%:*}
+    for _ in $(seq 100); do in_c test -e "/root/load-$1-$site.json.running" && continue 2; sleep 0.1; done
+    fail "the load on $site never got an answer"
+  done
+  sleep 2
+}
+
+load_stop() {    # load_stop PHASE: stops the clients, fetches their counts to $out
+  local entry site
+  sleep 2
+  for entry in "${sites[@]}"; do in_c systemctl stop "apps-load-$1-${entry%%:*}"; done
+  for entry in "${sites[@]}"; do
+    site=${entry%%:*}
+    for _ in $(seq 100); do in_c test -e "/root/load-$1-$site.json" && break; sleep 0.2; done
+    in_c cat "/root/load-$1-$site.json" >"$out/load-$1-$site.json" || fail "no counts from the load on $site"
+  done
+}
+
+count() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+echo "unix_sockets_apps: switch under load"
+snapshot >"$out/before.txt"
+load_start switch
+play check --check
+snapshot | cmp -s - "$out/before.txt" || fail "check mode changed the sites or units"
+in_c test ! -e /var/lib/keeplocal/unix_sockets.json || fail "check mode wrote the record"
+play switch
+((changed > 0)) || fail "the switch changed nothing"
+play check-again --check
+((changed == 0)) || fail "check mode after the switch reports $changed changes"
+play switch-again
+((changed == 0)) || fail "the second run changed $changed"
+load_stop switch
+
+nginx_conf=$(in_c nginx -T 2>/dev/null)
+for entry in "${sites[@]}"; do
+  site=${entry%%:*}
+  grep -q "unix:${socket[$site]}" <<<"$nginx_conf" || fail "nginx does not point at ${socket[$site]} ($site)"
+  ! grep -q "127.0.0.1:${tcp_port[$site]}" <<<"$nginx_conf" || fail "nginx still names 127.0.0.1:${tcp_port[$site]} ($site)"
+  in_c test -S "${socket[$site]}" || fail "${socket[$site]} is not a socket"
+  [[ -z $(in_c ss -Hltn "sport = :${tcp_port[$site]}") ]] || fail "port ${tcp_port[$site]} is still open ($site)"
+done
+
+echo "unix_sockets_apps: back to TCP under load (unix_sockets_state: absent)"
+load_start revert
+play revert-check --check -e unix_sockets_state=absent
+play revert -e unix_sockets_state=absent
+((changed > 0)) || fail "the revert changed nothing"
+play revert-again -e unix_sockets_state=absent
+((changed == 0)) || fail "the second revert changed $changed"
+load_stop revert
+snapshot >"$out/after.txt"
+diff "$out/before.txt" "$out/after.txt" || fail "the sites or units differ from before the switch (above)"
+for entry in "${sites[@]}"; do
+  site=${entry%%:*}
+  [[ -n $(in_c ss -Hltn "sport = :${tcp_port[$site]}") ]] || fail "port ${tcp_port[$site]} is not open again ($site)"
+  in_c test ! -e "${socket[$site]}" || fail "${socket[$site]} is left behind"
+done
+
+failed=0
+printf '\n%-20s %-34s %9s %7s %9s %7s\n' site "app server" switch failed revert failed
+for entry in "${sites[@]}"; do
+  site=${entry%%:*}
+  case $site in
+    radicale-http) server='uWSGI --http-socket, proxy_pass' ;;
+    radicale-uwsgi) server='uWSGI --socket, uwsgi_pass' ;;
+    datasette) server='uvicorn, proxy_pass' ;;
+    *) server='gunicorn+uvicorn workers, upstream' ;;
+  esac
+  s=$out/load-switch-$site.json r=$out/load-revert-$site.json
+  printf '%-20s %-34s %9s %7s %9s %7s\n' "$site" "$server" "$(count "$s" requests)" "$(count "$s" failed)" \
+    "$(count "$r" requests)" "$(count "$r" failed)"
+  failed=$((failed + $(count "$s" failed) + $(count "$r" failed)))
+done
+printf 'role runs (s): check %s, switch %s, check %s, again %s; revert check %s, revert %s, again %s\n' \
+  "${timing[check]}" "${timing[switch]}" "${timing[check-again]}" "${timing[switch-again]}" \
+  "${timing[revert-check]}" "${timing[revert]}" "${timing[revert-again]}"
+if ((failed > 0)); then
+  for f in "$out"/load-*.json; do python3 -c 'import json, sys; [print(sys.argv[1], x) for x in json.load(open(sys.argv[1]))["failures"][:5]]' "$f"; done
+  fail "$failed requests failed"
+fi
+echo "unix_sockets_apps: passed (0 failed requests; sites and units identical after the revert)"
