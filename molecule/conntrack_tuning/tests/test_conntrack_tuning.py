@@ -69,3 +69,8 @@ def test_modules_in_the_container():
         refused = e.result
     assert refused["field"] == "max" and "from 1 to 2147483647" in refused["msg"]
     assert "would_set" not in refused
+
+
+def test_runs_on_the_lab_platform():
+    # KEEPLOCAL_LAB_SUITE picks the base image (molecule/resources/lab/topology.yml).
+    assert container().system_info.codename == (os.environ.get("KEEPLOCAL_LAB_SUITE") or "bookworm")
