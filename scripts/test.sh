@@ -78,11 +78,13 @@ run_molecule() {
 
 # The second lab platform: Debian 13 hosts with systemd-resolved and an nftables-native gateway.
 # split_dns for resolved's routing and its stub listener, hairpin_watch for the timer and Debian's
-# exporter and Prometheus, site for detection on the nft gateway, every remediation role, the
-# measurement and the revert.
+# exporter and Prometheus, conntrack_tuning for the package install, site for detection on the nft
+# gateway, every remediation role, the measurement and the revert. local_shortcut and unix_sockets
+# pass there too (scripts/test.sh molecule-trixie local_shortcut unix_sockets); CI's time keeps them
+# to Debian 12.
 run_molecule_trixie() {
   local scenarios=("$@")
-  ((${#scenarios[@]})) || scenarios=(split_dns hairpin_watch site)
+  ((${#scenarios[@]})) || scenarios=(split_dns hairpin_watch conntrack_tuning site)
   KEEPLOCAL_LAB_SUITE=trixie scripts/lab-image.sh
   KEEPLOCAL_LAB_SUITE=trixie run_molecule "${scenarios[@]}"
 }
@@ -161,6 +163,13 @@ run_app_servers() {
     python -m pytest -p no:cacheprovider -q tests/unit/plugins/module_utils/test__app_servers_real.py
 }
 
+# The unix_sockets role on real apps under load (Radicale under uWSGI's --http-socket and --socket,
+# Datasette under uvicorn and under gunicorn with uvicorn workers) in a systemd container of the apps
+# image (scripts/apps-image.sh); not the lab, so it needs no lab lock. About 10-20 min on 2 cores.
+run_apps() {
+  tests/integration/targets/unix_sockets_apps/runme.sh
+}
+
 # The hairpin_watch role's alerting rules: promtool checks the shipped file and runs its unit tests.
 run_promtool() {
   promtool check rules roles/hairpin_watch/files/keeplocal-hairpin.rules.yml
@@ -183,6 +192,7 @@ case $what in
   units) run_units ;;
   lint) run_lint ;;
   host) run_host ;;
+  apps) run_apps ;;
   release) run_release ;;
   molecule) run_molecule "$@" ;;
   molecule-trixie) run_molecule_trixie "$@" ;;
