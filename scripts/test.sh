@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the project's tests. With no argument: everything, in the order CI runs it.
-#   scripts/test.sh [sanity|units|lint|host|release|molecule [SCENARIO...]|molecule-trixie [SCENARIO...]|all]
+#   scripts/test.sh [sanity|units|lint|host|release|molecule [SCENARIO...]|molecule-trixie [SCENARIO...]|apps|all]
 # Sets up what it needs first (host packages, venv, lab image, CoreDNS), all cached.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -165,7 +165,8 @@ run_app_servers() {
 
 # The unix_sockets role on real apps under load (Radicale under uWSGI's --http-socket and --socket,
 # Datasette under uvicorn and under gunicorn with uvicorn workers) in a systemd container of the apps
-# image (scripts/apps-image.sh); not the lab, so it needs no lab lock. About 10-20 min on 2 cores.
+# image (scripts/apps-image.sh); not the lab, so it needs no lab lock. About 25 min on a loaded 2-core
+# machine (each task over the podman connection takes seconds), so it is a stage of its own, not in all.
 run_apps() {
   tests/integration/targets/unix_sockets_apps/runme.sh
 }
@@ -209,5 +210,5 @@ case $what in
     run_molecule_trixie; echo "=== molecule on Debian 13: $((SECONDS - start)) s"
     echo "=== all tests passed"
     ;;
-  *) echo "usage: $0 [sanity|units|lint|host|release|molecule [SCENARIO...]|molecule-trixie [SCENARIO...]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sanity|units|lint|host|release|molecule [SCENARIO...]|molecule-trixie [SCENARIO...]|apps|all]" >&2; exit 2 ;;
 esac
