@@ -13,7 +13,8 @@ nginx points at        record            next step
 =====================  ================  ===========================================
 the TCP address        none / cutover    ``fresh``: the cutover from the start
 the handover socket    cutover           ``resume_on_handover``: restart the handover
-                                         copy, reload nginx, go on with the service
+                       or switched       copy, reload nginx, go on with the service
+                       (a killed revert)
 the final socket       cutover           ``resume_on_socket``: reload nginx, remove the
                                          handover copy
 the final socket       switched / none   ``switched``: check the socket, change nothing
@@ -115,12 +116,9 @@ def next_step(discovered, entry, force=False, record_path='the record'):
     if tcp:
         result.update(_fresh(address, tcp, entry, force))
     elif on_handover:
-        if not in_cutover:
-            result['problem'] = _refusal(address, 'nginx points at %s, the handover socket of keeplocal.traffic, but %s has no '
-                                         'cutover in progress for it: point nginx back at %s by hand, or restore %s' % (
-                                             proposed.get('handover_socket'), record_path, address, record_path))
-        else:
-            result.update(step='resume_on_handover', proposed=proposed, backups=entry.get('backups') or {})
+        # Only the record names the handover socket: a killed cutover (record "cutover") or a killed
+        # revert (record still "switched") left nginx there. Either way the switch picks up from it.
+        result.update(step='resume_on_handover', proposed=proposed, backups=entry.get('backups') or {})
     elif on_socket:
         if in_cutover:
             result.update(step='resume_on_socket', proposed=proposed, backups=entry.get('backups') or {})

@@ -73,10 +73,11 @@ def test_a_fresh_start_after_a_kill_keeps_the_backups_of_the_original_files():
     assert step(discovered(tcp_pair()), record('switched', BACKUPS))['backups'] == {}
 
 
-def test_nginx_on_the_handover_socket_without_a_cutover_in_progress_is_refused():
-    result = step(discovered(unix_pair(PROPOSED['handover_socket'])), record('switched'))
-    assert result['step'] is None
-    assert 'handover socket' in result['problem'] and '/var/lib/keeplocal/unix_sockets.json' in result['problem']
+def test_a_revert_killed_on_the_handover_copy_is_completed_by_a_switch():
+    # state absent moves nginx onto the handover copy first and forgets the pair last.
+    result = step(discovered(unix_pair(PROPOSED['handover_socket'])), record('switched', BACKUPS))
+    assert result['problem'] is None
+    assert (result['step'], result['proposed'], result['backups']) == ('resume_on_handover', PROPOSED, BACKUPS)
 
 
 def test_unsafe_pairs_need_force():
