@@ -604,20 +604,26 @@ def render_zone_files(zones, previous=None, today=None):
 
 # --- clients -----------------------------------------------------------------------------------
 
+def _nameserver_addresses(nameservers):
+    """The nameservers' addresses in their canonical text, once each, in order; ZoneError names the
+    first one that is not an IP address."""
+    addresses = []
+    for ip in nameservers or []:
+        addr = parse_ip(ip, literal=True)
+        if addr is None:
+            raise ZoneError('%r is not an IP address' % (ip,))
+        if str(addr) not in addresses:
+            addresses.append(str(addr))
+    return addresses
+
+
 def render_resolv_conf(original, nameservers, keep_existing=True, backup_path=None):
     """resolv.conf with ``nameservers`` first; other lines of ``original`` are kept.
 
     With keep_existing the original nameservers follow (up to glibc's three), so names keep
     resolving if the private resolver is down (the answers are then the public ones).
     """
-    ours = []
-    for ip in nameservers or []:
-        addr = parse_ip(ip, literal=True)
-        if addr is None:
-            raise ZoneError('%r is not an IP address' % (ip,))
-        text = str(addr)
-        if text not in ours:
-            ours.append(text)
+    ours = _nameserver_addresses(nameservers)
     if not ours:
         raise ZoneError('no nameserver given')
     kept, others = [], []
@@ -648,12 +654,7 @@ def resolved_foreign_global_servers(resolvectl_dns, nameservers):
     the private zones reach those servers too. `resolvectl dns` prints ``Global: <servers>`` first,
     then one ``Link N (name): <servers>`` line per link; a server may carry ``:port`` or ``#name``.
     """
-    ours = set()
-    for ip in nameservers or []:
-        addr = parse_ip(ip, literal=True)
-        if addr is None:
-            raise ZoneError('%r is not an IP address' % (ip,))
-        ours.add(str(addr))
+    ours = set(_nameserver_addresses(nameservers))
     for line in (resolvectl_dns or '').splitlines():
         label, sep, servers = line.partition(':')
         if sep and label.strip() == 'Global':
