@@ -70,9 +70,12 @@ run_molecule() {
       [[ " ${scenarios[*]} " == *" $dir "* ]] || { echo "scripts/test.sh: scenario $dir is not in the list" >&2; return 1; }
     done
   fi
+  local start
   for s in "${scenarios[@]}"; do
     echo "=== molecule test -s $s${KEEPLOCAL_LAB_SUITE:+ ($KEEPLOCAL_LAB_SUITE)}"
+    start=$SECONDS
     flock /var/lock/keeplocal-lab.lock molecule test -s "$s"
+    echo "=== molecule test -s $s${KEEPLOCAL_LAB_SUITE:+ ($KEEPLOCAL_LAB_SUITE)}: $((SECONDS - start)) s"
   done
 }
 
