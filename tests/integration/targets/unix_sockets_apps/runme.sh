@@ -34,41 +34,12 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-# Containers of killed runs (named after their process id).
-for old in $(podman ps -a --format '{{.Names}}' | grep -E '^apps-unix-sockets-[0-9]+$' || true); do
-  kill -0 "${old##*-}" 2>/dev/null || podman rm -f -t 5 "$old" >/dev/null 2>&1 || true
-done
-
-# site:port:path:text, the nginx site (its name is the unit's) and what the load asks it.
-sites=(radicale-http:8101:/.web/:Radicale radicale-uwsgi:8102:/.web/:Radicale
-       datasette:8103:/fixtures/towns.json:Gdansk datasette-gunicorn:8104:/fixtures/towns.json:Gdansk)
-# The app's TCP port and the socket the role puts it on, per site.
-declare -A tcp_port=([radicale-http]=5232 [radicale-uwsgi]=5233 [datasette]=8001 [datasette-gunicorn]=8002)
-declare -A socket=([radicale-http]=/run/radicale-http/uwsgi.sock [radicale-uwsgi]=/run/radicale-uwsgi/uwsgi.sock
-                   [datasette]=/run/datasette/uvicorn.sock [datasette-gunicorn]=/run/datasette-gunicorn/gunicorn.sock)
+apps_who=unix_sockets_apps
+# shellcheck source=tests/integration/targets/unix_sockets_apps/apps.sh
+. "$here/apps.sh"
 # UNIX_SOCKETS_APPS_SITES="radicale-http datasette" tests only those sites (a quicker run).
-if [[ -n ${UNIX_SOCKETS_APPS_SITES:-} ]]; then
-  chosen=()
-  for entry in "${sites[@]}"; do [[ " $UNIX_SOCKETS_APPS_SITES " == *" ${entry%%:*} "* ]] && chosen+=("$entry"); done
-  ((${#chosen[@]} > 0)) || { echo "unix_sockets_apps: UNIX_SOCKETS_APPS_SITES names none of ${!tcp_port[*]}" >&2; exit 2; }
-  sites=("${chosen[@]}")
-fi
-pairs=$(for entry in "${sites[@]}"; do printf '{"address": "127.0.0.1:%s"}\n' "${tcp_port[${entry%%:*}]}"; done | paste -sd, -)
-fail() { echo "unix_sockets_apps: $*" >&2; exit 1; }
-in_c() { podman exec "$name" "$@"; }
-
-# SYS_PTRACE: discovery names the process behind a socket from /proc/PID/fd of other users' processes.
-podman run --detach --name "$name" --hostname apps --systemd=always --network=none --cap-add=SYS_PTRACE \
-  localhost/keeplocal-apps:latest /sbin/init >/dev/null
-for _ in $(seq 50); do in_c systemctl is-system-running --wait >/dev/null 2>&1 && break; sleep 0.2; done
-[[ $(in_c systemctl is-system-running) == running ]] || { in_c systemctl --failed; fail "the container did not boot"; }
-for entry in "${sites[@]}"; do
-  IFS=: read -r site port path text <<<"$entry"
-  for _ in $(seq 60); do in_c curl -fs "http://127.0.0.1:$port$path" 2>/dev/null | grep -q "$text" && continue 2; sleep 0.5; done
-  fail "$site does not answer on :$port$path"
-done
-podman cp "$here/files/load.py" "$name:/root/load.py"
-printf 'apps ansible_connection=containers.podman.podman ansible_host=%s ansible_python_interpreter=/usr/bin/python3\n' "$name" >"$out/inventory"
+apps_choose_sites "${UNIX_SOCKETS_APPS_SITES:-}"
+apps_container_start
 
 # What must be identical after the revert: each site, its link, `systemctl cat` of its unit.
 snapshot() {
@@ -83,44 +54,14 @@ snapshot() {
 # play NAME [ansible-playbook options]: runs the role, prints NAME, seconds and the recap; sets changed.
 play() {
   local phase=$1 start=$SECONDS recap; shift
-  ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook -i "$out/inventory" "$here/playbook.yml" -e unix_sockets_apps_out="$out" -e unix_sockets_apps_phase="$phase" \
-    -e "{\"unix_sockets_apps_pairs\": [$pairs]}" \
-    "$@" "${extra[@]}" >"$out/$phase.log" 2>&1 || { tail -40 "$out/$phase.log"; fail "$phase failed (log: $out/$phase.log)"; }
+  apps_playbook "$phase"
+  ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks "${playbook_argv[@]}" "$@" "${extra[@]}" >"$out/$phase.log" 2>&1 || { tail -40 "$out/$phase.log"; fail "$phase failed (log: $out/$phase.log)"; }
   recap=$(grep -E '^apps +: ' "$out/$phase.log")
   changed=$(sed -E 's/.* changed=([0-9]+) .*/\1/' <<<"$recap")
   printf '  %-14s %4d s  %s\n' "$phase" $((SECONDS - start)) "$(sed -E 's/^apps +: //; s/ +/ /g' <<<"$recap")"
   timing[$phase]=$((SECONDS - start))
 }
 declare -A timing
-
-# Paced (at most 100 requests/s per site) and niced: the role's runs must not starve on 2 shared cores.
-load_start() {   # load_start PHASE: one client per site, one request at a time, for 15 minutes at most
-  local entry site port path text
-  for entry in "${sites[@]}"; do
-    IFS=: read -r site port path text <<<"$entry"
-    in_c systemd-run --quiet --unit "apps-load-$1-$site" --collect -p Nice=19 /usr/bin/python3 /root/load.py --port "$port" --path "$path" \
-      --expect-text "$text" --threads 1 --pause 0.01 --max-seconds 900 --out "/root/load-$1-$site.json"
-  done
-  for entry in "${sites[@]}"; do
-    site=${entry%%:*}
-    for _ in $(seq 100); do in_c test -e "/root/load-$1-$site.json.running" && continue 2; sleep 0.1; done
-    fail "the load on $site never got an answer"
-  done
-  sleep 2
-}
-
-load_stop() {    # load_stop PHASE: stops the clients, fetches their counts to $out
-  local entry site
-  sleep 2
-  for entry in "${sites[@]}"; do in_c systemctl stop "apps-load-$1-${entry%%:*}"; done
-  for entry in "${sites[@]}"; do
-    site=${entry%%:*}
-    for _ in $(seq 100); do in_c test -e "/root/load-$1-$site.json" && break; sleep 0.2; done
-    in_c cat "/root/load-$1-$site.json" >"$out/load-$1-$site.json" || fail "no counts from the load on $site"
-  done
-}
-
-count() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 echo "unix_sockets_apps: switch under load"
 snapshot >"$out/before.txt"
