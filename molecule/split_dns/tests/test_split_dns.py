@@ -306,3 +306,74 @@ def test_resolved_conflicts_are_refused_before_any_change(lab):
     assert gw.check_output('cat /etc/coredns/Corefile') == before
     assert gw.check_output('ss -Hlun sport = :53').count('127.0.0.53') == 1
     assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'
+
+
+SITE_COREDNS = r'''
+set -e
+mkdir -p /opt/site-coredns /etc/coredns/zones
+chmod 0755 /etc/coredns /etc/coredns/zones
+ln -sfn /opt/site-coredns/coredns /usr/local/bin/coredns
+printf 'site.test:53 {\n    bind 127.0.0.1\n    file /etc/coredns/zones/db.site.test\n}\n' > /etc/coredns/Corefile
+cat > /etc/coredns/zones/db.site.test <<'ZONE'
+$ORIGIN site.test.
+@ 300 IN SOA ns hostmaster 1 7200 3600 1209600 300
+@ 300 IN NS ns
+ns 300 IN A 127.0.0.1
+www 300 IN A 10.1.2.3
+ZONE
+cat > /etc/systemd/system/coredns.service <<'UNIT'
+[Unit]
+Description=The site CoreDNS
+[Service]
+ExecStart=/usr/local/bin/coredns -conf /etc/coredns/Corefile
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now coredns
+'''
+# Every directory, file and link of the host's own CoreDNS setup and of what the role adds, with type,
+# mode, owner, link target and content hash.
+SITE_COREDNS_SNAPSHOT = ("{ find /etc/coredns /etc/systemd/system /usr/local/bin /opt/site-coredns /opt/coredns "
+                         "-printf '%y %m %u:%g %p %l\\n' 2>/dev/null; find /etc/coredns /etc/systemd/system/coredns.service "
+                         "-type f -exec sha256sum {} +; } | LC_ALL=C sort")
+
+
+def test_undo_gives_a_host_its_own_coredns_back(lab, request):
+    """On a host that ran its own CoreDNS (a Corefile, a zone file, a unit, a coredns link), the server
+    replaces them; state absent puts each back as it was (content, mode, owner, link target), removes
+    what keeplocal added, and the host's CoreDNS serves its own zone again. Check mode first changes
+    nothing; a second undo changes nothing."""
+    svc_b = lab('svc-b')
+    subprocess.run(['podman', 'exec', 'svc-b', 'mkdir', '-p', '/opt/site-coredns'], check=True)
+    subprocess.run(['podman', 'cp', coredns_binary(), 'svc-b:/opt/site-coredns/coredns'], check=True)
+    request.addfinalizer(lambda: subprocess.run(
+        ['podman', 'exec', 'svc-b', 'sh', '-c', 'systemctl disable --now coredns; rm -rf /etc/coredns /opt/site-coredns '
+         '/usr/local/bin/coredns /etc/systemd/system/coredns.service; systemctl daemon-reload'], check=False))
+    svc_b.check_output('bash -c %s', SITE_COREDNS)
+    assert svc_b.check_output('dig +short @127.0.0.1 www.site.test') == '10.1.2.3'
+    before = svc_b.check_output(SITE_COREDNS_SNAPSHOT)
+    binary = coredns_binary()
+    with open(os.path.join(os.path.dirname(binary), 'coredns.sha256'), encoding='utf-8') as handle:
+        digest = handle.read().split()[0]
+    server = ['-e', json.dumps({'lab_server_host': 'svc-b', 'split_dns_listen_addresses': ['192.168.1.20'],
+                                'split_dns_coredns_local_binary': binary, 'split_dns_coredns_sha256': digest})]
+    rc, out = playbook('check_fresh.yml', *server)
+    assert rc == 0, out[-3000:]
+    assert lab('svc-a').check_output('dig +short @192.168.1.20 db.corp.example.test') == '192.168.1.30'
+    assert svc_b.file('/usr/local/bin/coredns').linked_to == '/opt/coredns/1.14.7/coredns'
+    replaced = svc_b.check_output(SITE_COREDNS_SNAPSHOT)
+    assert replaced != before
+
+    undo = server + ['-e', 'lab_server_state=absent']
+    rc, out = playbook('check_fresh.yml', '--check', *undo)
+    assert rc == 0 and re.search(r'svc-b\s+: ok=\d+\s+changed=[1-9]', out), out[-3000:]
+    assert svc_b.check_output(SITE_COREDNS_SNAPSHOT) == replaced
+    rc, out = playbook('check_fresh.yml', *undo)
+    assert rc == 0, out[-3000:]
+    assert svc_b.check_output(SITE_COREDNS_SNAPSHOT) == before
+    assert svc_b.check_output('dig +short @127.0.0.1 www.site.test') == '10.1.2.3'
+    assert not svc_b.file('/var/backups/keeplocal/split_dns/originals').exists
+    assert not svc_b.file('/var/lib/keeplocal/split_dns_server.json').exists
+    rc, out = playbook('check_fresh.yml', *undo)
+    assert rc == 0 and re.search(r'svc-b\s+: ok=\d+\s+changed=0', out), out[-3000:]

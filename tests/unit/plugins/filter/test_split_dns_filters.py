@@ -8,7 +8,8 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.keeplocal.traffic.plugins.filter import (
-    split_dns_config, split_dns_probes, split_dns_resolv_conf, split_dns_resolved_conflicts, split_dns_zone_files)
+    split_dns_config, split_dns_probes, split_dns_resolv_conf, split_dns_resolved_conflicts, split_dns_server_originals,
+    split_dns_zone_files)
 
 ZONES = [{'name': 'corp.example.test', 'records': [{'name': 'db', 'value': '192.168.1.30'}]}]
 
@@ -19,6 +20,7 @@ def test_filters_are_registered():
     assert set(split_dns_probes.FilterModule().filters()) == {'split_dns_probes'}
     assert set(split_dns_resolv_conf.FilterModule().filters()) == {'split_dns_resolv_conf'}
     assert set(split_dns_resolved_conflicts.FilterModule().filters()) == {'split_dns_resolved_conflicts'}
+    assert set(split_dns_server_originals.FilterModule().filters()) == {'split_dns_server_originals'}
 
 
 def test_role_pipeline():
@@ -53,3 +55,33 @@ def test_resolved_conflicts():
     assert split_dns_resolved_conflicts.split_dns_resolved_conflicts(out, ['192.168.1.1']) == ['198.51.100.53']
     with pytest.raises(AnsibleFilterError, match="split_dns_resolved_conflicts: 'gw' is not an IP address"):
         split_dns_resolved_conflicts.split_dns_resolved_conflicts(out, ['gw'])
+
+
+def _stat(path, kind=None, mode='0755', owner='root', group='root'):
+    if kind is None:
+        return {'item': path, 'stat': {'exists': False}}
+    return {'item': path, 'stat': {'exists': True, 'isdir': kind == 'dir', 'islnk': kind == 'link', 'mode': mode,
+                                   'pw_name': owner, 'gr_name': group}}
+
+
+def test_server_originals_of_a_host_that_served_zones_before():
+    before = split_dns_server_originals.split_dns_server_originals(
+        [_stat('/etc/coredns/Corefile', 'file', '0644'), _stat('/etc/coredns', 'dir', '0755'),
+         _stat('/etc/coredns/zones', 'dir', '0700', 'dns', 'dns'), _stat('/opt/coredns'), _stat('/opt/coredns/1.14.7'),
+         _stat('/usr/local/bin/coredns', 'link'), _stat('/etc/systemd/system/coredns.service', 'file')],
+        [{'path': '/etc/coredns/zones/db.site.test'}, {'path': '/etc/coredns/zones/db.corp.test'}])
+    assert before == {
+        'originals': ['/etc/coredns/Corefile', '/usr/local/bin/coredns', '/etc/systemd/system/coredns.service',
+                      '/etc/coredns/zones/db.corp.test', '/etc/coredns/zones/db.site.test'],
+        'directories': [{'path': '/etc/coredns', 'mode': '0755', 'owner': 'root', 'group': 'root'},
+                        {'path': '/etc/coredns/zones', 'mode': '0700', 'owner': 'dns', 'group': 'dns'}]}
+
+
+def test_server_originals_of_a_fresh_host_are_empty():
+    assert split_dns_server_originals.split_dns_server_originals(
+        [_stat('/etc/coredns/Corefile'), _stat('/etc/coredns')], []) == {'originals': [], 'directories': []}
+
+
+def test_server_originals_refuse_what_is_not_a_stat_loop():
+    with pytest.raises(AnsibleFilterError, match='results of ansible.builtin.stat in a loop'):
+        split_dns_server_originals.split_dns_server_originals([{'path': '/etc/coredns'}], [])
