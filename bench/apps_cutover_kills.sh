@@ -53,9 +53,10 @@ apps_choose_sites "$site"
 IFS=: read -r site port path text <<<"${sites[0]}"
 address=127.0.0.1:${tcp_port[$site]}
 load_max_seconds=1200
-cleanup() {
+cleanup() {   # a failed run keeps its container to look at (the next run removes it)
   local rc=$?
-  podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+  if ((rc == 0)); then podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+  else echo "apps_cutover_kills: FAILED, container $name kept" >&2; fi
   echo "apps_cutover_kills: logs in $out" >&2
   exit $rc
 }
