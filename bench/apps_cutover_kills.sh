@@ -110,6 +110,8 @@ for kill in "${kills[@]}"; do
   [[ $route == revert ]] && args=(-e unix_sockets_state=absent)
   killed=$(python3 "$kill_at" --task "$task" --occurrence "$occurrence" --delay "$delay" -- "${playbook_argv[@]}" "${args[@]}" \
            | tail -n1) || true
+  # The kill ends ansible-playbook, not the module it started in the container: that one finishes first.
+  for _ in $(seq 120); do in_c pgrep -f AnsiballZ >/dev/null || break; sleep 0.5; done
   left="$(nginx_line); record $(record_state)"
   start=$SECONDS
   rc=0
