@@ -18,12 +18,12 @@ description:
 positional: _input
 options:
   _input:
-    description: The C(results) of M(ansible.builtin.stat) looped over the server's paths (C(follow=false)).
+    description: The C(results) of C(ansible.builtin.stat) looped over the server's paths (C(follow=false)).
     type: list
     elements: dict
     required: true
   zone_files:
-    description: The C(files) of M(ansible.builtin.find) in the zone directory.
+    description: The C(files) of C(ansible.builtin.find) in the zone directory.
     type: list
     elements: dict
     required: true
