@@ -34,7 +34,9 @@ def dig(host, args):
 def playbook(name, *args):
     """Run one of this scenario's playbooks on the lab; (exit code, output)."""
     cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(SCENARIO, name)] + list(args)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=SCENARIO, check=False)
+    # Plain text to match against: molecule's environment asks ansible for colours.
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=SCENARIO, check=False, env=env)
     return proc.returncode, proc.stdout
 
 
