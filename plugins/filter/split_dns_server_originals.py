@@ -14,7 +14,9 @@ description:
     split_dns server replaces some of it. Before its first change the role copies every such file and link, and
     records the owner and mode of every such directory; C(split_dns_server_state=absent) puts them back.
   - Returns O(_input)'s existing files and links (not directories), then the zone files found, each once, as
-    V(originals); and the existing directories with their mode, owner and group as V(directories).
+    V(originals); the existing directories with their mode, owner and group as V(directories); and whether
+    systemd ran and enabled the CoreDNS service before, as V(service), wherever its unit file lives (a package's
+    unit in C(/usr/lib/systemd/system) is shadowed, not replaced, by the unit the role writes in C(/etc)).
 positional: _input
 options:
   _input:
@@ -27,24 +29,34 @@ options:
     type: list
     elements: dict
     required: true
+  service:
+    description:
+      - The service's entry in C(ansible_facts.services) (from C(ansible.builtin.service_facts)), or V(null) when
+        systemd does not know it.
+    type: dict
 '''
 
 EXAMPLES = r'''
 - name: Decide what to keep of the host's own CoreDNS setup
   ansible.builtin.set_fact:
-    before: "{{ paths_before.results | keeplocal.traffic.split_dns_server_originals(zone_files_before.files) }}"
+    before: >-
+      {{ paths_before.results
+         | keeplocal.traffic.split_dns_server_originals(zone_files_before.files,
+                                                         service=ansible_facts.services['coredns.service'] | default(none)) }}
 '''
 
 RETURN = r'''
 _value:
-  description: V(originals) (absolute paths) and V(directories) (V(path), V(mode), V(owner), V(group)).
+  description:
+    - V(originals) (absolute paths), V(directories) (V(path), V(mode), V(owner), V(group)) and V(service)
+      (V(running) and V(enabled), booleans; V(null) when systemd did not know the service).
   type: dict
 '''
 
 from ansible.errors import AnsibleFilterError
 
 
-def split_dns_server_originals(path_stats, zone_files):
+def split_dns_server_originals(path_stats, zone_files, service=None):
     originals, directories = [], []
     for result in path_stats:
         stat = result.get('stat')
@@ -61,7 +73,18 @@ def split_dns_server_originals(path_stats, zone_files):
     for path in sorted(found['path'] for found in zone_files):
         if path not in originals:
             originals.append(path)
-    return {'originals': originals, 'directories': directories}
+    return {'originals': originals, 'directories': directories, 'service': _service_before(service)}
+
+
+def _service_before(service):
+    """Running and enabled, as the undo must leave the host's own service; a unit that is only linked
+    in at runtime, static or masked was not enabled to start at boot."""
+    if service is None or service.get('status') == 'not-found':
+        return None
+    if 'state' not in service or 'status' not in service:
+        raise AnsibleFilterError('split_dns_server_originals: service must be an entry of ansible_facts.services '
+                                 '(ansible.builtin.service_facts), got %r' % (service,))
+    return {'running': service['state'] == 'running', 'enabled': service['status'] == 'enabled'}
 
 
 class FilterModule:

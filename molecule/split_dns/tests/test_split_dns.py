@@ -310,12 +310,15 @@ def test_resolved_conflicts_are_refused_before_any_change(lab):
     assert svc_a.check_output('dig +short app.example.test') == '192.168.1.20'
 
 
+# A host's own CoreDNS: its Corefile serving site.test on 127.0.0.1, a zone file, a coredns link to its
+# own binary and a unit, either written by hand in /etc/systemd/system (replaced by the role's) or shipped
+# like a package's in /usr/lib/systemd/system (shadowed by the role's); {start} is how it ran before.
 SITE_COREDNS = r'''
 set -e
 mkdir -p /opt/site-coredns /etc/coredns/zones
 chmod 0755 /etc/coredns /etc/coredns/zones
 ln -sfn /opt/site-coredns/coredns /usr/local/bin/coredns
-printf 'site.test:53 {\n    bind 127.0.0.1\n    file /etc/coredns/zones/db.site.test\n}\n' > /etc/coredns/Corefile
+printf 'site.test:53 {{\n    bind 127.0.0.1\n    file /etc/coredns/zones/db.site.test\n}}\n' > /etc/coredns/Corefile
 cat > /etc/coredns/zones/db.site.test <<'ZONE'
 $ORIGIN site.test.
 @ 300 IN SOA ns hostmaster 1 7200 3600 1209600 300
@@ -323,7 +326,7 @@ $ORIGIN site.test.
 ns 300 IN A 127.0.0.1
 www 300 IN A 10.1.2.3
 ZONE
-cat > /etc/systemd/system/coredns.service <<'UNIT'
+cat > {unit_dir}/coredns.service <<'UNIT'
 [Unit]
 Description=The site CoreDNS
 [Service]
@@ -332,28 +335,34 @@ ExecStart=/usr/local/bin/coredns -conf /etc/coredns/Corefile
 WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
-systemctl enable --now coredns
+systemctl {start} coredns
 '''
 # Every directory, file and link of the host's own CoreDNS setup and of what the role adds, with type,
-# mode, owner, link target and content hash.
+# mode, owner, link target and content hash, and whether systemd enables and runs the service.
 SITE_COREDNS_SNAPSHOT = ("{ find /etc/coredns /etc/systemd/system /usr/local/bin /opt/site-coredns /opt/coredns "
                          "-printf '%y %m %u:%g %p %l\\n' 2>/dev/null; find /etc/coredns /etc/systemd/system/coredns.service "
-                         "-type f -exec sha256sum {} +; } | LC_ALL=C sort")
+                         "/usr/lib/systemd/system/coredns.service -type f -exec sha256sum {} + 2>/dev/null; "
+                         "systemctl is-enabled coredns; systemctl is-active coredns; } | LC_ALL=C sort")
 
 
-def test_undo_gives_a_host_its_own_coredns_back(lab, request):
-    """On a host that ran its own CoreDNS (a Corefile, a zone file, a unit, a coredns link), the server
-    replaces them; state absent puts each back as it was (content, mode, owner, link target), removes
-    what keeplocal added, and the host's CoreDNS serves its own zone again. Check mode first changes
-    nothing; a second undo changes nothing."""
+@pytest.mark.parametrize('unit_dir, start', [('/etc/systemd/system', 'enable --now'), ('/usr/lib/systemd/system', 'enable')],
+                         ids=['own-unit-running', 'package-unit-stopped'])
+def test_undo_gives_a_host_its_own_coredns_back(lab, request, unit_dir, start):
+    """On a host that had its own CoreDNS (a Corefile, a zone file, a unit, a coredns link), the server
+    replaces or shadows them; state absent puts each back as it was (content, mode, owner, link target),
+    removes what keeplocal added, and leaves the host's CoreDNS enabled and running (serving its own zone)
+    or stopped as before. Check mode first changes nothing; a second undo changes nothing."""
     svc_b = lab('svc-b')
     subprocess.run(['podman', 'exec', 'svc-b', 'mkdir', '-p', '/opt/site-coredns'], check=True)
     subprocess.run(['podman', 'cp', coredns_binary(), 'svc-b:/opt/site-coredns/coredns'], check=True)
     request.addfinalizer(lambda: subprocess.run(
         ['podman', 'exec', 'svc-b', 'sh', '-c', 'systemctl disable --now coredns; rm -rf /etc/coredns /opt/site-coredns '
-         '/usr/local/bin/coredns /etc/systemd/system/coredns.service; systemctl daemon-reload'], check=False))
-    svc_b.check_output('bash -c %s', SITE_COREDNS)
-    assert svc_b.check_output('dig +short @127.0.0.1 www.site.test') == '10.1.2.3'
+         '/usr/local/bin/coredns /etc/systemd/system/coredns.service /usr/lib/systemd/system/coredns.service; '
+         'systemctl daemon-reload'], check=False))
+    svc_b.check_output('bash -c %s', SITE_COREDNS.format(unit_dir=unit_dir, start=start))
+    serves_its_zone = 'dig +short @127.0.0.1 www.site.test'
+    if unit_dir == '/etc/systemd/system':
+        assert svc_b.check_output(serves_its_zone) == '10.1.2.3'
     before = svc_b.check_output(SITE_COREDNS_SNAPSHOT)
     binary = coredns_binary()
     with open(os.path.join(os.path.dirname(binary), 'coredns.sha256'), encoding='utf-8') as handle:
@@ -374,7 +383,8 @@ def test_undo_gives_a_host_its_own_coredns_back(lab, request):
     rc, out = playbook('check_fresh.yml', *undo)
     assert rc == 0, out[-3000:]
     assert svc_b.check_output(SITE_COREDNS_SNAPSHOT) == before
-    assert svc_b.check_output('dig +short @127.0.0.1 www.site.test') == '10.1.2.3'
+    if unit_dir == '/etc/systemd/system':
+        assert svc_b.check_output(serves_its_zone) == '10.1.2.3'
     assert not svc_b.file('/var/backups/keeplocal/split_dns/originals').exists
     assert not svc_b.file('/var/lib/keeplocal/split_dns_server.json').exists
     rc, out = playbook('check_fresh.yml', *undo)

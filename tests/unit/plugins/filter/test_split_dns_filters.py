@@ -69,19 +69,36 @@ def test_server_originals_of_a_host_that_served_zones_before():
         [_stat('/etc/coredns/Corefile', 'file', '0644'), _stat('/etc/coredns', 'dir', '0755'),
          _stat('/etc/coredns/zones', 'dir', '0700', 'dns', 'dns'), _stat('/opt/coredns'), _stat('/opt/coredns/1.14.7'),
          _stat('/usr/local/bin/coredns', 'link'), _stat('/etc/systemd/system/coredns.service', 'file')],
-        [{'path': '/etc/coredns/zones/db.site.test'}, {'path': '/etc/coredns/zones/db.corp.test'}])
+        [{'path': '/etc/coredns/zones/db.site.test'}, {'path': '/etc/coredns/zones/db.corp.test'}],
+        service={'name': 'coredns.service', 'state': 'running', 'status': 'enabled', 'source': 'systemd'})
     assert before == {
         'originals': ['/etc/coredns/Corefile', '/usr/local/bin/coredns', '/etc/systemd/system/coredns.service',
                       '/etc/coredns/zones/db.corp.test', '/etc/coredns/zones/db.site.test'],
         'directories': [{'path': '/etc/coredns', 'mode': '0755', 'owner': 'root', 'group': 'root'},
-                        {'path': '/etc/coredns/zones', 'mode': '0700', 'owner': 'dns', 'group': 'dns'}]}
+                        {'path': '/etc/coredns/zones', 'mode': '0700', 'owner': 'dns', 'group': 'dns'}],
+        'service': {'running': True, 'enabled': True}}
+
+
+@pytest.mark.parametrize('state, status, expected', [
+    ('running', 'enabled', {'running': True, 'enabled': True}),
+    ('stopped', 'enabled', {'running': False, 'enabled': True}),
+    ('running', 'enabled-runtime', {'running': True, 'enabled': False}),
+    ('inactive', 'disabled', {'running': False, 'enabled': False}),
+    ('stopped', 'masked', {'running': False, 'enabled': False}),
+    ('stopped', 'not-found', None),
+])
+def test_server_originals_keep_how_systemd_ran_the_service(state, status, expected):
+    service = {'name': 'coredns.service', 'state': state, 'status': status, 'source': 'systemd'}
+    assert split_dns_server_originals.split_dns_server_originals([], [], service=service)['service'] == expected
 
 
 def test_server_originals_of_a_fresh_host_are_empty():
     assert split_dns_server_originals.split_dns_server_originals(
-        [_stat('/etc/coredns/Corefile'), _stat('/etc/coredns')], []) == {'originals': [], 'directories': []}
+        [_stat('/etc/coredns/Corefile'), _stat('/etc/coredns')], []) == {'originals': [], 'directories': [], 'service': None}
 
 
 def test_server_originals_refuse_what_is_not_a_stat_loop():
     with pytest.raises(AnsibleFilterError, match='results of ansible.builtin.stat in a loop'):
         split_dns_server_originals.split_dns_server_originals([{'path': '/etc/coredns'}], [])
+    with pytest.raises(AnsibleFilterError, match=r'service must be an entry of ansible_facts.services'):
+        split_dns_server_originals.split_dns_server_originals([], [], service={'name': 'coredns.service'})

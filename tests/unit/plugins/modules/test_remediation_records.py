@@ -24,7 +24,7 @@ def test_records_come_back_in_the_order_the_revert_undoes_them(tmp_path, capsys)
     for kind, content in [('conntrack_tuning', {'original': {'max': 262144, 'buckets': 65536, 'timeouts': {}}, 'files': {}}),
                           ('unix_sockets', {'pairs': {'127.0.0.1:8000': {'state': 'switched', 'socket': '/run/app/gunicorn.sock'}}}),
                           ('split_dns_client', {'method': 'resolv_conf', 'nameservers': ['192.168.1.1']}),
-                          ('split_dns_server', {'served_before': False, 'created': ['/etc/coredns']}),
+                          ('split_dns_server', {'service_before': None, 'created': ['/etc/coredns']}),
                           ('local_shortcut', {'backend': 'nftables', 'unit': 'keeplocal-shortcut.service', 'created_directory': None})]:
         failed, result = run(remediation_record.main, dict(kind=kind, content=content, directory=str(tmp_path)), capsys)
         assert not failed and result['changed']
