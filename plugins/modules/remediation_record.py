@@ -32,7 +32,11 @@ options:
     elements: str
     default: []
   state:
-    description: V(present) writes the record, V(absent) removes it.
+    description:
+      - V(present) writes the record.
+      - V(absent) removes it, and the directory the record names as C(created_directory) (one the role created for
+        its own file) when nothing else is in it; the directory goes first, so a run killed in between still has the
+        record that names it.
     type: str
     choices: [present, absent]
     default: present
@@ -70,6 +74,11 @@ record:
   description: The record as written (O(state=present)), or as it was before it was removed.
   returned: always
   type: dict
+removed_directory:
+  description: The record's C(created_directory), removed (or, in check mode, to be removed) because it was empty; V(null) otherwise.
+  returned: always
+  type: str
+  sample: /etc/systemd/resolved.conf.d
 path:
   description: The record's file.
   returned: always
@@ -104,6 +113,14 @@ def render(record):
     return json.dumps(record, indent=2, sort_keys=True) + '\n'
 
 
+def empty_created_directory(record):
+    """The directory the record says its role created, when it exists and nothing else is in it."""
+    directory = (record or {}).get('created_directory')
+    if not isinstance(directory, str) or not os.path.isdir(directory) or os.path.islink(directory):
+        return None
+    return None if os.listdir(directory) else directory
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -124,14 +141,18 @@ def main():
     except RecordError as exc:
         module.fail_json(msg='%s: nothing was changed: %s' % (p['kind'], exc))
     after = render(record) if record is not None else None
-    changed = (before or None) != after
+    removed_directory = empty_created_directory(old) if p['state'] == 'absent' else None
+    changed = (before or None) != after or removed_directory is not None
     if changed and not module.check_mode:
+        if removed_directory is not None:
+            os.rmdir(removed_directory)
         if after is not None:
             os.makedirs(p['directory'], mode=0o700, exist_ok=True)
             replace_file(path, after.encode('utf-8'), mode=0o600)
         else:
             os.unlink(path)
     module.exit_json(changed=changed, record=record if record is not None else (old or {}), path=path,
+                     removed_directory=removed_directory,
                      diff={'before': before or '', 'after': after or '', 'before_header': path, 'after_header': path})
 
 

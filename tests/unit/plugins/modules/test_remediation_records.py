@@ -80,6 +80,28 @@ def test_absent_removes_the_record_once(tmp_path, capsys):
     assert not failed and not result['changed']
 
 
+@pytest.mark.parametrize('other_file, removed', [(False, True), (True, False)], ids=['empty', 'in-use'])
+def test_absent_removes_the_directory_the_role_created_when_empty(tmp_path, capsys, other_file, removed):
+    created = tmp_path / 'resolved.conf.d'
+    created.mkdir()
+    if other_file:
+        (created / 'site.conf').write_text('[Resolve]\n')
+    records = tmp_path / 'records'
+    args = dict(kind='split_dns_client', content={'method': 'resolved', 'created_directory': str(created)},
+                directory=str(records))
+    run(remediation_record.main, args, capsys)
+    failed, result = run(remediation_record.main, dict(args, state='absent'), capsys, check_mode=True)
+    assert not failed and result['removed_directory'] == (str(created) if removed else None)
+    assert created.is_dir() and (records / 'split_dns_client.json').exists()
+    failed, result = run(remediation_record.main, dict(args, state='absent'), capsys)
+    assert not failed and result['changed'] and created.exists() != removed
+    assert not (records / 'split_dns_client.json').exists()
+    # A run killed after the directory went: the record alone is left, and removed.
+    run(remediation_record.main, args, capsys)
+    failed, result = run(remediation_record.main, dict(args, state='absent'), capsys)
+    assert not failed and result['changed'] and result['removed_directory'] is None
+
+
 @pytest.mark.parametrize('text, message', [
     ('{"format": "keeplocal.traffic/conntrack_tuning", "version": 7}', 'version 7, written by a newer keeplocal.traffic'),
     ('{"format": "keeplocal.traffic/unix_sockets", "version": 1}', 'is not a record of keeplocal.traffic.conntrack_tuning'),
