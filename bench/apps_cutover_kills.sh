@@ -11,7 +11,10 @@
 # no handover unit in /etc or /run, the port closed or open, a 200 with the app's text through nginx.
 # A cutover row starts from TCP and a revert row from the switched state; when the previous row did
 # not leave that state, an unkilled run of the role gets there first (not counted in the row).
-#   bench/apps_cutover_kills.sh --site radicale-uwsgi [--kill PATH:N:TEXT ...] [--delay S] [--json FILE]
+# With --reboot the container is restarted (systemd stops and boots it) between the kill and the
+# rerun: the load, which runs inside, stops before the restart and starts again after it, and "down"
+# is the span from the restart until nginx answers with the app's text again (polled every 0.2 s).
+#   bench/apps_cutover_kills.sh --site radicale-uwsgi [--kill PATH:N:TEXT ...] [--reboot] [--delay S] [--json FILE]
 # PATH is cutover or revert (unix_sockets_state: absent), N the occurrence of the task header holding
 # TEXT. Prints a Markdown table; about 4-8 min a row on 2 shared cores.
 set -euo pipefail
@@ -27,14 +30,15 @@ fi
 kills=("cutover:1:Point nginx at the handover copy" "revert:1:Point nginx at the handover copy"
        "cutover:1:Stop the service gracefully" "revert:1:Rewrite nginx's socket lines to the TCP address"
        "cutover:1:Start the service on the socket" "cutover:1:Point nginx at the final socket")
-site='' delay=1 json='' custom=()
+site='' delay=1 json='' reboot=false custom=()
 while (($#)); do
   case $1 in
     --site) site=$2; shift 2 ;;
     --kill) custom+=("$2"); shift 2 ;;
     --delay) delay=$2; shift 2 ;;
+    --reboot) reboot=true; shift ;;
     --json) json=$2; shift 2 ;;
-    *) sed -n '4,17p' "$0" >&2; exit 2 ;;
+    *) sed -n '4,20p' "$0" >&2; exit 2 ;;
   esac
 done
 ((${#custom[@]} == 0)) || kills=("${custom[@]}")
@@ -96,6 +100,19 @@ problems_after() {   # problems_after PATH: what keeps the pair from the state a
   [[ $(in_c curl -fsm 10 "http://127.0.0.1:$port$path" 2>/dev/null) == *"$text"* ]] || echo "no 200 with $text through nginx"
 }
 
+reboot_until_served() {   # restarts the container; prints the seconds until nginx serves the app again
+  local start now
+  start=$(date +%s.%N)
+  podman restart -t 30 "$name" >/dev/null
+  for _ in $(seq 900); do
+    if [[ $(in_c curl -fsm 2 "http://127.0.0.1:$port$path" 2>/dev/null) == *"$text"* ]]; then
+      now=$(date +%s.%N); python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$start" "$now"; return
+    fi
+    sleep 0.2
+  done
+  fail "$site did not serve within 3 min of the restart"
+}
+
 rows=$out/rows.jsonl
 current=$(record_state)
 index=0
@@ -113,22 +130,31 @@ for kill in "${kills[@]}"; do
   # The kill ends ansible-playbook, not the module it started in the container: that one finishes first.
   for _ in $(seq 120); do in_c pgrep -f AnsiballZ >/dev/null || break; sleep 0.5; done
   left="$(nginx_line); record $(record_state)"
+  phase=row$index loads=("$out/load-row$index-$site.json") down_s=null
+  if $reboot; then
+    load_stop "$phase"
+    down_s=$(reboot_until_served)
+    phase=row${index}rerun loads+=("$out/load-row${index}rerun-$site.json")
+    load_start "$phase"
+  fi
   start=$SECONDS
   rc=0
   role "$route" "$out/rerun-$index.log" || rc=$?
   rerun_s=$((SECONDS - start))
-  load_stop "row$index"
+  load_stop "$phase"
   problems=$( ((rc == 0)) && problems_after "$route" | paste -sd';' - || tail -n 30 "$out/rerun-$index.log" | grep -m1 -E 'FAILED|fatal|msg' || echo "rerun rc $rc")
   current=$(record_state)
-  python3 - "$site" "$route" "$task" "$occurrence" "$killed" "$left" "$rc" "$rerun_s" "$problems" "$out/load-row$index-$site.json" <<'EOF' | tee -a "$rows"
+  python3 - "$site" "$route" "$task" "$occurrence" "$killed" "$left" "$rc" "$rerun_s" "$problems" "$down_s" "${loads[@]}" <<'EOF' | tee -a "$rows"
 import json, sys
-site, route, task, occurrence, killed, left, rc, rerun_s, problems, load_file = sys.argv[1:]
-load = json.load(open(load_file))
+site, route, task, occurrence, killed, left, rc, rerun_s, problems, down_s = sys.argv[1:11]
+loads = [json.load(open(path)) for path in sys.argv[11:]]
 print(json.dumps({'site': site, 'path': route, 'task': task, 'occurrence': int(occurrence),
                   'killed': bool(killed) and json.loads(killed)['killed'], 'left': left, 'rerun_rc': int(rc),
                   'rerun_s': int(rerun_s), 'converged': not problems, 'problems': problems,
-                  'requests': load['requests'], 'failed': load['failed'],
-                  'reasons': sorted(set(f['reason'][:100] for f in load['failures']))[:3]}))
+                  'reboot_down_s': json.loads(down_s),
+                  'requests': sum(load['requests'] for load in loads), 'failed': sum(load['failed'] for load in loads),
+                  'failed_by_run': [load['failed'] for load in loads],
+                  'reasons': sorted(set(f['reason'][:100] for load in loads for f in load['failures']))[:3]}))
 EOF
 done
 
@@ -138,11 +164,14 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 if sys.argv[2]:
     with open(sys.argv[2], 'w') as handle:
         json.dump(rows, handle, indent=1)
-print('| site | path | killed at (task, occurrence) | left (nginx line; record) | rerun | converged | requests | failed |')
-print('|---|---|---|---|---|---|---|---|')
+print('| site | path | killed at (task, occurrence) | left (nginx line; record) | reboot: down until served | rerun | converged '
+      '| requests | failed (kill run / rerun) |')
+print('|---|---|---|---|---|---|---|---|---|')
 for row in rows:
-    print('| %s | %s | %s #%d%s | %s | rc %d, %d s | %s | %d | %d%s |' % (
+    print('| %s | %s | %s #%d%s | %s | %s | rc %d, %d s | %s | %d | %d%s%s |' % (
         row['site'], row['path'], row['task'], row['occurrence'], '' if row['killed'] else ' (not reached)', row['left'],
+        'no' if row['reboot_down_s'] is None else '%.1f s' % row['reboot_down_s'],
         row['rerun_rc'], row['rerun_s'], 'yes' if row['converged'] else 'NO: ' + row['problems'], row['requests'],
-        row['failed'], (' (' + '; '.join(row['reasons']) + ')') if row['failed'] else ''))
+        row['failed'], ' (%s)' % ' / '.join(map(str, row['failed_by_run'])) if len(row['failed_by_run']) > 1 else '',
+        (' (' + '; '.join(row['reasons']) + ')') if row['failed'] else ''))
 EOF
