@@ -15,18 +15,61 @@ sites=(radicale-http:8101:/.web/:Radicale radicale-uwsgi:8102:/.web/:Radicale
 declare -A tcp_port=([radicale-http]=5232 [radicale-uwsgi]=5233 [datasette]=8001 [datasette-gunicorn]=8002)
 declare -A socket=([radicale-http]=/run/radicale-http/uwsgi.sock [radicale-uwsgi]=/run/radicale-uwsgi/uwsgi.sock
                    [datasette]=/run/datasette/uvicorn.sock [datasette-gunicorn]=/run/datasette-gunicorn/gunicorn.sock)
-# Seconds a load client runs at most, when nobody stops it.
-load_max_seconds=900
+# Variants: app server options users set, installed into the container only when chosen
+# (files/variants/SITE.service, SITE.nginx and an optional SITE.ini for /etc/uwsgi/).
+#   radicale-chmod       uWSGI with --chmod-socket=660 on ExecStart and chown-socket in an ini file
+#   datasette-gunicornc  gunicorn (>= 25.1) with its control socket at a path of its own (gunicornc)
+#   datasette-env        uvicorn bound by UVICORN_HOST/UVICORN_PORT in the environment, WEB_CONCURRENCY=2
+#   datasette-uds        uvicorn on --uds already, nginx proxying to the unix: path: no pair, left alone
+variant_sites=(radicale-chmod:8105:/.web/:Radicale datasette-gunicornc:8106:/fixtures/towns.json:Gdansk
+               datasette-env:8107:/fixtures/towns.json:Gdansk datasette-uds:8108:/fixtures/towns.json:Gdansk)
+tcp_port+=([radicale-chmod]=5234 [datasette-gunicornc]=8003 [datasette-env]=8004)
+socket+=([radicale-chmod]=/run/radicale-chmod/uwsgi.sock [datasette-gunicornc]=/run/datasette-gunicornc/gunicorn.sock
+         [datasette-env]=/run/datasette-env/uvicorn.sock)
+# gunicorn's control sockets (gunicorn >= 25.1; the default is ~/.gunicorn/gunicorn.ctl of the service's user).
+declare -A control_socket=([datasette-gunicorn]=/srv/datasette/.gunicorn/gunicorn.ctl
+                           [datasette-gunicornc]=/srv/datasette/gunicornc.ctl)
+# Seconds a load client runs at most, when nobody stops it (a switch of four pairs took 956 s on a loaded machine).
+load_max_seconds=2400
 
 fail() { echo "$apps_who: $*" >&2; exit 1; }
 in_c() { podman exec "$name" "$@"; }
 
-apps_choose_sites() {   # apps_choose_sites "SITE ...": keeps only those sites (all when empty)
-  local entry chosen=()
-  [[ -n $1 ]] || return 0
-  for entry in "${sites[@]}"; do [[ " $1 " == *" ${entry%%:*} "* ]] && chosen+=("$entry"); done
-  ((${#chosen[@]} > 0)) || { echo "$apps_who: '$1' names none of ${!tcp_port[*]}" >&2; exit 2; }
+apps_choose_sites() {   # apps_choose_sites "SITE ..."|none ["VARIANT ..."|all]: those sites (all when empty) and variants
+  local entry chosen=() wanted=$1 variants=${2:-} names
+  [[ $variants == all ]] && variants=$(for entry in "${variant_sites[@]}"; do printf '%s ' "${entry%%:*}"; done)
+  names=$(for entry in "${sites[@]}" "${variant_sites[@]}"; do printf '%s ' "${entry%%:*}"; done)
+  # "none": only the variants.
+  [[ -n $wanted ]] || wanted=$(for entry in "${sites[@]}"; do printf '%s ' "${entry%%:*}"; done)
+  [[ $wanted != none ]] || wanted=
+  for entry in "${sites[@]}" "${variant_sites[@]}"; do [[ " $wanted $variants " == *" ${entry%%:*} "* ]] && chosen+=("$entry"); done
+  for entry in $wanted $variants; do
+    [[ " $names" == *" $entry "* ]] || { echo "$apps_who: '$entry' is none of $names" >&2; exit 2; }
+  done
   sites=("${chosen[@]}")
+}
+
+apps_pair_sites() {   # the chosen sites the role switches (a site without a TCP port has no pair)
+  local entry
+  for entry in "${sites[@]}"; do [[ -n ${tcp_port[${entry%%:*}]:-} ]] && printf '%s\n' "${entry%%:*}"; done
+  return 0
+}
+
+apps_install_variants() {   # installs the chosen variants' units, ini files and nginx sites, starts them
+  local entry site files=$here/files/variants units=()
+  for entry in "${sites[@]}"; do
+    site=${entry%%:*}
+    [[ -e $files/$site.service ]] || continue
+    podman cp "$files/$site.service" "$name:/etc/systemd/system/$site.service"
+    podman cp "$files/$site.nginx" "$name:/etc/nginx/sites-available/$site"
+    if [[ -e $files/$site.ini ]]; then in_c mkdir -p /etc/uwsgi; podman cp "$files/$site.ini" "$name:/etc/uwsgi/$site.ini"; fi
+    in_c ln -s "../sites-available/$site" "/etc/nginx/sites-enabled/$site"
+    units+=("$site.service")
+  done
+  ((${#units[@]} > 0)) || return 0
+  in_c systemctl daemon-reload
+  in_c systemctl enable --quiet --now "${units[@]}"
+  in_c systemctl reload nginx
 }
 
 apps_container_start() {   # removes containers of killed runs, boots $name, waits for each site, writes $out/inventory
@@ -39,6 +82,7 @@ apps_container_start() {   # removes containers of killed runs, boots $name, wai
     localhost/keeplocal-apps:latest /sbin/init >/dev/null
   for _ in $(seq 50); do in_c systemctl is-system-running --wait >/dev/null 2>&1 && break; sleep 0.2; done
   [[ $(in_c systemctl is-system-running) == running ]] || { in_c systemctl --failed; fail "the container did not boot"; }
+  apps_install_variants
   for entry in "${sites[@]}"; do
     IFS=: read -r site port path text <<<"$entry"
     for _ in $(seq 60); do [[ $(in_c curl -fs "http://127.0.0.1:$port$path" 2>/dev/null) == *"$text"* ]] && continue 2; sleep 0.5; done
@@ -49,8 +93,8 @@ apps_container_start() {   # removes containers of killed runs, boots $name, wai
 }
 
 apps_playbook() {   # apps_playbook PHASE: sets playbook_argv, the role's run on the chosen sites' pairs
-  local pairs entry
-  pairs=$(for entry in "${sites[@]}"; do printf '{"address": "127.0.0.1:%s"}\n' "${tcp_port[${entry%%:*}]}"; done | paste -sd, -)
+  local pairs site
+  pairs=$(for site in $(apps_pair_sites); do printf '{"address": "127.0.0.1:%s"}\n' "${tcp_port[$site]}"; done | paste -sd, -)
   playbook_argv=(ansible-playbook -i "$out/inventory" "$here/playbook.yml" -e unix_sockets_apps_out="$out"
                  -e unix_sockets_apps_phase="$1" -e "{\"unix_sockets_apps_pairs\": [$pairs]}")
 }

@@ -15,7 +15,11 @@
 # nginx points at the sockets and the ports are closed; then unix_sockets_state: absent the same way,
 # 0 failed requests, the nginx sites (and their links) and `systemctl cat` of each unit sha256-identical
 # to before, the ports open again.
-#   [UNIX_SOCKETS_APPS_SITES="SITE ..."] tests/integration/targets/unix_sockets_apps/runme.sh [-v]
+# Variants (apps.sh: uWSGI's --chmod-socket, gunicorn's control socket, uvicorn from UVICORN_* and on --uds)
+# are added with UNIX_SOCKETS_APPS_VARIANTS ("all" or names); they also check the socket's mode, owner
+# and group and that gunicornc reaches the service's master before, after the switch and after the revert.
+#   [UNIX_SOCKETS_APPS_SITES="SITE ..."] [UNIX_SOCKETS_APPS_VARIANTS="VARIANT ..."|all] \
+#     tests/integration/targets/unix_sockets_apps/runme.sh [-v]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../../.." && pwd)
@@ -38,7 +42,7 @@ apps_who=unix_sockets_apps
 # shellcheck source=tests/integration/targets/unix_sockets_apps/apps.sh
 . "$here/apps.sh"
 # UNIX_SOCKETS_APPS_SITES="radicale-http datasette" tests only those sites (a quicker run).
-apps_choose_sites "${UNIX_SOCKETS_APPS_SITES:-}"
+apps_choose_sites "${UNIX_SOCKETS_APPS_SITES:-}" "${UNIX_SOCKETS_APPS_VARIANTS:-}"
 apps_container_start
 
 # What must be identical after the revert: each site, its link, `systemctl cat` of its unit.
@@ -63,8 +67,29 @@ play() {
 }
 declare -A timing
 
+# check_control PHASE: gunicornc (run as the service's user) reaches each gunicorn site's control socket
+# and the workers it lists are children of the service's main process (not of the handover copy).
+check_control() {
+  local entry site user main workers
+  for entry in "${sites[@]}"; do
+    site=${entry%%:*}
+    [[ -n ${control_socket[$site]:-} ]] || continue
+    user=$(in_c systemctl show -p User --value "$site.service")
+    main=$(in_c systemctl show -p MainPID --value "$site.service")
+    workers=$(in_c runuser -u "$user" -- /opt/datasette/bin/gunicornc -s "${control_socket[$site]}" -c 'show workers' -j) ||
+      fail "$1: gunicornc does not reach ${control_socket[$site]} ($site)"
+    workers=$(python3 -c 'import json, sys; print(" ".join(str(w["pid"]) for w in json.load(sys.stdin)["workers"]))' <<<"$workers")
+    [[ -n $workers ]] || fail "$1: gunicornc lists no workers ($site)"
+    for pid in $workers; do
+      [[ $(in_c grep -Po '^PPid:\s+\K[0-9]+' "/proc/$pid/status") == "$main" ]] || fail "$1: worker $pid is not a child of $site's main process $main"
+    done
+    printf '  %-14s gunicornc -s %s: workers %s of main process %s (%s)\n' "$1" "${control_socket[$site]}" "$workers" "$main" "$site"
+  done
+}
+
 echo "unix_sockets_apps: switch under load"
 snapshot >"$out/before.txt"
+check_control before
 load_start switch
 play check --check
 snapshot | cmp -s - "$out/before.txt" || fail "check mode changed the sites or units"
@@ -78,13 +103,18 @@ play switch-again
 load_stop switch
 
 nginx_conf=$(in_c nginx -T 2>/dev/null)
-for entry in "${sites[@]}"; do
-  site=${entry%%:*}
+for site in $(apps_pair_sites); do
   grep -q "unix:${socket[$site]}" <<<"$nginx_conf" || fail "nginx does not point at ${socket[$site]} ($site)"
   ! grep -q "127.0.0.1:${tcp_port[$site]}" <<<"$nginx_conf" || fail "nginx still names 127.0.0.1:${tcp_port[$site]} ($site)"
   in_c test -S "${socket[$site]}" || fail "${socket[$site]} is not a socket"
   [[ -z $(in_c ss -Hltn "sport = :${tcp_port[$site]}") ]] || fail "port ${tcp_port[$site]} is still open ($site)"
+  # The socket unit's owner, group and mode decide who connects: the app server's own socket options
+  # (uWSGI's chmod-socket, chown-socket) apply only to sockets it binds itself, not to those systemd passes.
+  mode=$(in_c stat -c '%a %U %G' "${socket[$site]}")
+  [[ $mode == "660 $(in_c systemctl show -p User --value "$site.service") www-data" ]] || fail "${socket[$site]} is $mode ($site)"
+  printf '  socket %-40s mode, owner, group: %s\n' "${socket[$site]}" "$mode"
 done
+check_control switched
 
 echo "unix_sockets_apps: back to TCP under load (unix_sockets_state: absent)"
 load_start revert
@@ -96,8 +126,8 @@ play revert-again -e unix_sockets_state=absent
 load_stop revert
 snapshot >"$out/after.txt"
 diff "$out/before.txt" "$out/after.txt" || fail "the sites or units differ from before the switch (above)"
-for entry in "${sites[@]}"; do
-  site=${entry%%:*}
+check_control reverted
+for site in $(apps_pair_sites); do
   [[ -n $(in_c ss -Hltn "sport = :${tcp_port[$site]}") ]] || fail "port ${tcp_port[$site]} is not open again ($site)"
   in_c test ! -e "${socket[$site]}" || fail "${socket[$site]} is left behind"
 done
@@ -110,7 +140,11 @@ for entry in "${sites[@]}"; do
     radicale-http) server='uWSGI --http-socket, proxy_pass' ;;
     radicale-uwsgi) server='uWSGI --socket, uwsgi_pass' ;;
     datasette) server='uvicorn, proxy_pass' ;;
-    *) server='gunicorn+uvicorn workers, upstream' ;;
+    datasette-gunicorn) server='gunicorn+uvicorn workers, upstream' ;;
+    radicale-chmod) server='uWSGI --chmod-socket, proxy_pass' ;;
+    datasette-gunicornc) server='gunicorn --control-socket, proxy_pass' ;;
+    datasette-env) server='uvicorn UVICORN_HOST/PORT, proxy_pass' ;;
+    *) server='uvicorn --uds (no pair), proxy_pass' ;;
   esac
   s=$out/load-switch-$site.json r=$out/load-revert-$site.json
   printf '%-20s %-34s %9s %7s %9s %7s\n' "$site" "$server" "$(count "$s" requests)" "$(count "$s" failed)" \
