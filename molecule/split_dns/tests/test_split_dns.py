@@ -347,8 +347,13 @@ SITE_COREDNS_SNAPSHOT = ("{ find /etc/coredns /etc/systemd/system /usr/local/bin
                          "systemctl is-enabled coredns; systemctl is-active coredns; } | LC_ALL=C sort")
 
 
-@pytest.mark.parametrize('unit_dir, start', [('/etc/systemd/system', 'enable --now'), ('/usr/lib/systemd/system', 'enable')],
-                         ids=['own-unit-running', 'package-unit-stopped'])
+# The package-unit case runs on one platform only, for CI's time: what it adds (the unit directory, the
+# recorded enablement and state) is systemd's, the same on both.
+@pytest.mark.parametrize('unit_dir, start', [
+    pytest.param('/etc/systemd/system', 'enable --now', id='own-unit-running'),
+    pytest.param('/usr/lib/systemd/system', 'enable', id='package-unit-stopped',
+                 marks=pytest.mark.skipif(not RESOLVED, reason='runs on the Debian 13 lab only (CI time)')),
+])
 def test_undo_gives_a_host_its_own_coredns_back(lab, request, unit_dir, start):
     """On a host that had its own CoreDNS (a Corefile, a zone file, a unit, a coredns link), the server
     replaces or shadows them; state absent puts each back as it was (content, mode, owner, link target),
