@@ -18,6 +18,8 @@ export KEEPLOCAL_REPO KEEPLOCAL_CACHE KEEPLOCAL_VENV KEEPLOCAL_VENV_PREVIOUS KEE
 export CONTAINERS_CONF=$KEEPLOCAL_REPO/lab/containers.conf
 export ANSIBLE_COLLECTIONS_PATH=$KEEPLOCAL_COLLECTIONS
 export ANSIBLE_CONFIG=$KEEPLOCAL_REPO/ansible.cfg
+# The lab's podman connection with pipelining (lab_podman); molecule passes the environment on.
+export ANSIBLE_CONNECTION_PLUGINS=$KEEPLOCAL_REPO/lab/connection_plugins
 export PATH=$KEEPLOCAL_VENV/bin:/usr/local/go/bin:$PATH
 mkdir -p "$KEEPLOCAL_COLLECTIONS/ansible_collections/keeplocal"
 ln -sfn "$KEEPLOCAL_REPO" "$KEEPLOCAL_COLLECTIONS/ansible_collections/keeplocal/traffic"

@@ -1,12 +1,12 @@
 # Copyright (c) 2026 keeplocal.traffic contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # shellcheck shell=bash
-# The callers set here, out, name and apps_who and read sites, socket and playbook_argv:
+# The callers set repo, here, out, name and apps_who and read sites, socket and playbook_argv:
 # shellcheck disable=SC2034,SC2154
 #
 # The apps container and its sites, for runme.sh and bench/apps_cutover_kills.sh (sourced, not run).
-# Before sourcing: here (this folder), out (a folder for the run's files), name (the container's name,
-# ending in the caller's process id), apps_who (the prefix of messages).
+# Before sourcing: repo (the checkout), here (this folder), out (a folder for the run's files), name
+# (the container's name, ending in the caller's process id), apps_who (the prefix of messages).
 
 # site:port:path:text, the nginx site (its name is the unit's) and what the load asks it.
 sites=(radicale-http:8101:/.web/:Radicale radicale-uwsgi:8102:/.web/:Radicale
@@ -88,8 +88,8 @@ apps_container_start() {   # removes containers of killed runs, boots $name, wai
     for _ in $(seq 60); do [[ $(in_c curl -fs "http://127.0.0.1:$port$path" 2>/dev/null) == *"$text"* ]] && continue 2; sleep 0.5; done
     fail "$site does not answer on :$port$path"
   done
-  podman cp "$here/files/load.py" "$name:/root/load.py"
-  printf 'apps ansible_connection=containers.podman.podman ansible_host=%s ansible_python_interpreter=/usr/bin/python3\n' "$name" >"$out/inventory"
+  podman cp "$repo/molecule/resources/files/http_load.py" "$name:/root/http_load.py"
+  printf 'apps ansible_connection=lab_podman ansible_host=%s ansible_python_interpreter=/usr/bin/python3\n' "$name" >"$out/inventory"
 }
 
 apps_playbook() {   # apps_playbook PHASE: sets playbook_argv, the role's run on the chosen sites' pairs
@@ -104,8 +104,8 @@ load_start() {   # load_start PHASE: one client per site, one request at a time,
   local entry site port path text
   for entry in "${sites[@]}"; do
     IFS=: read -r site port path text <<<"$entry"
-    in_c systemd-run --quiet --unit "apps-load-$1-$site" --collect -p Nice=19 /usr/bin/python3 /root/load.py --port "$port" --path "$path" \
-      --expect-text "$text" --threads 1 --pause 0.01 --max-seconds "$load_max_seconds" --out "/root/load-$1-$site.json"
+    in_c systemd-run --quiet --unit "apps-load-$1-$site" --collect -p Nice=19 /usr/bin/python3 /root/http_load.py --host 127.0.0.1 --port "$port" \
+      --path "$path" --expect-text "$text" --threads 1 --pause 0.01 --max-seconds "$load_max_seconds" --out "/root/load-$1-$site.json"
   done
   for entry in "${sites[@]}"; do
     site=${entry%%:*}

@@ -5,7 +5,7 @@
 # The unix_sockets role on real applications as users deploy them (scripts/apps-image.sh: each app
 # with its own systemd unit on TCP loopback and an nginx site in sites-available linked into
 # sites-enabled), in one systemd container (podman --systemd=always, no network), through the
-# containers.podman.podman connection:
+# lab_podman connection (lab/connection_plugins):
 #   radicale-http       Radicale under Debian's uWSGI, --http-socket 127.0.0.1:5232, nginx proxy_pass
 #   radicale-uwsgi      Radicale under Debian's uWSGI, --socket 127.0.0.1:5233, nginx uwsgi_pass
 #   datasette           Datasette (PyPI) under uvicorn, 127.0.0.1:8001, nginx proxy_pass
@@ -27,6 +27,7 @@ if [[ -z "${ANSIBLE_COLLECTIONS_PATH:-}" ]]; then
   # shellcheck disable=SC1091
   . "$repo/scripts/env.sh"
 fi
+export ANSIBLE_CONNECTION_PLUGINS=${ANSIBLE_CONNECTION_PLUGINS:-$repo/lab/connection_plugins}
 extra=("$@")
 "$repo/scripts/apps-image.sh"
 name=apps-unix-sockets-$$
