@@ -117,7 +117,8 @@ def problems_after(revert):
 
 def load_start():
     on('svc-a', 'rm -f /root/kill-load.json /root/kill-load.json.running; systemd-run --unit keeplocal-kill-load --collect '
-                '/usr/bin/python3 /root/load.py --threads 4 --out /root/kill-load.json')
+                '/usr/bin/python3 /root/http_load.py --host 192.168.1.20 --port 80 --path /load --expect-json-key backend=svc-b '
+                '--threads 4 --out /root/kill-load.json')
     for dummy in range(300):
         if on('svc-a', 'test -e /root/kill-load.json.running && echo yes || true') == 'yes':
             return
@@ -208,7 +209,7 @@ def main():
     reboots = set(int(i) for i in args.reboot_points.split(',') if i)
     revert_indexes = (range(len(REVERT_KILL_POINTS)) if args.revert_points == 'all'
                       else [int(i) for i in args.revert_points.split(',') if i])
-    run(['podman', 'cp', os.path.join(SCENARIO, 'files', 'load.py'), 'svc-a:/root/load.py'])
+    run(['podman', 'cp', os.path.join(REPO, 'molecule', 'resources', 'files', 'http_load.py'), 'svc-a:/root/http_load.py'])
     runs = [(KILL_POINTS[index], reboot, False) for index in indexes for reboot in ([False, True] if index in reboots else [False])]
     runs += [(REVERT_KILL_POINTS[index], False, True) for index in revert_indexes]
     rows = []
