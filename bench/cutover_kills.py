@@ -1,16 +1,16 @@
 """The Unix-socket cutover killed at each of its tasks, on the lab, under load.
 
-For each kill point (and, with --reboot, again with svc-b restarted between the kill and the
-rerun): put svc-b's pair back on TCP (the role with state absent), start a counted load from svc-a
+For each kill point (--points; --reboot-points the same with svc-b restarted between the kill and
+the rerun): put svc-b's pair back on TCP (the role with state absent), start a counted load from svc-a
 through nginx, run the role and SIGKILL its ansible-playbook process group once the task has run
 for --delay seconds, note where the kill left the pair, optionally restart the svc-b container,
 run the role again, stop the load, check the pair converged. Prints a Markdown table (task killed
 at -> state left -> rerun result -> failed requests, and the downtime when there was one).
 
 Needs the lab up (scripts/lab.sh up) and takes it for itself (the lab lock). Example:
-    . scripts/env.sh && flock /var/lock/keeplocal-lab.lock python3 bench/cutover_kills.py --reboot-points 3
-With --revert-points the way back to TCP (state absent) is killed the same way, from the switched
-state, and the rerun of the revert must leave the pair on TCP.
+    . scripts/env.sh && flock /var/lock/keeplocal-lab.lock python3 bench/cutover_kills.py --points '' --reboot-points 3
+With --revert-points (--revert-reboot-points) the way back to TCP (state absent) is killed the same
+way, from the switched state, and the rerun of the revert must leave the pair on TCP.
 """
 import argparse
 import json
@@ -199,19 +199,22 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--points', default='all', help='comma-separated indexes into the kill points (0-based), or all')
-    parser.add_argument('--reboot-points', default='', help='indexes also run with a restart of svc-b between kill and rerun')
+    parser.add_argument('--reboot-points', default='',
+                        help='indexes run (again) with a restart of svc-b between kill and rerun, or all')
     parser.add_argument('--delay', type=float, default=1.0, help='seconds the killed task runs before the kill')
     parser.add_argument('--revert-points', default='',
                         help='indexes into the revert kill points (0-based), or all: the way back to TCP killed')
+    parser.add_argument('--revert-reboot-points', default='', help='revert kill points run with a restart of svc-b, or all')
     parser.add_argument('--json', help='write the rows here too')
     args = parser.parse_args()
-    indexes = range(len(KILL_POINTS)) if args.points == 'all' else [int(i) for i in args.points.split(',') if i]
-    reboots = set(int(i) for i in args.reboot_points.split(',') if i)
-    revert_indexes = (range(len(REVERT_KILL_POINTS)) if args.revert_points == 'all'
-                      else [int(i) for i in args.revert_points.split(',') if i])
+
+    def chosen(value, points):
+        return range(len(points)) if value == 'all' else [int(i) for i in value.split(',') if i]
     run(['podman', 'cp', os.path.join(REPO, 'molecule', 'resources', 'files', 'http_load.py'), 'svc-a:/root/http_load.py'])
-    runs = [(KILL_POINTS[index], reboot, False) for index in indexes for reboot in ([False, True] if index in reboots else [False])]
-    runs += [(REVERT_KILL_POINTS[index], False, True) for index in revert_indexes]
+    runs = [(KILL_POINTS[index], False, False) for index in chosen(args.points, KILL_POINTS)]
+    runs += [(KILL_POINTS[index], True, False) for index in chosen(args.reboot_points, KILL_POINTS)]
+    runs += [(REVERT_KILL_POINTS[index], False, True) for index in chosen(args.revert_points, REVERT_KILL_POINTS)]
+    runs += [(REVERT_KILL_POINTS[index], True, True) for index in chosen(args.revert_reboot_points, REVERT_KILL_POINTS)]
     rows = []
     for (task, occurrence), reboot, revert in runs:
         row = one(task, occurrence, reboot, args.delay, revert=revert)
