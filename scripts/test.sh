@@ -81,12 +81,13 @@ run_molecule() {
 
 # The second lab platform: Debian 13 hosts with systemd-resolved and an nftables-native gateway.
 # split_dns for resolved's routing and its stub listener, hairpin_watch for the timer and Debian's
-# exporter and Prometheus, conntrack_tuning for the package install, unix_sockets for nginx 1.26 and
-# the app server on Python 3.13, local_shortcut on the nft gateway, site for every remediation role
-# on it, the measurement and the revert.
+# exporter and Prometheus, conntrack_tuning for the package install, local_shortcut on the nft
+# gateway, site for every remediation role on it (unix_sockets included), the measurement and the
+# revert. The unix_sockets scenario itself (its kills, forced failure and revert under load; about
+# 10 min) runs by name, for CI's time: scripts/test.sh molecule-trixie unix_sockets.
 run_molecule_trixie() {
   local scenarios=("$@")
-  ((${#scenarios[@]})) || scenarios=(split_dns hairpin_watch conntrack_tuning unix_sockets local_shortcut site)
+  ((${#scenarios[@]})) || scenarios=(split_dns hairpin_watch conntrack_tuning local_shortcut site)
   KEEPLOCAL_LAB_SUITE=trixie scripts/lab-image.sh
   KEEPLOCAL_LAB_SUITE=trixie run_molecule "${scenarios[@]}"
 }
