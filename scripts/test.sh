@@ -59,9 +59,14 @@ run_lint() {
   without_shadow_copy ansible-lint --offline --profile production
 }
 
-# The lab's networks and names exist once per machine: scenarios take turns.
+# The lab's networks and names exist once per machine: scenarios take turns. The first scenario of a
+# run installs the lab and commits it as the run's snapshot; the others start fresh containers from it
+# (molecule/resources/lab/prepare.yml). Snapshots of earlier runs are removed first (those a
+# running lab still uses stay), this run's at its end.
 run_molecule() {
   local scenarios=("$@") dir
+  export KEEPLOCAL_LAB_SNAPSHOT=${KEEPLOCAL_LAB_SNAPSHOT:-run$(date +%s)-$$}
+  lab_snapshots_remove ''
   if ((${#scenarios[@]} == 0)); then
     # The lab proof first, the end-to-end run last.
     scenarios=(lab hairpin_detect conntrack_tuning split_dns unix_sockets local_shortcut hairpin_watch site)
@@ -77,6 +82,13 @@ run_molecule() {
     flock /var/lock/keeplocal-lab.lock molecule test -s "$s"
     echo "=== molecule test -s $s${KEEPLOCAL_LAB_SUITE:+ ($KEEPLOCAL_LAB_SUITE)}: $((SECONDS - start)) s"
   done
+  lab_snapshots_remove "$KEEPLOCAL_LAB_SNAPSHOT-"
+}
+
+# lab_snapshots_remove TAG-PREFIX: the lab snapshot images whose tag starts with it ('' for all).
+lab_snapshots_remove() {
+  podman images --format '{{.Repository}}:{{.Tag}}' \
+    | grep "^localhost/keeplocal-lab-snapshot:$1" | xargs -r podman rmi >/dev/null 2>&1 || true
 }
 
 # The second lab platform: Debian 13 hosts with systemd-resolved and an nftables-native gateway.
