@@ -204,10 +204,13 @@ def test_server_is_hardened(lab):
     assert gw.check_output('curl -s http://127.0.0.1:8181/ready') == 'OK'
 
 
+# The same controller-side validation, checkers and install code run on both releases; the Debian 13
+# lab spends its time on what differs there (resolved's routing and stub listener, below).
+@pytest.mark.skipif(RESOLVED, reason='runs on the Debian 12 lab only (CI time)')
 def test_changes_are_proven_before_they_go_live(lab, tmp_path, request):
     """Bad input fails with the checker's words and leaves the running server as it was; a real
-    change bumps only the changed zone's serial and is served at once; the client side is reversible;
-    check mode on a fresh host changes nothing; the release-archive install path works."""
+    change bumps only the changed zone's serial and is served at once; check mode on a fresh host
+    changes nothing; the release-archive install path works."""
     gw, svc_a, svc_c = lab('gw'), lab('svc-a'), lab('svc-c')
     # svc-c, a host that never had the role, meanwhile (its playbooks touch no other host): check
     # mode, then the release-archive install path with a wrong and with the right checksum.
@@ -267,14 +270,6 @@ def test_changes_are_proven_before_they_go_live(lab, tmp_path, request):
     assert serial(gw, 'db.app.example.test.internal') == serials['db.app.example.test.internal']
     assert svc_a.check_output('dig +short new.corp.example.test') == '192.168.1.40'
 
-    # The client side is reversible: absent restores the original resolv.conf, present applies it again.
-    rc, out = converge('--limit', 'svc-a', '-e', 'lab_client_state=absent')
-    assert rc == 0, out[-3000:]
-    assert_client_back_on_previous_resolver(svc_a)
-    assert svc_a.check_output('dig +short app.example.test') == '198.51.100.1'
-    rc, out = converge('--limit', 'svc-a')
-    assert rc == 0 and svc_a.check_output('dig +short app.example.test') == '192.168.1.20', out[-3000:]
-
     side.join()
     # Check mode on the fresh host: no failure, nothing created, no download attempted.
     rc, out = fresh['check']
@@ -288,6 +283,18 @@ def test_changes_are_proven_before_they_go_live(lab, tmp_path, request):
     assert svc_c.file('/opt/coredns/archives/coredns_1.14.7_linux_amd64.tgz').sha256sum == digest
     assert svc_c.file('/usr/local/bin/coredns').linked_to == '/opt/coredns/1.14.7/coredns'
     assert svc_a.check_output('dig +short @192.168.1.30 db.corp.example.test') == '192.168.1.30'
+
+
+def test_client_is_reversible(lab):
+    """Absent puts the client back on its previous resolver (resolv.conf, or resolved without the
+    drop-in), present applies the role again."""
+    svc_a = lab('svc-a')
+    rc, out = converge('--limit', 'svc-a', '-e', 'lab_client_state=absent')
+    assert rc == 0, out[-3000:]
+    assert_client_back_on_previous_resolver(svc_a)
+    assert svc_a.check_output('dig +short app.example.test') == '198.51.100.1'
+    rc, out = converge('--limit', 'svc-a')
+    assert rc == 0 and svc_a.check_output('dig +short app.example.test') == '192.168.1.20', out[-3000:]
 
 
 @pytest.mark.skipif(not RESOLVED, reason='systemd-resolved runs on the Debian 13 lab only')
