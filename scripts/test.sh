@@ -93,13 +93,13 @@ lab_snapshots_remove() {
 
 # The second lab platform: Debian 13 hosts with systemd-resolved and an nftables-native gateway.
 # split_dns for resolved's routing and its stub listener, conntrack_tuning for the package install,
-# local_shortcut on the nft gateway, site for every remediation role on it (unix_sockets included),
-# the measurement and the revert. For CI's time two scenarios run by name (scripts/test.sh
-# molecule-trixie NAME): unix_sockets (its kills, forced failure and revert under load; about 10 min)
-# and hairpin_watch (the watch with its timer, Debian 13's node_exporter and Prometheus; about 7 min).
+# local_shortcut on the nft gateway, unix_sockets for nginx 1.26 and systemd 257 (kills, forced
+# failure and revert under load), site for every remediation role on it, the measurement and the
+# revert. For CI's time hairpin_watch (the watch with its timer, Debian 13's node_exporter and
+# Prometheus; about 7 min) runs by name: scripts/test.sh molecule-trixie hairpin_watch.
 run_molecule_trixie() {
   local scenarios=("$@")
-  ((${#scenarios[@]})) || scenarios=(split_dns conntrack_tuning local_shortcut site)
+  ((${#scenarios[@]})) || scenarios=(split_dns conntrack_tuning local_shortcut unix_sockets site)
   KEEPLOCAL_LAB_SUITE=trixie scripts/lab-image.sh
   KEEPLOCAL_LAB_SUITE=trixie run_molecule "${scenarios[@]}"
 }
