@@ -31,6 +31,18 @@ equals an adopted one is not bound again. The rewrite names the socket path on t
 (so uWSGI binds it itself if started without systemd) and, for HTTP, adds ``--protocol=http``.
 ``--http`` starts uWSGI's HTTP router, a process of its own that binds its address itself; it is
 refused with the fix (``--http-socket``, which uWSGI's docs recommend behind nginx).
+
+Puma (Ruby; checked with Debian bookworm's 5.6.5): ``-b``/``--bind URI`` and ``-p``/``--port N``
+(``tcp://0.0.0.0:N``) on the command line replace every bind of the config file (``-C``, else
+``config/puma/<env>.rb`` or ``config/puma.rb`` under the working directory) and of config.ru's
+``#\\`` options; without them those decide, else ``tcp://0.0.0.0:9292``. With
+``LISTEN_PID``/``LISTEN_FDS`` Puma adopts a passed descriptor for the bind that names its address
+(``unix://PATH``, ``tcp://HOST:PORT``) instead of binding it, in single and cluster mode, and closes
+the passed ones no bind names. The rewrite replaces the pair's bind with ``-b unix://SOCKET`` (with
+``drop_tcp: false`` the TCP bind stays and takes the socket unit's TCP descriptor). SIGTERM (systemd's
+default) stops Puma gracefully: requests in flight are answered first. Over a Unix socket Puma sets
+REMOTE_ADDR to 127.0.0.1, as over loopback TCP. A bind only in a config file is refused with the
+fix (move it to ExecStart), as is a pair Puma's command line does not name.
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ import socket
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint, parse_ip, parse_network, split_host_port
 
-SERVERS = ('gunicorn', 'uvicorn', 'uwsgi')
+SERVERS = ('gunicorn', 'uvicorn', 'uwsgi', 'puma')
 # What each server speaks on the pair's listener: nginx must use the same (proxy_pass http:// or uwsgi_pass).
 PROTOCOLS = ('http', 'uwsgi')
 SOCKET_TEMPLATE = '/run/{app}/{server}.sock'
@@ -54,6 +66,7 @@ UVICORN_FD_WITH_WORKERS_SINCE = (0, 15)
 _PYTHON = re.compile(r'^python[0-9.]*$')
 _UWSGI = re.compile(r'^uwsgi(?:[_-][A-Za-z0-9.]+)?$')
 _GUNICORN = re.compile(r'^gunicorn[0-9.-]*$')
+_PUMA = re.compile(r'^puma[0-9.]*$')
 _VERSION = re.compile(r'^__version__\s*(?::\s*str\s*)?=\s*[\'"]([0-9][0-9A-Za-z.+-]*)[\'"]', re.M)
 
 
@@ -73,6 +86,8 @@ def command_server(words):
         return 'uvicorn', 1
     if _UWSGI.match(first):
         return 'uwsgi', 1
+    if _PUMA.match(first):
+        return 'puma', 1
     if _PYTHON.match(first) and len(words) > 2 and words[1]['value'] == '-m' and words[2]['value'] in ('gunicorn', 'uvicorn'):
         return words[2]['value'], 3
     return None, None
@@ -93,6 +108,12 @@ def process_server(comm, cmdline):
         return 'uwsgi'
     if comm == 'uvicorn':
         return 'uvicorn'
+    # Puma sets its title: 'puma 5.6.5 (tcp://127.0.0.1:9292) [app]', its workers 'puma: cluster worker 0: PID [app]'.
+    if comm == 'puma' or (args and (_PUMA.match(os.path.basename(args[0])) or re.match(r'^puma[ :]', args[0]))):
+        return 'puma'
+    # Before it sets its title: ruby /usr/bin/puma ...
+    if len(args) > 1 and os.path.basename(args[0]).startswith('ruby') and _PUMA.match(os.path.basename(args[1])):
+        return 'puma'
     for index, arg in enumerate(args[:3]):
         if os.path.basename(arg) == 'uvicorn':
             return 'uvicorn'
@@ -103,7 +124,7 @@ def process_server(comm, cmdline):
 
 def socket_path(template, app, server):
     """The socket path of a template: ``{app}`` is the unit's name without .service, ``{server}``
-    the app server (gunicorn, uvicorn, uwsgi)."""
+    the app server (gunicorn, uvicorn, uwsgi, puma)."""
     return template.replace('{app}', app).replace('{server}', server)
 
 
@@ -603,6 +624,109 @@ def uwsgi_problems(unit, settings, listener, port):
                          'same settings during the switch) cannot leave it out; it would take over or delete the service\'s: '
                          'move it to ExecStart (the copy runs without it there), restart %s and run again'
                          % (unit, conflict['option'], conflict['value'], conflict['source'], unit)))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Puma
+
+PUMA_OPTIONS = ('--bind', '--port', '--config', '--pidfile', '--state', '--control-url', '--control-token', '--workers',
+                '--dir', '--environment')
+PUMA_SHORT = {'-b': '--bind', '-p': '--port', '-C': '--config', '-S': '--state', '-w': '--workers', '-e': '--environment'}
+# What a second Puma (the handover copy) must not share with the service: the files it writes and deletes on exit,
+# its control server's address.
+PUMA_HANDOVER_DROP = ('pidfile', 'state', 'control-url', 'control-token')
+PUMA_DEFAULT_HOST = '0.0.0.0'
+
+
+def puma_bind_address(value):
+    """A Puma bind URI -> {'type': 'tcp', 'host', 'port'} | {'type': 'unix', 'path'} | {'type': other scheme}."""
+    value = value or ''
+    scheme, sep, rest = value.partition('://')
+    if not sep:
+        return {'type': 'invalid', 'value': value}
+    scheme = scheme.lower()
+    rest = rest.split('?', 1)[0]
+    if scheme == 'unix':
+        return {'type': 'unix', 'path': rest}
+    if scheme in ('tcp', 'ssl'):
+        tcp = parse_tcp(rest, PUMA_DEFAULT_HOST)
+        if tcp is None:
+            return {'type': 'invalid', 'value': value}
+        return dict(tcp, type=scheme)
+    return {'type': scheme, 'value': value}
+
+
+def puma_settings(args, environment=None, cwd=None):
+    """Puma's binds as its command line gives them: [{option, value, address, span}] (``-p N`` read as
+    ``tcp://0.0.0.0:N``), the config file it reads (``-C``, else config/puma/<env>.rb or config/puma.rb under
+    ``cwd``, which the caller checks exist), workers and the option spans."""
+    environment = environment or {}
+    spans = option_spans(list(args), PUMA_OPTIONS, short=PUMA_SHORT)
+    binds = []
+    for span in spans:
+        if span['option'] == 'bind':
+            binds.append({'option': 'bind', 'value': span['value'], 'address': puma_bind_address(span['value']), 'span': span})
+        elif span['option'] == 'port':
+            value = 'tcp://%s:%s' % (PUMA_DEFAULT_HOST, span['value'])
+            binds.append({'option': 'port', 'value': span['value'], 'address': puma_bind_address(value), 'span': span})
+    given = dict((span['option'], span['value']) for span in spans)
+    directory = given.get('dir') or cwd or '/'
+    if given.get('config'):
+        configs = [given['config'] if os.path.isabs(given['config']) else os.path.normpath(os.path.join(directory, given['config']))]
+    else:
+        env = given.get('environment') or environment.get('RACK_ENV') or environment.get('RAILS_ENV') or 'development'
+        configs = [os.path.join(directory, 'config/puma/%s.rb' % env), os.path.join(directory, 'config/puma.rb')]
+    return {'binds': binds, 'config': given.get('config'), 'config_candidates': configs,
+            'workers': int(given['workers']) if str(given.get('workers') or '').isdigit() else None, 'spans': spans}
+
+
+def puma_binds(settings):
+    """The binds as gunicorn spells them ('127.0.0.1:8000', 'unix:/path'); the default when none is given."""
+    binds = []
+    for bind in settings['binds']:
+        address = bind['address']
+        if address['type'] in ('tcp', 'ssl'):
+            binds.append(endpoint(address['host'], address['port']))
+        elif address['type'] == 'unix':
+            binds.append('unix:' + address['path'])
+    return binds
+
+
+def puma_exec_start(value, bind, socket, keep_tcp=False, handover=False):
+    """An ExecStart running Puma on ``socket`` (adopted from systemd): ``-b unix://SOCKET`` right after the
+    executable, the pair's bind (``bind`` from puma_settings) removed unless ``keep_tcp`` (then its descriptor comes
+    from the socket unit too); with ``handover`` the options a second instance must not share (--pidfile, --state,
+    --control-url, --control-token) removed. Every other word is kept."""
+    args = server_args(value, 'puma')
+    if args is None:
+        raise ValueError('ExecStart does not run Puma directly: a wrapper hides its options')
+    remove = []
+    if not keep_tcp:
+        remove.append(bind['span'])
+    if handover:
+        remove.extend(span for span in option_spans(args, PUMA_OPTIONS, short=PUMA_SHORT) if span['option'] in PUMA_HANDOVER_DROP)
+    return rewrite_words(value, 'puma', remove, ['-b', _gunicorn.quote_word('unix://' + socket)])
+
+
+def puma_problems(unit, settings, bind, port, configs_found=None):
+    """Reasons (code, text) why a Puma service cannot be switched as it runs, with the fix. ``configs_found``: the
+    config files of settings['config_candidates'] that exist on the host."""
+    problems = []
+    configs_found = list(configs_found or [])
+    if not settings['binds']:
+        where = (', '.join(configs_found) if configs_found else
+                 'no config file (%s), so its default tcp://0.0.0.0:9292 or config.ru\'s options'
+                 % ', '.join(settings['config_candidates']))
+        problems.append(('config_file_binds', '%s: Puma takes port %d from %s, not from ExecStart; the switch rewrites '
+                         'only ExecStart: move the bind to ExecStart (add -b tcp://127.0.0.1:%d there; a bind on the command '
+                         'line replaces the config file\'s), restart %s and run again' % (unit, port, where, port, unit)))
+        return problems
+    if bind is None:
+        return problems
+    if bind['address']['type'] == 'ssl':
+        problems.append(('https', '%s serves port %d with TLS (-b %s): nginx would need TLS on the socket too'
+                         % (unit, port, bind['value'])))
     return problems
 
 

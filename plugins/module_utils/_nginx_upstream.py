@@ -574,6 +574,9 @@ _PEER_TEXT = {
                 'socket has no peer address; no nginx setting changes that): what reads it (uvicorn\'s access log, '
                 'request.client in Starlette and FastAPI, rate limits) gets None after the switch, unless uvicorn takes the '
                 'client from X-Forwarded-For'),
+    'puma': ('Puma sets REMOTE_ADDR %s over TCP and 127.0.0.1 over the Unix socket (Puma\'s stand-in for a Unix socket peer, '
+             'which has no address; no nginx setting changes that): what reads it (Rack::Request#ip, Rails\' remote_ip, '
+             'rate limits or address checks on REMOTE_ADDR) gets 127.0.0.1 after the switch'),
 }
 
 
@@ -745,7 +748,7 @@ def socket_path_problem(path):
     placeholders = PLACEHOLDER.findall(path)
     if placeholders:
         return ('the socket %s still names %s, which only a recognised app server under systemd fills in ({app} the unit, '
-                '{server} gunicorn, uvicorn or uwsgi): give the socket path' % (path, ' and '.join(placeholders)))
+                '{server} gunicorn, uvicorn, uwsgi or puma): give the socket path' % (path, ' and '.join(placeholders)))
     if not posixpath.normpath(path).startswith('/run/'):
         return ('the socket %s is outside /run: use /run/<app>/ (emptied at every boot, so no stale socket outlives its '
                 'service; /tmp is hidden from services with PrivateTmp)' % path)
@@ -951,8 +954,9 @@ def _control_sockets(host, master, binds):
 
 # What the app gets as the connection's peer over the Unix socket (REMOTE_ADDR, or uvicorn's scope client),
 # measured: gunicorn 24.1 to 27.0 an empty string, uWSGI 2.0.31's --http-socket 0.0.0.0, uvicorn 0.54.0 no client (null).
-SOCKET_PEER = {'gunicorn': '', 'uwsgi': '0.0.0.0', 'uvicorn': None}
-SERVER_NAMES = {'gunicorn': 'gunicorn', 'uvicorn': 'uvicorn', 'uwsgi': 'uWSGI'}
+# Puma 5.6.5 sets 127.0.0.1 for a Unix socket peer.
+SOCKET_PEER = {'gunicorn': '', 'uwsgi': '0.0.0.0', 'uvicorn': None, 'puma': '127.0.0.1'}
+SERVER_NAMES = {'gunicorn': 'gunicorn', 'uvicorn': 'uvicorn', 'uwsgi': 'uWSGI', 'puma': 'Puma'}
 
 
 def _unit_environment(settings, master):
@@ -1094,11 +1098,47 @@ def _uwsgi_plan(host, unit, master, ctx, problems):
     return info, plan
 
 
-_PLANS = {'gunicorn': _gunicorn_plan, 'uvicorn': _uvicorn_plan, 'uwsgi': _uwsgi_plan}
+def _puma_plan(host, unit, master, ctx, problems):
+    """Puma: the -b/--bind or -p/--port on ExecStart naming the pair's port, replaced by -b unix://SOCKET (adopted from
+    the descriptor systemd passes); a bind only in a config file is reported."""
+    port = ctx['port']
+    settings = _app_servers.puma_settings(ctx['args'], ctx['environment'], (master or {}).get('cwd') or ctx['working_directory'])
+    found = [path for path in settings['config_candidates'] if path in host.get('config_files', {})]
+    binds = _app_servers.puma_binds(settings)
+    info = {'config_file': found[0] if found else None, 'workers': settings['workers'],
+            'binds_given': [bind['value'] for bind in settings['binds']]}
+    if port is None:
+        # nginx points at a Unix socket already (a cutover in progress or done): the server is read, nothing is rewritten.
+        return info, None
+    matching = [bind for bind in settings['binds'] if bind['address']['type'] in ('tcp', 'ssl') and bind['address']['port'] == port]
+    bind = matching[0] if matching else None
+    problems.extend(_app_servers.puma_problems(unit, settings, bind, port, found))
+    if not settings['binds']:
+        return info, None
+    if bind is None:
+        problems.append(('exec_start_unsupported', 'ExecStart of %s makes Puma listen on %s (command line), not on port %d: '
+                         'change it by hand' % (unit, ', '.join(binds) or ', '.join(info['binds_given']), port)))
+        return info, None
+    own = endpoint(bind['address']['host'], port)
+    others = [item for item in binds if item != own]
+    keep = [] if ctx['drop_tcp'] else [own]
+    socket = ctx['socket']
+    try:
+        exec_start = _app_servers.puma_exec_start(ctx['exec_start'], bind, socket, keep_tcp=bool(keep))
+        handover = _app_servers.puma_exec_start(ctx['exec_start'], bind, handover_path(socket), handover=True)
+    except ValueError as exc:
+        problems.append(('exec_start_unsupported', str(exc)))
+        return info, None
+    plan = {'binds': binds, 'bind_source': 'command line', 'others': others, 'keep': keep, 'protocol': 'http',
+            'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False, 'fields': {}}
+    return info, plan
+
+
+_PLANS = {'gunicorn': _gunicorn_plan, 'uvicorn': _uvicorn_plan, 'uwsgi': _uwsgi_plan, 'puma': _puma_plan}
 
 
 def _server_info(host, unit, master, server, drop_tcp, port, socket_template, umask, problems, peer='127.0.0.1'):
-    """What runs the pair (``server``: gunicorn, uvicorn, uwsgi) under ``unit``, and the unit changes of a switch.
+    """What runs the pair (``server``: gunicorn, uvicorn, uwsgi, puma) under ``unit``, and the unit changes of a switch.
 
     Returns (info, proposed): info describes the server as it runs; proposed is None when the unit cannot be
     rewritten (the reasons are appended to ``problems``)."""
@@ -1212,7 +1252,7 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
     reachable_remotely, non_http_use, https, protocol_mismatch, mentioned, host_header_changes, proxy_header_changes,
     exec_start_unsupported, development_server, server_version, keep_tcp_unsupported, server_option_unsupported,
     config_file_binds, config_file_unsupported, handover_conflict, other_binds, runtime_directory, socket_path,
-    socket_unit_exists) and, for a TCP pair served by gunicorn, uvicorn or uWSGI under systemd, the ``proposed`` unit
+    socket_unit_exists) and, for a TCP pair served by gunicorn, uvicorn, uWSGI or Puma under systemd, the ``proposed`` unit
     changes. Each reference of a TCP pair lists in ``requests`` what the app receives through it over TCP and over the
     socket (see request_changes).
     """
@@ -1251,7 +1291,7 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
                 problems.append(('no_listener', 'no readable process holds the listener (run as root)'))
         if others:
             problems.append(('unknown_server', '%s is served by %s%s, which is not an app server this module switches '
-                             '(gunicorn, uvicorn, uWSGI): move it to a Unix socket by hand, or run the app under one of them'
+                             '(gunicorn, uvicorn, uWSGI, Puma): move it to a Unix socket by hand, or run the app under one of them'
                              % (where, ', '.join(sorted(set('%s (pid %s)' % (proc.get('comm'), proc.get('pid')) for proc in others))),
                                 ' in %s' % ', '.join(units) if units else '')))
         if len(kinds) > 1:
@@ -1431,7 +1471,7 @@ def plan(params, files, host):
         raise Refused(not_proxied_message(address, port, sockets, analysis, addresses, files))
     if has_placeholder(socket):
         reasons = '; '.join(reason['msg'] for reason in (tcp_pair or {}).get('reasons') or [])
-        raise Refused('socket %s has a placeholder, but no app server (gunicorn, uvicorn, uWSGI) under systemd serves %s%s: '
+        raise Refused('socket %s has a placeholder, but no app server (gunicorn, uvicorn, uWSGI, Puma) under systemd serves %s%s: '
                       'give the socket path' % (socket, address, ' (%s)' % reasons if reasons else ''))
     if mode == 'switch' and socket_path_problem(socket):
         raise Refused('socket: %s' % socket_path_problem(socket))

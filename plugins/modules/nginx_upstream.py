@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: nginx_upstream
-short_description: Find nginx to app server pairs (gunicorn, uvicorn, uWSGI) on one host and move them between TCP and a Unix socket
+short_description: Find nginx to app server pairs (gunicorn, uvicorn, uWSGI, Puma) on one host and move them between TCP and a Unix socket
 version_added: 0.1.0
 description:
   - O(mode=discover) reports the same-host backends nginx proxies to (C(upstream) servers, direct
@@ -17,13 +17,16 @@ description:
     Backends on other hosts are listed under RV(remote).
   - B(App servers.) gunicorn (any worker class; with uvicorn's workers, C(-k uvicorn.workers.UvicornWorker), too),
     uvicorn standalone (C(uvicorn APP) or C(python -m uvicorn APP)) and uWSGI (C(--http-socket) behind C(proxy_pass),
-    C(--socket)/C(--uwsgi-socket) behind C(uwsgi_pass)), each run directly by the ExecStart of a systemd service. The
+    C(--socket)/C(--uwsgi-socket) behind C(uwsgi_pass)) and Puma (Ruby; C(puma -b tcp://HOST:PORT) or C(-p PORT)), each
+    run directly by the ExecStart of a systemd service. The
     proposed ExecStart takes the listener from systemd's socket activation (the C(<app>.socket) unit holds the Unix
     socket), for gunicorn C(--bind unix:PATH) (gunicorn adopts the descriptors systemd passes), uvicorn C(--fd 3)
     (C(--host), C(--port), C(--uds) removed), uWSGI C(--http-socket PATH --protocol=http) or C(--socket PATH) (uWSGI
     adopts the passed descriptor and, by its name, does not bind it again; C(--protocol=http) because adopted sockets
-    speak the default protocol). The handover copy runs the same way on its own socket unit (uvicorn again with
-    C(--fd 3); uWSGI without C(--pidfile), C(--stats), C(--master-fifo) and C(--daemonize)). Every other word of
+    speak the default protocol), Puma C(-b unix://PATH) in place of the pair's C(-b)/C(-p) (Puma adopts the passed
+    descriptor whose address a bind names). The handover copy runs the same way on its own socket unit (uvicorn again with
+    C(--fd 3); uWSGI without C(--pidfile), C(--stats), C(--master-fifo) and C(--daemonize); Puma without C(--pidfile),
+    C(--state), C(--control-url) and C(--control-token)). Every other word of
     ExecStart keeps its spelling.
   - uvicorn, and gunicorn with uvicorn's workers, apply C(X-Forwarded-For) and C(X-Forwarded-Proto) only from the peers in
     C(forwarded-allow-ips) (default C(127.0.0.1,::1)); a Unix socket peer has no address, so over the socket the app
@@ -35,11 +38,13 @@ description:
     C(--reload) (C(development_server)), uvicorn before 0.15 with C(--workers) or C(--reload), which ignores C(--fd)
     there (C(server_version)), uvicorn with O(drop_tcp=false) (one listener only, C(keep_tcp_unsupported)), uWSGI's
     HTTP router C(--http) and the emperor (C(server_option_unsupported)), a uWSGI listener set in an ini file or a
-    C(UWSGI_*) variable, which no ExecStart can take back (C(config_file_binds), move it to ExecStart), a config file
+    C(UWSGI_*) variable, which no ExecStart can take back (C(config_file_binds), move it to ExecStart), a Puma whose
+    ExecStart gives no C(-b)/C(-p) (its bind is in C(config/puma.rb), C(-C FILE) or the default, C(config_file_binds):
+    a bind on ExecStart replaces the config file's), Puma's C(ssl://) binds (C(https)), a config file
     that cannot be read or is not ini (C(config_file_unsupported)), uWSGI's C(pidfile), C(stats) or C(master-fifo) in
     the ini file, which the handover copy would share (C(handover_conflict)), and nginx speaking another protocol than
     the server (C(protocol_mismatch)).
-  - Checked with gunicorn 27.0.1, uvicorn 0.54.0 (and the source of 0.14 and 0.15) and uWSGI 2.0.31, each started with
+  - Checked with gunicorn 27.0.1, uvicorn 0.54.0 (and the source of 0.14 and 0.15), uWSGI 2.0.31 and Puma 5.6.5, each started with
     the original and with the proposed commands under socket activation (tests/unit/plugins/module_utils/test__app_servers_real.py).
   - O(mode=switch) rewrites every place that names the backend at O(address) (and the sockets in
     O(replace_sockets)) to C(unix:O(socket)); O(mode=revert) rewrites O(socket) (and O(replace_sockets))
@@ -107,7 +112,7 @@ options:
   socket:
     description:
       - The Unix socket path. C({app}) is replaced with the name of the systemd service serving the
-        backend, without C(.service), and C({server}) with the app server (C(gunicorn), C(uvicorn), C(uwsgi)).
+        backend, without C(.service), and C({server}) with the app server (C(gunicorn), C(uvicorn), C(uwsgi), C(puma)).
       - A path that still names C({app}) or C({server}) (no recognised server under systemd) is refused by O(mode=switch).
       - With O(mode=switch) it must be under C(/run) (emptied at every boot, so no stale socket outlives its service;
         C(/tmp) is hidden from services with C(PrivateTmp)), and its directory must exist when the files are written.
@@ -233,7 +238,7 @@ pairs:
     - One entry per same-host backend nginx names, a TCP port (C(kind=tcp)) or a Unix socket (C(kind=unix)).
     - C(safe) is true when a TCP pair can be switched; C(reasons) lists what blocks it, each C({code, msg}) (codes
       C(no_listener), C(owners_unreadable) (the owners of sockets cannot be read, not root or root without
-      C(CAP_SYS_PTRACE)), C(unknown_server) (served by something other than gunicorn, uvicorn or uWSGI; was
+      C(CAP_SYS_PTRACE)), C(unknown_server) (served by something other than gunicorn, uvicorn, uWSGI or Puma; was
       C(not_gunicorn)), C(not_systemd), C(listener_shared), C(other_clients), C(reachable_remotely), C(non_http_use),
       C(https), C(protocol_mismatch), C(mentioned), C(host_header_changes) (the Host header the app gets would change),
       C(proxy_header_changes) (another header built from C($proxy_host) or C($proxy_port) would change),
@@ -248,10 +253,10 @@ pairs:
       C(headers_from) (the first C(proxy_set_header) of the level whose headers apply, or null for nginx's defaults),
       C(tcp) and C(socket) (C(Host), every header built from C($proxy_host)/C($proxy_port), and C(REMOTE_ADDR) as the
       app gets them now and would over the socket), and C(client_address_headers).
-    - C(proposed) (TCP pairs served by gunicorn, uvicorn or uWSGI under systemd) holds what the switch would write, the
+    - C(proposed) (TCP pairs served by gunicorn, uvicorn, uWSGI or Puma under systemd) holds what the switch would write, the
       socket and handover socket paths, the socket unit, the drop-in path, the new C(exec_start) (listener replaced,
       for gunicorn umask set), the handover service's C(handover_exec_start) and C(unit_copy); C(server) (gunicorn,
-      uvicorn, uwsgi), C(protocol) (what the server speaks on the socket, C(http) or C(uwsgi)), C(probe) (how to see it
+      uvicorn, uwsgi, puma), C(protocol) (what the server speaks on the socket, C(http) or C(uwsgi)), C(probe) (how to see it
       answer, an HTTP request, or for C(uwsgi) a uwsgi-protocol request, which HTTP cannot make) and
       C(trust_forwarded) (C(--forwarded-allow-ips *) was added).
       C(handover_control_socket) is C(disabled) when the handover copy runs with C(--no-control-socket). gunicorn 25.1
@@ -601,6 +606,13 @@ def gunicorn_version(proc, unit_text):
     return package_version(proc, unit_text, 'gunicorn')
 
 
+def puma_config_paths(proc, unit_text):
+    """The config files Puma reads (-C, else config/puma/<env>.rb and config/puma.rb in its working directory)."""
+    settings = _gunicorn.effective_settings(unit_text) if unit_text else None
+    args = _app_servers.server_args((settings or {}).get('exec_start') or '', 'puma') or []
+    return _app_servers.puma_settings(args, proc.get('environment') or {}, proc.get('cwd'))['config_candidates']
+
+
 def uwsgi_config_paths(proc, unit_text):
     """The uWSGI ini files a service reads (--ini, a bare ``app.ini`` argument, UWSGI_INI), absolute."""
     args = []
@@ -676,6 +688,9 @@ def host_facts(module):
             info['config_file'] = paths[0]
         elif server == 'uwsgi':
             paths = uwsgi_config_paths(info, units[unit]['cat'])
+        elif server == 'puma':
+            # Only whether they exist matters (a bind there is reported when ExecStart gives none).
+            paths = puma_config_paths(info, units[unit]['cat'])
         else:
             paths = []
         for path in paths:

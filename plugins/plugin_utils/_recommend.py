@@ -25,8 +25,8 @@ ROLE_FOR_FIX = {
 # Unix socket. Front ends (nginx's own public listener, haproxy, ...) are not: their clients are
 # other programs nobody here configures.
 APP_SERVERS = frozenset(('gunicorn', 'uwsgi', 'uvicorn', 'hypercorn', 'daphne', 'waitress', 'granian', 'puma', 'unicorn'))
-# What the unix_sockets role switches: a local nginx in front of gunicorn, uvicorn or uWSGI.
-UNIX_SOCKET_ROLE_SERVERS = frozenset(('gunicorn', 'uvicorn', 'uwsgi'))
+# What the unix_sockets role switches: a local nginx in front of gunicorn, uvicorn, uWSGI or Puma.
+UNIX_SOCKET_ROLE_SERVERS = frozenset(('gunicorn', 'uvicorn', 'uwsgi', 'puma'))
 LOCAL_PROXIES = frozenset(('nginx',))
 # local_shortcut rewrites IPv4 tcp/udp with iptables or nftables.
 LOCAL_SHORTCUT_PROTOS = frozenset(('tcp', 'udp'))
@@ -103,7 +103,7 @@ def _unix_socket(entry):
                           % (entry['host'], listener, address))
     if listener not in UNIX_SOCKET_ROLE_SERVERS:
         return _manual('on %s, have %s listen on a Unix socket and point %s at it instead of %s '
-                       '(the unix_sockets role switches gunicorn, uvicorn and uWSGI behind nginx only)'
+                       '(the unix_sockets role switches gunicorn, uvicorn, uWSGI and Puma behind nginx only)'
                        % (entry['host'], listener, client or 'its local client', address))
     return _manual('on %s, %s reaches %s at %s: point it at a Unix socket %s also listens on '
                    '(the unix_sockets role switches the pair only when nginx is the client)'

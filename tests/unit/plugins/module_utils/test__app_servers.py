@@ -285,3 +285,81 @@ def test_uwsgi_packet():
     with pytest.raises(ValueError):
         a.uwsgi_packet({'X': 'y' * 70000})
     assert a.response_status(b'HTTP/1.1 404 Not Found\r\n') == 404 and a.response_status(b'') is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Puma (checked with 5.6.5, Debian bookworm's puma package)
+
+@pytest.mark.parametrize('value, expected', [
+    ('/usr/bin/puma -b tcp://127.0.0.1:9292 config.ru', ('puma', 1)),
+    ('/srv/app/bin/puma -C config/puma.rb', ('puma', 1)),
+    ('/usr/local/bin/bundle exec puma -p 9292', (None, None)),
+])
+def test_command_server_puma(value, expected):
+    assert a.command_server(words(value)) == expected
+
+
+@pytest.mark.parametrize('comm, cmdline, expected', [
+    # Puma sets its process title; the rest of the old command line is NULs.
+    ('puma', ['puma 5.6.5 (tcp://127.0.0.1:9292) [shop]', '', ''], 'puma'),
+    ('puma', ['puma: cluster worker 0: 4242 [shop]', ''], 'puma'),
+    ('ruby', ['/usr/bin/ruby', '/usr/bin/puma', '-p', '9292'], 'puma'),
+    ('ruby', ['/usr/bin/ruby', '/srv/app/server.rb'], None),
+])
+def test_process_server_puma(comm, cmdline, expected):
+    assert a.process_server(comm, cmdline) == expected
+
+
+@pytest.mark.parametrize('args, binds', [
+    (['-b', 'tcp://127.0.0.1:9292', 'config.ru'], ['127.0.0.1:9292']),
+    (['--bind=tcp://127.0.0.1:9292'], ['127.0.0.1:9292']),
+    (['-p', '3000'], ['0.0.0.0:3000']),
+    (['-p3000', '-b', 'unix:///run/shop/puma.sock'], ['0.0.0.0:3000', 'unix:/run/shop/puma.sock']),
+    (['--port', '3000', '--bind', 'ssl://127.0.0.1:3001?key=k&cert=c'], ['0.0.0.0:3000', '127.0.0.1:3001']),
+    (['-C', 'config/puma.rb'], []),
+])
+def test_puma_binds(args, binds):
+    assert a.puma_binds(a.puma_settings(args)) == binds
+
+
+def test_puma_config_files():
+    assert a.puma_settings(['-C', 'config/puma.rb'], {}, '/srv/shop')['config_candidates'] == ['/srv/shop/config/puma.rb']
+    assert a.puma_settings(['config.ru'], {'RAILS_ENV': 'production'}, '/srv/shop')['config_candidates'] == [
+        '/srv/shop/config/puma/production.rb', '/srv/shop/config/puma.rb']
+    assert a.puma_settings(['--dir', '/srv/other', '-e', 'staging'], {}, '/srv/shop')['config_candidates'] == [
+        '/srv/other/config/puma/staging.rb', '/srv/other/config/puma.rb']
+
+
+def test_puma_exec_start_replaces_the_pairs_bind_and_keeps_the_rest():
+    value = '/usr/bin/puma -b tcp://127.0.0.1:9292 --pidfile /run/shop/puma.pid -w 2 --control-url "tcp://127.0.0.1:9293" config.ru'
+    settings = a.puma_settings(a.server_args(value, 'puma'))
+    (bind,) = settings['binds']
+    assert a.puma_exec_start(value, bind, '/run/shop/puma.sock') == (
+        '/usr/bin/puma -b unix:///run/shop/puma.sock --pidfile /run/shop/puma.pid -w 2 --control-url "tcp://127.0.0.1:9293" config.ru')
+    # The handover copy: no pidfile, state file or control server of the service's.
+    assert a.puma_exec_start(value, bind, '/run/shop/puma.handover.sock', handover=True) == (
+        '/usr/bin/puma -b unix:///run/shop/puma.handover.sock -w 2 config.ru')
+    # drop_tcp false: the TCP bind stays and takes the socket unit's TCP descriptor.
+    assert a.puma_exec_start(value, bind, '/run/shop/puma.sock', keep_tcp=True).startswith(
+        '/usr/bin/puma -b unix:///run/shop/puma.sock -b tcp://127.0.0.1:9292 ')
+    value = '-/usr/bin/puma --port=9292 --environment production'
+    (bind,) = a.puma_settings(a.server_args(value, 'puma'))['binds']
+    assert a.puma_exec_start(value, bind, '/run/shop/puma.sock') == '-/usr/bin/puma -b unix:///run/shop/puma.sock --environment production'
+    with pytest.raises(ValueError, match='does not run Puma directly'):
+        a.puma_exec_start('/usr/local/bin/bundle exec puma -p 9292', bind, '/run/shop/puma.sock')
+
+
+def test_puma_bind_in_a_config_file_is_refused_with_the_file_and_the_fix():
+    settings = a.puma_settings(['-C', '/srv/shop/config/puma.rb'], {}, '/srv/shop')
+    ((code, msg),) = a.puma_problems('shop.service', settings, None, 9292, ['/srv/shop/config/puma.rb'])
+    assert code == 'config_file_binds'
+    assert msg == ('shop.service: Puma takes port 9292 from /srv/shop/config/puma.rb, not from ExecStart; the switch rewrites '
+                   'only ExecStart: move the bind to ExecStart (add -b tcp://127.0.0.1:9292 there; a bind on the command line '
+                   'replaces the config file\'s), restart shop.service and run again')
+    ((code, msg),) = a.puma_problems('shop.service', a.puma_settings([], {}, '/srv/shop'), None, 9292, [])
+    assert code == 'config_file_binds' and 'no config file (/srv/shop/config/puma/development.rb, /srv/shop/config/puma.rb)' in msg
+
+
+def test_puma_tls_is_refused():
+    settings = a.puma_settings(['-b', 'ssl://127.0.0.1:9292?key=k&cert=c'])
+    assert [code for code, dummy in a.puma_problems('shop.service', settings, settings['binds'][0], 9292)] == ['https']

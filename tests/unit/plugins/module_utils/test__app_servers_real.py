@@ -9,9 +9,10 @@ uvicorn and uWSGI's --http-socket; the uwsgi protocol for uWSGI's --socket, dire
 real nginx with uwsgi_pass when nginx is installed.
 
 The servers come from the virtual environment in KEEPLOCAL_APP_SERVERS (its bin directory or its
-root; scripts/app-servers-venv.sh makes one: gunicorn, uvicorn, uWSGI), else from PATH; each case
-is skipped when its server is not installed. Nothing leaves this machine: every address is on
-loopback or a socket in the test's temporary directory.
+root; scripts/app-servers-venv.sh makes one: gunicorn, uvicorn, uWSGI), else from PATH; Puma (Ruby)
+always from PATH (Debian: apt-get install puma); each case is skipped when its server is not
+installed. Nothing leaves this machine: every address is on loopback or a socket in the test's
+temporary directory.
 """
 
 from __future__ import annotations
@@ -448,3 +449,55 @@ def nginx_uwsgi_pass(servers, tmp_path, nginx, uwsgi_pass, step):
         return wait_for(lambda where: http_get(where, '/via-nginx'), port, proc, log, timeout=20)
     finally:
         servers.stop(proc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Puma (Ruby): from PATH (Debian: apt-get install puma), not from the Python venv
+
+RACK_APP = '''\
+require 'json'
+run(proc do |env|
+  sleep 1 if env['PATH_INFO'] == '/slow'
+  body = JSON.generate({'pid' => Process.pid, 'client' => env['REMOTE_ADDR'], 'scheme' => env['rack.url_scheme'],
+                        'path' => env['PATH_INFO'], 'host' => env['HTTP_HOST']})
+  [200, {'Content-Type' => 'application/json', 'Content-Length' => body.bytesize.to_s}, [body]]
+end)
+'''
+
+
+@pytest.mark.parametrize('keep_tcp', [False, True], ids=['drop TCP', 'keep TCP'])
+def test_puma(servers, tmp_path, keep_tcp):
+    puma = shutil.which('puma')
+    if not puma:
+        pytest.skip('puma not installed (Debian: apt-get install puma)')
+    cwd = tmp_path / 'rack'
+    cwd.mkdir()
+    (cwd / 'config.ru').write_text(RACK_APP)
+    port = free_port()
+    original = '%s -b tcp://127.0.0.1:%d -w 2 --pidfile %s/puma.pid config.ru' % (puma, port, tmp_path)
+    processes = [(301, 1, 'puma', ['puma 5.6.5 (tcp://127.0.0.1:%d) [rack]' % port, '']),
+                 (302, 301, 'puma', ['puma: cluster worker 0: 301 [rack]', ''])]
+    proposed = discover(original, processes, port, drop_tcp=not keep_tcp)
+    proposed['port'] = port
+    assert '--pidfile' not in proposed['handover_exec_start']
+    assert ('tcp://127.0.0.1:%d' % port in proposed['exec_start']) is keep_tcp
+    results = run_switch(servers, tmp_path, original, proposed, http_get, str(cwd), keep_tcp_port=port if keep_tcp else None)
+    # Puma adopts the descriptor systemd passes ("Activated"), it does not bind the path itself.
+    assert 'Activated unix://%s' % (tmp_path / 'final.sock') in results['final_log'], results['final_log']
+    assert results['original']['client'] == '127.0.0.1' and results['final']['client'] == '127.0.0.1'
+
+    # SIGTERM (systemd's stop signal) answers the request in flight before Puma exits.
+    path = str(tmp_path / 'stop.sock')
+    sock = listening_unix(path)
+    proc, log = servers.start(argv_of(proposed['exec_start'].replace(proposed['socket'], path)), 'stop', sockets=[sock], cwd=str(cwd))
+    sock.close()
+    wait_for(http_get, path, proc, log)
+    conn = UnixHTTPConnection(path)
+    conn.request('GET', '/slow')
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    response = conn.getresponse()
+    assert response.status == 200 and json.loads(response.read())['path'] == '/slow'
+    conn.close()
+    # Puma 5 re-raises SIGTERM after its graceful stop; systemd counts death by the stop signal as a clean exit.
+    assert proc.wait(15) in (0, -signal.SIGTERM)

@@ -168,7 +168,7 @@ def test_unknown_server_is_refused_naming_the_unit():
     pair = pair_for(host_for(VENV + 'hypercorn shop.asgi:app', [(301, 1, 'hypercorn', ['/srv/venv/bin/python3', VENV + 'hypercorn'])]))
     assert codes(pair) == ['unknown_server']
     assert pair['reasons'][0]['msg'] == ('port 8000 is served by hypercorn (pid 301) in shop.service, which is not an app server '
-                                         'this module switches (gunicorn, uvicorn, uWSGI): move it to a Unix socket by hand, or '
+                                         'this module switches (gunicorn, uvicorn, uWSGI, Puma): move it to a Unix socket by hand, or '
                                          'run the app under one of them')
 
 
@@ -317,3 +317,48 @@ def test_uwsgi_on_a_unix_socket_is_read_not_switched(option, site, socket):
     pair = pair_for(host, site=site)
     assert (pair['kind'], pair['socket'], pair['unit']) == ('unix', socket, 'shop.service')
     assert (pair['server']['server'], pair['server']['protocol']) == ('uwsgi', 'http' if option == '--http-socket' else 'uwsgi')
+
+
+# ---------------------------------------------------------------------------------------------
+# Puma
+
+PUMA = [(301, 1, 'puma', ['puma 5.6.5 (tcp://127.0.0.1:8000) [shop]', '', '']),
+        (302, 301, 'puma', ['puma: cluster worker 0: 301 [shop]', '']),
+        (303, 301, 'puma', ['puma: cluster worker 1: 301 [shop]', ''])]
+
+
+def test_puma_is_switched_onto_the_socket_systemd_passes():
+    exec_start = '/usr/bin/puma -b tcp://127.0.0.1:8000 -w 2 --pidfile /run/shop/puma.pid config.ru'
+    pair = pair_for(host_for(exec_start, PUMA))
+    assert pair['safe'], pair['reasons']
+    server = pair['server']
+    assert (server['server'], server['binds'], server['bind_source'], server['workers']) == (
+        'puma', ['127.0.0.1:8000'], 'command line', 2)
+    proposed = pair['proposed']
+    assert (proposed['protocol'], proposed['probe'], proposed['socket']) == ('http', 'http', '/run/shop/puma.sock')
+    assert proposed['exec_start'] == '/usr/bin/puma -b unix:///run/shop/puma.sock -w 2 --pidfile /run/shop/puma.pid config.ru'
+    assert proposed['handover_exec_start'] == '/usr/bin/puma -b unix:///run/shop/puma.handover.sock -w 2 config.ru'
+    assert proposed['tcp_listen'] == [] and proposed['trust_forwarded'] is False
+    assert pair['references'][0]['requests'][0]['socket']['REMOTE_ADDR'] == '127.0.0.1'
+    assert any(warning.startswith('Puma sets REMOTE_ADDR 127.0.0.1 over TCP and 127.0.0.1 over the Unix socket')
+               for warning in pair['warnings'])
+
+
+def test_puma_keeps_tcp_when_asked():
+    pair = pair_for(host_for('/usr/bin/puma -p 8000 config.ru', PUMA[:1], listen_ip='0.0.0.0'), drop_tcp=False)
+    assert pair['safe'], pair['reasons']
+    assert pair['proposed']['tcp_listen'] == ['0.0.0.0:8000']
+    assert pair['proposed']['exec_start'] == '/usr/bin/puma -b unix:///run/shop/puma.sock -p 8000 config.ru'
+
+
+@pytest.mark.parametrize('exec_start, config_files, expected', [
+    ('/usr/bin/puma -C /srv/shop/config/puma.rb', {'/srv/shop/config/puma.rb': "bind 'tcp://127.0.0.1:8000'\n"}, ['config_file_binds']),
+    ('/usr/bin/puma', {}, ['config_file_binds']),
+    ('/usr/bin/puma -b tcp://127.0.0.1:9000', {}, ['exec_start_unsupported']),
+    ('/usr/bin/puma -b tcp://127.0.0.1:8000 -b tcp://127.0.0.1:8001', {}, ['other_binds']),
+    ('/usr/local/bin/bundle exec puma -b tcp://127.0.0.1:8000', {}, ['exec_start_unsupported']),
+])
+def test_puma_refusals(exec_start, config_files, expected):
+    pair = pair_for(host_for(exec_start, PUMA[:1], config_files=config_files))
+    assert not pair['safe']
+    assert codes(pair) == expected, pair['reasons']
