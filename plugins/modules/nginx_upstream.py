@@ -39,7 +39,7 @@ description:
     there (C(server_version)), uvicorn with O(drop_tcp=false) (one listener only, C(keep_tcp_unsupported)), uWSGI's
     HTTP router C(--http) and the emperor (C(server_option_unsupported)), a uWSGI listener set in an ini file or a
     C(UWSGI_*) variable, which no ExecStart can take back (C(config_file_binds), move it to ExecStart), a Puma whose
-    ExecStart gives no C(-b)/C(-p) (its bind is in C(config/puma.rb), C(-C FILE) or the default, C(config_file_binds):
+    ExecStart gives no C(-b)/C(-p) (its bind is in C(config/puma.rb), C(-C FILE) or the default, C(config_file_binds);
     a bind on ExecStart replaces the config file's), Puma's C(ssl://) binds (C(https)), a config file
     that cannot be read or is not ini (C(config_file_unsupported)), uWSGI's C(pidfile), C(stats) or C(master-fifo) in
     the ini file, which the handover copy would share (C(handover_conflict)), and nginx speaking another protocol than
