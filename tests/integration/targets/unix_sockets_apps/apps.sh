@@ -21,11 +21,13 @@ declare -A socket=([radicale-http]=/run/radicale-http/uwsgi.sock [radicale-uwsgi
 #   datasette-gunicornc  gunicorn (>= 25.1) with its control socket at a path of its own (gunicornc)
 #   datasette-env        uvicorn bound by UVICORN_HOST/UVICORN_PORT in the environment, WEB_CONCURRENCY=2
 #   datasette-uds        uvicorn on --uds already, nginx proxying to the unix: path: no pair, left alone
+#   tdiary               tDiary (Debian's tdiary-core, a Rack app) under Debian's Puma, -b tcp://127.0.0.1:9292 -w 2
 variant_sites=(radicale-chmod:8105:/.web/:Radicale datasette-gunicornc:8106:/fixtures/towns.json:Gdansk
-               datasette-env:8107:/fixtures/towns.json:Gdansk datasette-uds:8108:/fixtures/towns.json:Gdansk)
-tcp_port+=([radicale-chmod]=5234 [datasette-gunicornc]=8003 [datasette-env]=8004)
+               datasette-env:8107:/fixtures/towns.json:Gdansk datasette-uds:8108:/fixtures/towns.json:Gdansk
+               tdiary:8109:/:tDiary)
+tcp_port+=([radicale-chmod]=5234 [datasette-gunicornc]=8003 [datasette-env]=8004 [tdiary]=9292)
 socket+=([radicale-chmod]=/run/radicale-chmod/uwsgi.sock [datasette-gunicornc]=/run/datasette-gunicornc/gunicorn.sock
-         [datasette-env]=/run/datasette-env/uvicorn.sock)
+         [datasette-env]=/run/datasette-env/uvicorn.sock [tdiary]=/run/tdiary/puma.sock)
 # gunicorn's control sockets (gunicorn >= 25.1; the default is ~/.gunicorn/gunicorn.ctl of the service's user).
 declare -A control_socket=([datasette-gunicorn]=/srv/datasette/.gunicorn/gunicorn.ctl
                            [datasette-gunicornc]=/srv/datasette/gunicornc.ctl)

@@ -15,7 +15,8 @@
 # nginx points at the sockets and the ports are closed; then unix_sockets_state: absent the same way,
 # 0 failed requests, the nginx sites (and their links) and `systemctl cat` of each unit sha256-identical
 # to before, the ports open again.
-# Variants (apps.sh: uWSGI's --chmod-socket, gunicorn's control socket, uvicorn from UVICORN_* and on --uds)
+# Variants (apps.sh: uWSGI's --chmod-socket, gunicorn's control socket, uvicorn from UVICORN_* and on --uds,
+# tDiary under Puma; UNIX_SOCKETS_APPS_SITES=tdiary runs that one alone)
 # are added with UNIX_SOCKETS_APPS_VARIANTS ("all" or names); they also check the socket's mode, owner
 # and group and that gunicornc reaches the service's master before, after the switch and after the revert.
 #   [UNIX_SOCKETS_APPS_SITES="SITE ..."] [UNIX_SOCKETS_APPS_VARIANTS="VARIANT ..."|all] \
@@ -145,6 +146,7 @@ for entry in "${sites[@]}"; do
     radicale-chmod) server='uWSGI --chmod-socket, proxy_pass' ;;
     datasette-gunicornc) server='gunicorn --control-socket, proxy_pass' ;;
     datasette-env) server='uvicorn UVICORN_HOST/PORT, proxy_pass' ;;
+    tdiary) server='Puma -w 2, proxy_pass' ;;
     *) server='uvicorn --uds (no pair), proxy_pass' ;;
   esac
   s=$out/load-switch-$site.json r=$out/load-revert-$site.json
