@@ -4,8 +4,10 @@ set -euo pipefail
 # nginx: the unit tests run nginx -T and nginx -t on real configurations (the daemon is not needed).
 # prometheus: promtool checks and tests the hairpin_watch alerting rules; prometheus-node-exporter:
 # the hairpin_watch_e2e target starts both binaries itself, in a network namespace.
+# puma: the unix_sockets rewrite of Puma's command line runs against the real server (units).
 packages=(podman runc netavark uidmap slirp4netns fuse-overlayfs debootstrap conntrack iptables
-          nftables dnsutils iproute2 kmod chromium shellcheck bc nginx prometheus prometheus-node-exporter)
+          nftables dnsutils iproute2 kmod chromium shellcheck bc nginx prometheus prometheus-node-exporter
+          puma)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
