@@ -1065,17 +1065,11 @@ def _uwsgi_plan(host, unit, master, ctx, problems):
         return info, None
     binds = _app_servers.uwsgi_binds(settings)
     own = '%s:%d' % (listener['tcp']['host'], port) if ':' not in listener['tcp']['host'] else '[%s]:%d' % (listener['tcp']['host'], port)
-    others = [bind for bind in binds if bind != own]
-    keep = [] if ctx['drop_tcp'] else [own]
-    socket = ctx['socket']
-    try:
-        exec_start = _app_servers.uwsgi_exec_start(ctx['exec_start'], listener, socket, keep_tcp=bool(keep))
-        handover = _app_servers.uwsgi_exec_start(ctx['exec_start'], listener, handover_path(socket), handover=True)
-    except ValueError as exc:
-        problems.append(('exec_start_unsupported', str(exc)))
+    plan = _one_listener_plan(ctx, problems, binds, own, listener['source'], listener['protocol'],
+                              lambda path, keep_tcp, handover: _app_servers.uwsgi_exec_start(
+                                  ctx['exec_start'], listener, path, keep_tcp=keep_tcp, handover=handover))
+    if plan is None:
         return info, None
-    plan = {'binds': binds, 'bind_source': listener['source'], 'others': others, 'keep': keep, 'protocol': listener['protocol'],
-            'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False, 'fields': {}}
     # uWSGI 2.0 exits on SIGINT and SIGQUIT and takes SIGTERM, systemd's default stop signal, as "reload"; --die-on-term
     # swaps SIGTERM and SIGQUIT. A reload signal makes each stop of the cutover wait out TimeoutStopSec and end in SIGKILL.
     kill_signal = [entry['value'] for entry in _gunicorn.unit_entries(ctx['cat']) if entry['section'] == 'Service'
@@ -1119,19 +1113,25 @@ def _puma_plan(host, unit, master, ctx, problems):
         problems.append(('exec_start_unsupported', 'ExecStart of %s makes Puma listen on %s (command line), not on port %d: '
                          'change it by hand' % (unit, ', '.join(binds) or ', '.join(info['binds_given']), port)))
         return info, None
-    own = endpoint(bind['address']['host'], port)
-    others = [item for item in binds if item != own]
+    plan = _one_listener_plan(ctx, problems, binds, endpoint(bind['address']['host'], port), 'command line', 'http',
+                              lambda path, keep_tcp, handover: _app_servers.puma_exec_start(
+                                  ctx['exec_start'], bind, path, keep_tcp=keep_tcp, handover=handover))
+    return info, plan
+
+
+def _one_listener_plan(ctx, problems, binds, own, bind_source, protocol, rewrite):
+    """The plan of a server whose one listener on the pair's port (``own``, in ``binds``) moves to the socket;
+    ``rewrite(path, keep_tcp, handover)`` is its ExecStart on ``path``. None, with the problem, when it cannot be rewritten."""
     keep = [] if ctx['drop_tcp'] else [own]
-    socket = ctx['socket']
     try:
-        exec_start = _app_servers.puma_exec_start(ctx['exec_start'], bind, socket, keep_tcp=bool(keep))
-        handover = _app_servers.puma_exec_start(ctx['exec_start'], bind, handover_path(socket), handover=True)
+        exec_start = rewrite(ctx['socket'], bool(keep), False)
+        handover = rewrite(handover_path(ctx['socket']), False, True)
     except ValueError as exc:
         problems.append(('exec_start_unsupported', str(exc)))
-        return info, None
-    plan = {'binds': binds, 'bind_source': 'command line', 'others': others, 'keep': keep, 'protocol': 'http',
-            'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False, 'fields': {}}
-    return info, plan
+        return None
+    return {'binds': binds, 'bind_source': bind_source, 'others': [item for item in binds if item != own], 'keep': keep,
+            'protocol': protocol, 'exec_start': exec_start, 'handover_exec_start': handover, 'trust_forwarded': False,
+            'fields': {}}
 
 
 _PLANS = {'gunicorn': _gunicorn_plan, 'uvicorn': _uvicorn_plan, 'uwsgi': _uwsgi_plan, 'puma': _puma_plan}
