@@ -54,6 +54,9 @@ import socket
 from ansible_collections.keeplocal.traffic.plugins.module_utils import _gunicorn
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint, parse_ip, parse_network, split_host_port
 
+# Every app server the collection knows by process name: a hairpin to one of them from a client on its own host is a
+# Unix-socket candidate (the planner), and the watch names its pairs by them. SERVERS: those this module switches.
+KNOWN_SERVERS = ('daphne', 'granian', 'gunicorn', 'hypercorn', 'puma', 'unicorn', 'uvicorn', 'uwsgi', 'waitress')
 SERVERS = ('gunicorn', 'uvicorn', 'uwsgi', 'puma')
 # What each server speaks on the pair's listener: nginx must use the same (proxy_pass http:// or uwsgi_pass).
 PROTOCOLS = ('http', 'uwsgi')

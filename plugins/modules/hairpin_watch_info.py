@@ -147,6 +147,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils._app_servers import KNOWN_SERVERS
 from ansible_collections.keeplocal.traffic.plugins.module_utils._host_facts import NETWORK_OPTIONS
 from ansible_collections.keeplocal.traffic.plugins.module_utils._metrics import DEFAULT_CURRENCY, DEFAULT_PRICE_PER_GB
 from ansible_collections.keeplocal.traffic.plugins.module_utils._watch import (
@@ -158,9 +159,6 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._watch import (
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._watch_settings import SettingsError, check_settings
 
-APP_SERVERS = ['daphne', 'granian', 'gunicorn', 'hypercorn', 'puma', 'unicorn', 'uvicorn', 'uwsgi', 'waitress']
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -169,7 +167,7 @@ def main():
             interval=dict(type='str', default='60s'),
             top_pairs=dict(type='int', default=20),
             label_overrides=dict(type='dict', default={}),
-            app_servers=dict(type='list', elements='str', default=APP_SERVERS),
+            app_servers=dict(type='list', elements='str', default=list(KNOWN_SERVERS)),
             price_per_gb=dict(type='float', default=DEFAULT_PRICE_PER_GB),
             currency=dict(type='str', default=DEFAULT_CURRENCY),
             **NETWORK_OPTIONS

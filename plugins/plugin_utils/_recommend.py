@@ -13,6 +13,7 @@ alone. Pure functions, controller side; the plan reader (``_plan_reader.py``) on
 from __future__ import annotations
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint
+from ansible_collections.keeplocal.traffic.plugins.module_utils._app_servers import KNOWN_SERVERS, SERVERS
 
 ROLE_FOR_FIX = {
     'split_dns': 'keeplocal.traffic.split_dns',
@@ -24,9 +25,9 @@ ROLE_FOR_FIX = {
 # Listener processes that are application servers: TCP to them from the same host is worth a
 # Unix socket. Front ends (nginx's own public listener, haproxy, ...) are not: their clients are
 # other programs nobody here configures.
-APP_SERVERS = frozenset(('gunicorn', 'uwsgi', 'uvicorn', 'hypercorn', 'daphne', 'waitress', 'granian', 'puma', 'unicorn'))
+APP_SERVERS = frozenset(KNOWN_SERVERS)
 # What the unix_sockets role switches: a local nginx in front of gunicorn, uvicorn, uWSGI or Puma.
-UNIX_SOCKET_ROLE_SERVERS = frozenset(('gunicorn', 'uvicorn', 'uwsgi', 'puma'))
+UNIX_SOCKET_ROLE_SERVERS = frozenset(SERVERS)
 LOCAL_PROXIES = frozenset(('nginx',))
 # local_shortcut rewrites IPv4 tcp/udp with iptables or nftables.
 LOCAL_SHORTCUT_PROTOS = frozenset(('tcp', 'udp'))
