@@ -159,6 +159,7 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._watch import (
 )
 from ansible_collections.keeplocal.traffic.plugins.module_utils._watch_settings import SettingsError, check_settings
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(

@@ -86,7 +86,8 @@ def _fresh(address, tcp, entry, force):
             pair['address'] for pair in tcp))}
     pair = tcp[0]
     if pair.get('proposed') is None or not (pair.get('safe') or force):
-        reasons = '; '.join(reason['msg'] for reason in pair.get('reasons') or []) or 'no app server (gunicorn, uvicorn, uWSGI, Puma) under systemd found behind it'
+        reasons = ('; '.join(reason['msg'] for reason in pair.get('reasons') or [])
+                   or 'no app server (gunicorn, uvicorn, uWSGI, Puma) under systemd found behind it')
         return {'problem': _refusal(address, reasons + ' (set unix_sockets_force to switch anyway, or fix the cause)')}
     # A cutover interrupted before nginx moved keeps the backups of its first nginx change: the
     # files as they were before keeplocal touched them.
