@@ -1064,7 +1064,7 @@ def _uwsgi_plan(host, unit, master, ctx, problems):
         # Set in an ini file or the environment: no ExecStart takes it back (config_file_binds says how to move it).
         return info, None
     binds = _app_servers.uwsgi_binds(settings)
-    own = '%s:%d' % (listener['tcp']['host'], port) if ':' not in listener['tcp']['host'] else '[%s]:%d' % (listener['tcp']['host'], port)
+    own = endpoint(listener['tcp']['host'], port)
     plan = _one_listener_plan(ctx, problems, binds, own, listener['source'], listener['protocol'],
                               lambda path, keep_tcp, handover: _app_servers.uwsgi_exec_start(
                                   ctx['exec_start'], listener, path, keep_tcp=keep_tcp, handover=handover))
