@@ -58,6 +58,8 @@ from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses impor
 # Unix-socket candidate (the planner), and the watch names its pairs by them. SERVERS: those this module switches.
 KNOWN_SERVERS = ('daphne', 'granian', 'gunicorn', 'hypercorn', 'puma', 'unicorn', 'uvicorn', 'uwsgi', 'waitress')
 SERVERS = ('gunicorn', 'uvicorn', 'uwsgi', 'puma')
+# How messages spell them.
+SERVER_NAMES = {'gunicorn': 'gunicorn', 'uvicorn': 'uvicorn', 'uwsgi': 'uWSGI', 'puma': 'Puma'}
 # What each server speaks on the pair's listener: nginx must use the same (proxy_pass http:// or uwsgi_pass).
 PROTOCOLS = ('http', 'uwsgi')
 SOCKET_TEMPLATE = '/run/{app}/{server}.sock'
@@ -65,6 +67,18 @@ SOCKET_TEMPLATE = '/run/{app}/{server}.sock'
 LISTEN_FDS_START = 3
 # uvicorn honours --fd with --workers and --reload from this version on (before, it bound 127.0.0.1:8000).
 UVICORN_FD_WITH_WORKERS_SINCE = (0, 15)
+
+
+def in_words(words, conjunction='or'):
+    """``a, b, c or d`` for a message."""
+    words = list(words)
+    return words[0] if len(words) == 1 else '%s %s %s' % (', '.join(words[:-1]), conjunction, words[-1])
+
+
+def switched_servers(conjunction='or'):
+    """The servers this module switches, as messages spell them: ``gunicorn, uvicorn, uWSGI or Puma``."""
+    return in_words((SERVER_NAMES[server] for server in SERVERS), conjunction)
+
 
 _PYTHON = re.compile(r'^python[0-9.]*$')
 _UWSGI = re.compile(r'^uwsgi(?:[_-][A-Za-z0-9.]+)?$')

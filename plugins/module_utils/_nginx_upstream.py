@@ -748,7 +748,7 @@ def socket_path_problem(path):
     placeholders = PLACEHOLDER.findall(path)
     if placeholders:
         return ('the socket %s still names %s, which only a recognised app server under systemd fills in ({app} the unit, '
-                '{server} gunicorn, uvicorn, uwsgi or puma): give the socket path' % (path, ' and '.join(placeholders)))
+                '{server} %s): give the socket path' % (path, ' and '.join(placeholders), _app_servers.in_words(_app_servers.SERVERS)))
     if not posixpath.normpath(path).startswith('/run/'):
         return ('the socket %s is outside /run: use /run/<app>/ (emptied at every boot, so no stale socket outlives its '
                 'service; /tmp is hidden from services with PrivateTmp)' % path)
@@ -956,7 +956,6 @@ def _control_sockets(host, master, binds):
 # measured: gunicorn 24.1 to 27.0 an empty string, uWSGI 2.0.31's --http-socket 0.0.0.0, uvicorn 0.54.0 no client (null).
 # Puma 5.6.5 sets 127.0.0.1 for a Unix socket peer.
 SOCKET_PEER = {'gunicorn': '', 'uwsgi': '0.0.0.0', 'uvicorn': None, 'puma': '127.0.0.1'}
-SERVER_NAMES = {'gunicorn': 'gunicorn', 'uvicorn': 'uvicorn', 'uwsgi': 'uWSGI', 'puma': 'Puma'}
 
 
 def _unit_environment(settings, master):
@@ -1165,7 +1164,7 @@ def _server_info(host, unit, master, server, drop_tcp, port, socket_template, um
         problems.append(('exec_start_unsupported', 'ExecStart of %s: %s' % (unit, exc)))
         return info, None
     found, start = _app_servers.command_server(words)
-    name = SERVER_NAMES[server]
+    name = _app_servers.SERVER_NAMES[server]
     if found != server:
         problems.append(('exec_start_unsupported', 'ExecStart of %s does not run %s directly (%s); a wrapper hides its '
                          'options: make ExecStart run %s itself (the wrapper\'s last line, with its options), or change the '
@@ -1291,16 +1290,16 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
                 problems.append(('no_listener', 'no readable process holds the listener (run as root)'))
         if others:
             problems.append(('unknown_server', '%s is served by %s%s, which is not an app server this module switches '
-                             '(gunicorn, uvicorn, uWSGI, Puma): move it to a Unix socket by hand, or run the app under one of them'
+                             '(%s): move it to a Unix socket by hand, or run the app under one of them'
                              % (where, ', '.join(sorted(set('%s (pid %s)' % (proc.get('comm'), proc.get('pid')) for proc in others))),
-                                ' in %s' % ', '.join(units) if units else '')))
+                                ' in %s' % ', '.join(units) if units else '', _app_servers.switched_servers())))
         if len(kinds) > 1:
             problems.append(('listener_shared', 'the listener on %s is held by %s at once' % (where, ' and '.join(kinds))))
         if len(units) > 1:
             problems.append(('listener_shared', 'the listener is held by several units: %s' % ', '.join(units)))
         elif servers and not units:
             problems.append(('not_systemd', '%s (pid %s) does not run in a systemd service' % (
-                SERVER_NAMES[kinds[0]], sorted(servers, key=int)[0])))
+                _app_servers.SERVER_NAMES[kinds[0]], sorted(servers, key=int)[0])))
         clients = []
         if key[0] == 'tcp':
             clients = _clients(host, key[1], pids)
@@ -1316,7 +1315,7 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
             if remote_ips and drop_tcp:
                 problems.append(('reachable_remotely', '%s listens on %s port %d, which other hosts can reach: dropping TCP may '
                                  'cut them off (keep TCP, or make sure nothing else uses it)'
-                                 % (SERVER_NAMES[kinds[0]] if len(kinds) == 1 else 'the app server', ', '.join(remote_ips), key[1])))
+                                 % (_app_servers.SERVER_NAMES[kinds[0]] if len(kinds) == 1 else 'the app server', ', '.join(remote_ips), key[1])))
         if unreadable:
             problems.append(('owners_unreadable', 'cannot tell %s: %s' % (' or '.join(unreadable), access)))
         info, proposed = None, None
@@ -1333,7 +1332,7 @@ def build_pairs(analysis, host, socket_template=SOCKET_TEMPLATE, drop_tcp=True, 
                                      'pair cannot work over TCP either; correct nginx or the server first' % (
                                          protocols[0], key[1], ', '.join('%s at %s:%s' % (site['directive'], site['file'], site['line'])
                                                                          for site in backend['sites']),
-                                         SERVER_NAMES[kinds[0]], info['protocol'])))
+                                         _app_servers.SERVER_NAMES[kinds[0]], info['protocol'])))
         pair = {
             'kind': key[0],
             'address': site_text(first) if key[0] == 'tcp' else 'unix:' + key[1],
@@ -1471,8 +1470,8 @@ def plan(params, files, host):
         raise Refused(not_proxied_message(address, port, sockets, analysis, addresses, files))
     if has_placeholder(socket):
         reasons = '; '.join(reason['msg'] for reason in (tcp_pair or {}).get('reasons') or [])
-        raise Refused('socket %s has a placeholder, but no app server (gunicorn, uvicorn, uWSGI, Puma) under systemd serves %s%s: '
-                      'give the socket path' % (socket, address, ' (%s)' % reasons if reasons else ''))
+        raise Refused('socket %s has a placeholder, but no app server (%s) under systemd serves %s%s: give the socket path'
+                      % (socket, _app_servers.switched_servers(), address, ' (%s)' % reasons if reasons else ''))
     if mode == 'switch' and socket_path_problem(socket):
         raise Refused('socket: %s' % socket_path_problem(socket))
     if params['backup']:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
+from ansible_collections.keeplocal.traffic.plugins.module_utils._app_servers import switched_servers
 from ansible_collections.keeplocal.traffic.plugins.module_utils._records import (
     VERSIONS,
     RecordError,
@@ -87,7 +88,7 @@ def _fresh(address, tcp, entry, force):
     pair = tcp[0]
     if pair.get('proposed') is None or not (pair.get('safe') or force):
         reasons = ('; '.join(reason['msg'] for reason in pair.get('reasons') or [])
-                   or 'no app server (gunicorn, uvicorn, uWSGI, Puma) under systemd found behind it')
+                   or 'no app server (%s) under systemd found behind it' % switched_servers())
         return {'problem': _refusal(address, reasons + ' (set unix_sockets_force to switch anyway, or fix the cause)')}
     # A cutover interrupted before nginx moved keeps the backups of its first nginx change: the
     # files as they were before keeplocal touched them.

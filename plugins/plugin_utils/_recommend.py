@@ -13,7 +13,7 @@ alone. Pure functions, controller side; the plan reader (``_plan_reader.py``) on
 from __future__ import annotations
 
 from ansible_collections.keeplocal.traffic.plugins.module_utils._addresses import endpoint
-from ansible_collections.keeplocal.traffic.plugins.module_utils._app_servers import KNOWN_SERVERS, SERVERS
+from ansible_collections.keeplocal.traffic.plugins.module_utils._app_servers import KNOWN_SERVERS, SERVERS, switched_servers
 
 ROLE_FOR_FIX = {
     'split_dns': 'keeplocal.traffic.split_dns',
@@ -104,8 +104,8 @@ def _unix_socket(entry):
                           % (entry['host'], listener, address))
     if listener not in UNIX_SOCKET_ROLE_SERVERS:
         return _manual('on %s, have %s listen on a Unix socket and point %s at it instead of %s '
-                       '(the unix_sockets role switches gunicorn, uvicorn, uWSGI and Puma behind nginx only)'
-                       % (entry['host'], listener, client or 'its local client', address))
+                       '(the unix_sockets role switches %s behind nginx only)'
+                       % (entry['host'], listener, client or 'its local client', address, switched_servers('and')))
     return _manual('on %s, %s reaches %s at %s: point it at a Unix socket %s also listens on '
                    '(the unix_sockets role switches the pair only when nginx is the client)'
                    % (entry['host'], client, listener, address, listener))

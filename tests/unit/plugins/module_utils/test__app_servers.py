@@ -363,3 +363,10 @@ def test_puma_bind_in_a_config_file_is_refused_with_the_file_and_the_fix():
 def test_puma_tls_is_refused():
     settings = a.puma_settings(['-b', 'ssl://127.0.0.1:9292?key=k&cert=c'])
     assert [code for code, dummy in a.puma_problems('shop.service', settings, settings['binds'][0], 9292)] == ['https']
+
+
+def test_messages_name_the_switched_servers_from_one_list():
+    assert a.switched_servers() == 'gunicorn, uvicorn, uWSGI or Puma'
+    assert a.switched_servers('and') == 'gunicorn, uvicorn, uWSGI and Puma'
+    assert set(a.SERVER_NAMES) == set(a.SERVERS)
+    assert a.in_words(['gunicorn']) == 'gunicorn'

@@ -168,7 +168,7 @@ def test_unknown_server_is_refused_naming_the_unit():
     pair = pair_for(host_for(VENV + 'hypercorn shop.asgi:app', [(301, 1, 'hypercorn', ['/srv/venv/bin/python3', VENV + 'hypercorn'])]))
     assert codes(pair) == ['unknown_server']
     assert pair['reasons'][0]['msg'] == ('port 8000 is served by hypercorn (pid 301) in shop.service, which is not an app server '
-                                         'this module switches (gunicorn, uvicorn, uWSGI, Puma): move it to a Unix socket by hand, or '
+                                         'this module switches (gunicorn, uvicorn, uWSGI or Puma): move it to a Unix socket by hand, or '
                                          'run the app under one of them')
 
 

@@ -89,7 +89,7 @@ def test_unsafe_pairs_need_force():
 
 def test_no_gunicorn_behind_the_port_is_refused_even_with_force():
     result = step(discovered(tcp_pair(proposed=None)), force=True)
-    assert result['step'] is None and 'no app server (gunicorn, uvicorn, uWSGI, Puma)' in result['problem']
+    assert result['step'] is None and 'no app server (gunicorn, uvicorn, uWSGI or Puma)' in result['problem']
 
 
 def test_an_address_nginx_does_not_proxy_to_is_refused():
