@@ -24,6 +24,8 @@ SCENARIO = os.path.join(REPO, 'molecule', 'unix_sockets')
 INVENTORY = os.path.join(REPO, 'molecule', 'resources', 'lab', 'inventory.yml')
 ROLE_PLAYBOOK = os.path.join(SCENARIO, 'role.yml')
 KILL_AT = os.path.join(SCENARIO, 'files', 'kill_at.py')
+# The scenario's load against svc-b's pair, the same in its tests and here.
+LOAD_ARGS = os.path.join(SCENARIO, 'files', 'lab_load.args')
 RECORD = '/var/lib/keeplocal/unix_sockets.json'
 ADDRESS = '127.0.0.1:8000'
 
@@ -116,9 +118,10 @@ def problems_after(revert):
 
 
 def load_start():
+    with open(LOAD_ARGS) as handle:
+        load_args = handle.read().strip()
     on('svc-a', 'rm -f /root/kill-load.json /root/kill-load.json.running; systemd-run --unit keeplocal-kill-load --collect '
-                '/usr/bin/python3 /root/http_load.py --host 192.168.1.20 --port 80 --path /load --expect-json-key backend=svc-b '
-                '--threads 4 --out /root/kill-load.json')
+                '/usr/bin/python3 /root/http_load.py %s --out /root/kill-load.json' % load_args)
     for dummy in range(300):
         if on('svc-a', 'test -e /root/kill-load.json.running && echo yes || true') == 'yes':
             return
