@@ -42,7 +42,14 @@ the passed ones no bind names. The rewrite replaces the pair's bind with ``-b un
 ``drop_tcp: false`` the TCP bind stays and takes the socket unit's TCP descriptor). SIGTERM (systemd's
 default) stops Puma gracefully: requests in flight are answered first. Over a Unix socket Puma sets
 REMOTE_ADDR to 127.0.0.1, as over loopback TCP. A bind only in a config file is refused with the
-fix (move it to ExecStart), as is a pair Puma's command line does not name.
+fix (move it to ExecStart), as is a pair Puma's command line does not name. The handover copy runs
+without the command line's ``--pidfile``/``--state``/``--control-url``/``--control-token``; it reads
+the config file too, and measured with 5.6.5 and 6.6.0 a second Puma with the service's ``pidfile``,
+``state_path`` or ``activate_control_app`` there rewrites the service's state file, deletes its
+pidfile and exits when the control server's address is taken. The command line wins over the config
+file (a control server can be moved, not turned off: ``--control-url ''`` is an invalid URI), so the
+copy gets ``--pidfile``/``--state``/``--control-url unix://`` paths of its own for each of those words
+a line scan of the config file finds (puma_config_shared; it cannot see files the config loads).
 """
 
 from __future__ import annotations
@@ -653,6 +660,12 @@ PUMA_SHORT = {'-b': '--bind', '-p': '--port', '-C': '--config', '-S': '--state',
 # What a second Puma (the handover copy) must not share with the service: the files it writes and deletes on exit,
 # its control server's address.
 PUMA_HANDOVER_DROP = ('pidfile', 'state', 'control-url', 'control-token')
+# The same three set in Puma's config file (its DSL words), which the handover copy reads too and no command line
+# takes back: each gets the command-line option that overrides it (the command line wins over the config file) with
+# a private path in the copy's own runtime directory. Measured with 5.6.5 and 6.6.0: without them the copy rewrites the
+# service's state file, deletes its pidfile and, failing to bind the control server's address, exits.
+PUMA_CONFIG_SHARED = (('pidfile', '--pidfile', 'puma.pid'), ('state_path', '--state', 'puma.state'),
+                      ('activate_control_app', '--control-url', 'puma-control.sock'))
 PUMA_DEFAULT_HOST = '0.0.0.0'
 
 
@@ -710,20 +723,56 @@ def puma_binds(settings):
     return binds
 
 
-def puma_exec_start(value, bind, socket, keep_tcp=False, handover=False):
+def puma_config_shared(text):
+    """The DSL words of PUMA_CONFIG_SHARED (``pidfile``, ``state_path``, ``activate_control_app``) a Puma config file's
+    text uses, in PUMA_CONFIG_SHARED's order. A line scan, not Ruby: whole-line comments and ``=begin``/``=end`` blocks
+    are skipped, a word anywhere else on a line counts (a trailing comment naming one only adds a harmless override).
+    It cannot see settings made in files the config loads (``load``, ``require``, ``instance_eval``) or by names it
+    builds at run time."""
+    found = set()
+    in_block_comment = False
+    for line in (text or '').splitlines():
+        if in_block_comment:
+            in_block_comment = not line.startswith('=end')
+            continue
+        if line.startswith('=begin'):
+            in_block_comment = True
+            continue
+        if line.lstrip().startswith('#'):
+            continue
+        found.update(re.findall(r'\b(pidfile|state_path|activate_control_app)\b', line))
+    return [word for word, dummy, dummy2 in PUMA_CONFIG_SHARED if word in found]
+
+
+def puma_handover_overrides(shared, directory):
+    """The command-line words giving the handover copy its own pidfile, state file and control server (each under
+    ``directory``) for the config-file settings ``shared`` (from puma_config_shared). A control server cannot be
+    turned off from the command line (``--control-url ''`` is an invalid URI to Puma), so it is moved."""
+    words = []
+    for word, option, name in PUMA_CONFIG_SHARED:
+        if word in shared:
+            path = directory.rstrip('/') + '/' + name
+            words.extend([option, _gunicorn.quote_word('unix://' + path if option == '--control-url' else path)])
+    return words
+
+
+def puma_exec_start(value, bind, socket, keep_tcp=False, handover=False, overrides=()):
     """An ExecStart running Puma on ``socket`` (adopted from systemd): ``-b unix://SOCKET`` right after the
     executable, the pair's bind (``bind`` from puma_settings) removed unless ``keep_tcp`` (then its descriptor comes
     from the socket unit too); with ``handover`` the options a second instance must not share (--pidfile, --state,
-    --control-url, --control-token) removed. Every other word is kept."""
+    --control-url, --control-token) removed and ``overrides`` (puma_handover_overrides: private values for what the
+    config file sets) added after the bind. Every other word is kept."""
     args = server_args(value, 'puma')
     if args is None:
         raise ValueError('ExecStart does not run Puma directly: a wrapper hides its options')
     remove = []
     if not keep_tcp:
         remove.append(bind['span'])
+    added = ['-b', _gunicorn.quote_word('unix://' + socket)]
     if handover:
         remove.extend(span for span in option_spans(args, PUMA_OPTIONS, short=PUMA_SHORT) if span['option'] in PUMA_HANDOVER_DROP)
-    return rewrite_words(value, 'puma', remove, ['-b', _gunicorn.quote_word('unix://' + socket)])
+        added.extend(overrides)
+    return rewrite_words(value, 'puma', remove, added)
 
 
 def puma_problems(unit, settings, bind, port, configs_found=None):

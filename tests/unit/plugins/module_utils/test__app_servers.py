@@ -349,6 +349,45 @@ def test_puma_exec_start_replaces_the_pairs_bind_and_keeps_the_rest():
         a.puma_exec_start('/usr/local/bin/bundle exec puma -p 9292', bind, '/run/shop/puma.sock')
 
 
+RAILS_PUMA_RB = """\
+# Specifies the `pidfile` that Puma will use.
+pidfile ENV.fetch("PIDFILE") { "tmp/pids/server.pid" }
+port ENV.fetch("PORT") { 3000 }
+"""
+
+
+@pytest.mark.parametrize('text, shared', [
+    (RAILS_PUMA_RB, ['pidfile']),
+    ("state_path '/srv/shop/tmp/puma.state'\nactivate_control_app 'unix:///srv/shop/tmp/ctl.sock', { no_token: true }\n"
+     "pidfile '/srv/shop/tmp/puma.pid'\n", ['pidfile', 'state_path', 'activate_control_app']),
+    ("  activate_control_app\n", ['activate_control_app']),
+    ("# pidfile 'x'\n   # state_path 'y'\n=begin\nactivate_control_app\n=end\nworkers 2\n", []),
+    # A word on a line with code counts even in a trailing comment: an override too many is harmless.
+    ("workers 2 # no pidfile here\n", ['pidfile']),
+    ('', []),
+    (None, []),
+])
+def test_puma_config_shared_reads_the_dsl_words_outside_comments(text, shared):
+    assert a.puma_config_shared(text) == shared
+
+
+def test_puma_handover_gets_private_values_for_what_the_config_file_sets():
+    overrides = a.puma_handover_overrides(['pidfile', 'state_path', 'activate_control_app'], '/run/shop-keeplocal-handover')
+    assert overrides == ['--pidfile', '/run/shop-keeplocal-handover/puma.pid', '--state', '/run/shop-keeplocal-handover/puma.state',
+                         '--control-url', 'unix:///run/shop-keeplocal-handover/puma-control.sock']
+    assert a.puma_handover_overrides(['state_path'], '/run/shop-keeplocal-handover/') == [
+        '--state', '/run/shop-keeplocal-handover/puma.state']
+    assert a.puma_handover_overrides([], '/run/shop-keeplocal-handover') == []
+    value = '/usr/bin/puma -C config/puma.rb -b tcp://127.0.0.1:9292 --pidfile /run/shop/puma.pid config.ru'
+    (bind,) = a.puma_settings(a.server_args(value, 'puma'))['binds']
+    # The command line's --pidfile goes, the private one follows the bind; the service's ExecStart gets none of them.
+    assert a.puma_exec_start(value, bind, '/run/shop/puma.handover.sock', handover=True, overrides=overrides[:2]) == (
+        '/usr/bin/puma -b unix:///run/shop/puma.handover.sock --pidfile /run/shop-keeplocal-handover/puma.pid '
+        '-C config/puma.rb config.ru')
+    assert a.puma_exec_start(value, bind, '/run/shop/puma.sock', overrides=overrides) == (
+        '/usr/bin/puma -b unix:///run/shop/puma.sock -C config/puma.rb --pidfile /run/shop/puma.pid config.ru')
+
+
 def test_puma_bind_in_a_config_file_is_refused_with_the_file_and_the_fix():
     settings = a.puma_settings(['-C', '/srv/shop/config/puma.rb'], {}, '/srv/shop')
     ((code, msg),) = a.puma_problems('shop.service', settings, None, 9292, ['/srv/shop/config/puma.rb'])
