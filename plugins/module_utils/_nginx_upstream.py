@@ -1098,8 +1098,11 @@ def _puma_plan(host, unit, master, ctx, problems):
     settings = _app_servers.puma_settings(ctx['args'], ctx['environment'], (master or {}).get('cwd') or ctx['working_directory'])
     found = [path for path in settings['config_candidates'] if path in host.get('config_files', {})]
     binds = _app_servers.puma_binds(settings)
+    config_text = host['config_files'][found[0]] if found else ''
     info = {'config_file': found[0] if found else None, 'workers': settings['workers'],
-            'binds_given': [bind['value'] for bind in settings['binds']]}
+            'binds_given': [bind['value'] for bind in settings['binds']],
+            'config_shared': ([word for word, dummy, dummy2 in _app_servers.PUMA_CONFIG_SHARED] if config_text is None
+                              else _app_servers.puma_config_shared(config_text))}
     if port is None:
         # nginx points at a Unix socket already (a cutover in progress or done): the server is read, nothing is rewritten.
         return info, None
@@ -1112,9 +1115,16 @@ def _puma_plan(host, unit, master, ctx, problems):
         problems.append(('exec_start_unsupported', 'ExecStart of %s makes Puma listen on %s (command line), not on port %d: '
                          'change it by hand' % (unit, ', '.join(binds) or ', '.join(info['binds_given']), port)))
         return info, None
+    # The handover copy reads the config file too: what it sets there that the copy must not share (the pidfile, the
+    # state file, the control server) goes to the copy's own RuntimeDirectory, which systemd makes writable by its user.
+    # A config file that exists but cannot be read is taken to set all of them: the overrides are harmless.
+    runtime_directory = ctx['handover_name'] if info['config_shared'] else None
+    overrides = _app_servers.puma_handover_overrides(info['config_shared'], '/run/%s' % runtime_directory) if runtime_directory else []
     plan = _one_listener_plan(ctx, problems, binds, endpoint(bind['address']['host'], port), 'command line', 'http',
                               lambda path, keep_tcp, handover: _app_servers.puma_exec_start(
-                                  ctx['exec_start'], bind, path, keep_tcp=keep_tcp, handover=handover))
+                                  ctx['exec_start'], bind, path, keep_tcp=keep_tcp, handover=handover, overrides=overrides))
+    if plan is not None:
+        plan['fields'] = {'handover_runtime_directory': runtime_directory}
     return info, plan
 
 
@@ -1172,8 +1182,9 @@ def _server_info(host, unit, master, server, drop_tcp, port, socket_template, um
         return info, None
     app = unit[:-len('.service')] if unit.endswith('.service') else unit
     socket = _app_servers.socket_path(socket_template, app, server)
+    handover_name = app + '-keeplocal-handover'
     ctx = {'args': [word['value'] for word in words[start:]], 'environment': _unit_environment(settings, master), 'port': port,
-           'socket': socket, 'drop_tcp': drop_tcp, 'umask': umask, 'exec_start': settings['exec_start'], 'peer': peer,
+           'socket': socket, 'handover_name': handover_name, 'drop_tcp': drop_tcp, 'umask': umask, 'exec_start': settings['exec_start'], 'peer': peer,
            'working_directory': settings['working_directory'], 'cat': cat}
     details, plan = _PLANS[server](host, unit, master, ctx, problems)
     info.update(details)
@@ -1200,10 +1211,10 @@ def _server_info(host, unit, master, server, drop_tcp, port, socket_template, um
         # How to see the server answer on a socket: an HTTP request, or (uwsgi protocol) a uwsgi packet.
         'probe': plan['protocol'],
         'socket': socket, 'socket_dir': socket_dir,
-        'handover_socket': handover_path(socket), 'handover_name': app + '-keeplocal-handover',
+        'handover_socket': handover_path(socket), 'handover_name': handover_name,
         'socket_unit': app + '.socket', 'socket_unit_path': '/etc/systemd/system/%s.socket' % app,
         'dropin_path': dropin, 'exec_start': plan['exec_start'], 'handover_exec_start': plan['handover_exec_start'],
-        'handover_control_socket': None, 'trust_forwarded': plan['trust_forwarded'],
+        'handover_control_socket': None, 'handover_runtime_directory': None, 'trust_forwarded': plan['trust_forwarded'],
         'original_exec_start': original, 'tcp_listen': plan['keep'], 'user': settings['user'],
         'unit_copy': _gunicorn.unit_copy_text(cat, skip_sources=[dropin]),
     }

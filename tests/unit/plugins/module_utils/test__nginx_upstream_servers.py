@@ -351,6 +351,28 @@ def test_puma_keeps_tcp_when_asked():
     assert pair['proposed']['exec_start'] == '/usr/bin/puma -b unix:///run/shop/puma.sock -p 8000 config.ru'
 
 
+@pytest.mark.parametrize('config_text, shared, overrides', [
+    ('pidfile ENV.fetch("PIDFILE") { "tmp/pids/server.pid" }\nstate_path "tmp/pids/puma.state"\n'
+     'activate_control_app "tcp://127.0.0.1:9293"\n', ['pidfile', 'state_path', 'activate_control_app'],
+     '--pidfile /run/shop-keeplocal-handover/puma.pid --state /run/shop-keeplocal-handover/puma.state '
+     '--control-url unix:///run/shop-keeplocal-handover/puma-control.sock '),
+    ('workers 2\n', [], ''),
+    # Found but not readable: taken to set all three.
+    (None, ['pidfile', 'state_path', 'activate_control_app'],
+     '--pidfile /run/shop-keeplocal-handover/puma.pid --state /run/shop-keeplocal-handover/puma.state '
+     '--control-url unix:///run/shop-keeplocal-handover/puma-control.sock '),
+])
+def test_puma_handover_copy_gets_its_own_files_for_what_the_config_file_sets(config_text, shared, overrides):
+    exec_start = '/usr/bin/puma -b tcp://127.0.0.1:8000 config.ru'
+    pair = pair_for(host_for(exec_start, PUMA[:1], config_files={'/srv/shop/config/puma.rb': config_text}))
+    assert pair['safe'], pair['reasons']
+    assert pair['server']['config_file'] == '/srv/shop/config/puma.rb' and pair['server']['config_shared'] == shared
+    proposed = pair['proposed']
+    assert proposed['exec_start'] == '/usr/bin/puma -b unix:///run/shop/puma.sock config.ru'
+    assert proposed['handover_exec_start'] == '/usr/bin/puma -b unix:///run/shop/puma.handover.sock %sconfig.ru' % overrides
+    assert proposed['handover_runtime_directory'] == ('shop-keeplocal-handover' if shared else None)
+
+
 @pytest.mark.parametrize('exec_start, config_files, expected', [
     ('/usr/bin/puma -C /srv/shop/config/puma.rb', {'/srv/shop/config/puma.rb': "bind 'tcp://127.0.0.1:8000'\n"}, ['config_file_binds']),
     ('/usr/bin/puma', {}, ['config_file_binds']),
