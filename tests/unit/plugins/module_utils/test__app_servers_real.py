@@ -240,8 +240,9 @@ def listening_tcp(port):
 UNIT = '# /etc/systemd/system/shop.service\n[Service]\nUser=shop\nExecStart=%s\n'
 
 
-def discover(exec_start, processes, port, site=None, version=None, gunicorn_version=None, **kwargs):
-    """build_pairs over a host where the service runs ``exec_start`` on 127.0.0.1:port (shaped as the module reports it)."""
+def discover(exec_start, processes, port, site=None, version=None, gunicorn_version=None, config_files=None, **kwargs):
+    """build_pairs over a host where the service runs ``exec_start`` on 127.0.0.1:port (shaped as the module reports it);
+    ``config_files``: {path: text} the module read."""
     tcp = [{'local_ip': '127.0.0.1', 'local_port': port, 'remote_ip': '0.0.0.0', 'remote_port': 0, 'state': 'LISTEN', 'uid': 0,
             'inode': 100}]
     found = {}
@@ -254,7 +255,7 @@ def discover(exec_start, processes, port, site=None, version=None, gunicorn_vers
     if gunicorn_version:
         unit['gunicorn_version'] = {'version': gunicorn_version, 'path': None}
     host = {'addresses': [], 'tcp': tcp, 'unix': [], 'owners': {'100': [pid for pid, dummy, dummy2, dummy3 in processes]},
-            'processes': found, 'units': {'shop.service': unit}, 'config_files': {}}
+            'processes': found, 'units': {'shop.service': unit}, 'config_files': dict(config_files or {})}
     text = (site or LAB_SITE.replace('127.0.0.1:8000', '127.0.0.1:%d' % port))
     files = debian({'shop': text})
     (pair,) = nu.build_pairs(nu.analyze(payload_of(files), []), host, **kwargs)['pairs']
@@ -501,3 +502,64 @@ def test_puma(servers, tmp_path, keep_tcp):
     conn.close()
     # Puma 5 re-raises SIGTERM after its graceful stop; systemd counts death by the stop signal as a clean exit.
     assert proc.wait(15) in (0, -signal.SIGTERM)
+
+
+@pytest.mark.parametrize('control', ['unix', 'tcp'])
+def test_puma_config_file_pidfile_state_and_control_stay_the_services(servers, tmp_path, control):
+    """A config file setting pidfile, state_path and activate_control_app: the handover copy, which reads it too, runs
+    next to the service with its own (in what stands for its RuntimeDirectory) and leaves the service's intact."""
+    puma = shutil.which('puma')
+    if not puma:
+        pytest.skip('puma not installed (Debian: apt-get install puma)')
+    cwd = tmp_path / 'rack'
+    cwd.mkdir()
+    (cwd / 'config.ru').write_text(RACK_APP)
+    service_dir, runtime_dir = tmp_path / 'service', tmp_path / 'handover-runtime'
+    service_dir.mkdir()
+    runtime_dir.mkdir()
+    control_url = 'unix://%s/control.sock' % service_dir if control == 'unix' else 'tcp://127.0.0.1:%d' % free_port()
+    config = str(cwd / 'puma.rb')
+    text = ("pidfile '%s/puma.pid'\nstate_path '%s/puma.state'\nactivate_control_app '%s', { no_token: true }\n"
+            % (service_dir, service_dir, control_url))
+    (cwd / 'puma.rb').write_text(text)
+    port = free_port()
+    original = '%s -C %s -b tcp://127.0.0.1:%d -w 2 config.ru' % (puma, config, port)
+    processes = [(301, 1, 'puma', ['puma 5.6.5 (tcp://127.0.0.1:%d) [rack]' % port, ''])]
+    proposed = discover(original, processes, port, config_files={config: text})
+    assert proposed['handover_runtime_directory'] == 'shop-keeplocal-handover'
+
+    final_path, handover_path = str(tmp_path / 'final.sock'), str(tmp_path / 'handover.sock')
+    sock = listening_unix(final_path)
+    service, service_log = servers.start(argv_of(proposed['exec_start'].replace(proposed['socket'], final_path)), 'service',
+                                         sockets=[sock], cwd=str(cwd))
+    sock.close()
+    wait_for(http_get, final_path, service, service_log)
+    control_at = (control_url[len('unix://'):] if control == 'unix' else int(control_url.rsplit(':', 1)[1]))
+
+    def service_intact():
+        assert (service_dir / 'puma.pid').read_text().strip() == str(service.pid)
+        assert 'pid: %d\n' % service.pid in (service_dir / 'puma.state').read_text()
+        status, stats = http_get(control_at, '/stats')
+        assert status == 200 and 'booted_workers' in stats, stats
+        assert http_get(final_path)[0] == 200
+
+    service_intact()
+    sock = listening_unix(handover_path)
+    handover_exec_start = (proposed['handover_exec_start'].replace(proposed['handover_socket'], handover_path)
+                           .replace('/run/shop-keeplocal-handover', str(runtime_dir)))
+    handover, handover_log = servers.start(argv_of(handover_exec_start), 'handover', sockets=[sock], cwd=str(cwd))
+    sock.close()
+    status, body = wait_for(http_get, handover_path, handover, handover_log)
+    assert status == 200 and body['pid'] != service.pid
+    # The copy's own pidfile and control server, in its runtime directory.
+    assert (runtime_dir / 'puma.pid').read_text().strip() == str(handover.pid)
+    # Its control server has a token of its own (Puma makes one up): it answers, and refuses us.
+    conn = UnixHTTPConnection(str(runtime_dir / 'puma-control.sock'))
+    conn.request('GET', '/stats')
+    assert conn.getresponse().status == 403
+    conn.close()
+    service_intact()
+    os.killpg(handover.pid, signal.SIGTERM)
+    assert handover.wait(15) in (0, -signal.SIGTERM)
+    service_intact()
+
