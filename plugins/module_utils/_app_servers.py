@@ -32,7 +32,7 @@ equals an adopted one is not bound again. The rewrite names the socket path on t
 ``--http`` starts uWSGI's HTTP router, a process of its own that binds its address itself; it is
 refused with the fix (``--http-socket``, which uWSGI's docs recommend behind nginx).
 
-Puma (Ruby; checked with Debian bookworm's 5.6.5): ``-b``/``--bind URI`` and ``-p``/``--port N``
+Puma (Ruby; checked with Debian bookworm's 5.6.5 and trixie's 6.6.0): ``-b``/``--bind URI`` and ``-p``/``--port N``
 (``tcp://0.0.0.0:N``) on the command line replace every bind of the config file (``-C``, else
 ``config/puma/<env>.rb`` or ``config/puma.rb`` under the working directory) and of config.ru's
 ``#\\`` options; without them those decide, else ``tcp://0.0.0.0:9292``. With

@@ -262,6 +262,8 @@ pairs:
       C(handover_control_socket) is C(disabled) when the handover copy runs with C(--no-control-socket). gunicorn 25.1
       and later have a control socket (C(gunicornc)) whose path the copy would share with the service, remove when it
       starts and delete when it stops; older versions do not know the option, so it is null there.
+      C(handover_runtime_directory) (Puma) names the C(RuntimeDirectory=) of the handover copy, where it gets its own
+      pidfile, state file and control socket for those Puma's config file sets (C(server.config_shared)); null otherwise.
     - C(gunicorn.version) is the version of the gunicorn package the service's interpreter imports (read from its
       C(gunicorn/__init__.py), nothing is run), or null; C(gunicorn.control_socket) says whether it has the control
       socket (C(supported) true, false or null when unknown, C(why), and C(observed), the control sockets its master
@@ -270,7 +272,9 @@ pairs:
     - C(server) is the same description for any app server (C(server.server) names it; C(gunicorn) is set for gunicorn
       only), with C(binds), C(bind_source), C(protocol), C(version) (uvicorn's, read from its package), uvicorn's
       C(workers), C(reload), C(proxy_headers), C(forwarded_allow_ips), uWSGI's C(listeners) (each with its C(source),
-      the command line, a C(UWSGI_*) variable or an ini file and line) and C(configs), gunicorn's C(worker_class).
+      the command line, a C(UWSGI_*) variable or an ini file and line) and C(configs), gunicorn's C(worker_class), Puma's
+      C(config_file) and C(config_shared) (which of C(pidfile), C(state_path), C(activate_control_app) a line scan
+      finds in it).
   returned: always
   type: list
   elements: dict
