@@ -562,4 +562,3 @@ def test_puma_config_file_pidfile_state_and_control_stay_the_services(servers, t
     os.killpg(handover.pid, signal.SIGTERM)
     assert handover.wait(15) in (0, -signal.SIGTERM)
     service_intact()
-
