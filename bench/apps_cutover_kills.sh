@@ -104,13 +104,9 @@ reboot_until_served() {   # restarts the container; prints the seconds until ngi
   local start now
   start=$(date +%s.%N)
   podman restart -t 30 "$name" >/dev/null
-  for _ in $(seq 900); do
-    if [[ $(in_c curl -fsm 2 "http://127.0.0.1:$port$path" 2>/dev/null) == *"$text"* ]]; then
-      now=$(date +%s.%N); python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$start" "$now"; return
-    fi
-    sleep 0.2
-  done
-  fail "$site did not serve within 3 min of the restart"
+  apps_wait_served "$port" "$path" "$text" 900 0.2 || fail "$site did not serve within 3 min of the restart"
+  now=$(date +%s.%N)
+  python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$start" "$now"
 }
 
 rows=$out/rows.jsonl

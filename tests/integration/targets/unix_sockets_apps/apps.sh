@@ -74,6 +74,15 @@ apps_install_variants() {   # installs the chosen variants' units, ini files and
   in_c systemctl reload nginx
 }
 
+apps_wait_served() {   # apps_wait_served PORT PATH TEXT TRIES PAUSE: until nginx on PORT answers PATH with TEXT
+  local _
+  for _ in $(seq "$4"); do
+    [[ $(in_c curl -fsm 2 "http://127.0.0.1:$1$2" 2>/dev/null) == *"$3"* ]] && return 0
+    sleep "$5"
+  done
+  return 1
+}
+
 apps_container_start() {   # removes containers of killed runs, boots $name, waits for each site, writes $out/inventory
   local old prefix=${name%-*} entry site port path text
   for old in $(podman ps -a --format '{{.Names}}' | grep -E "^$prefix-[0-9]+\$" || true); do
@@ -87,8 +96,7 @@ apps_container_start() {   # removes containers of killed runs, boots $name, wai
   apps_install_variants
   for entry in "${sites[@]}"; do
     IFS=: read -r site port path text <<<"$entry"
-    for _ in $(seq 60); do [[ $(in_c curl -fs "http://127.0.0.1:$port$path" 2>/dev/null) == *"$text"* ]] && continue 2; sleep 0.5; done
-    fail "$site does not answer on :$port$path"
+    apps_wait_served "$port" "$path" "$text" 60 0.5 || fail "$site does not answer on :$port$path"
   done
   podman cp "$repo/molecule/resources/files/http_load.py" "$name:/root/http_load.py"
   printf 'apps ansible_connection=lab_podman ansible_host=%s ansible_python_interpreter=/usr/bin/python3\n' "$name" >"$out/inventory"
