@@ -184,8 +184,20 @@ def one(task, occurrence, reboot, delay, revert=False):
         'requests': load['requests'], 'failed': load['failed'],
         'failed_kill_run': failed_between(load, t_kill, t_reboot), 'failed_reboot': failed_between(load, t_reboot, t_rerun),
         'failed_rerun': failed_between(load, t_rerun, t_done + 3), 'downtime_s': downtime(load), 'served_again_s': served_again_s,
+        # A request sent while svc-b was down can end (timed out) after the rerun began: counted in the rerun, caused before it.
+        'failed_rerun_sent_before': sum(1 for failure in load.get('failures', [])
+                                        if failure['time'] >= t_rerun and failure.get('sent', t_rerun) < t_rerun),
+        'rerun_reasons': sorted(set(failure['reason'][:80] for failure in load.get('failures', []) if failure['time'] >= t_rerun))[:3],
         'reasons': sorted(set(str(failure.get('reason', failure))[:80] for failure in load.get('failures', [])))[:3],
     }
+
+
+def rerun_failures(row):
+    """The rerun's failed requests, saying how many of them were sent before it began."""
+    before = row.get('failed_rerun_sent_before') or 0
+    if not row['failed_rerun'] or not before:
+        return str(row['failed_rerun'])
+    return '%d, %d of them sent before it began' % (row['failed_rerun'], before)
 
 
 def down(row):
@@ -202,10 +214,10 @@ def table(rows):
              '(kill run / reboot / rerun) | down |',
              '|---|---|---|---|---|---|---|---|---|']
     for row in rows:
-        lines.append('| %s | %s #%d%s | %s | %s | rc %d, %.1f s | %s | %d | %d (%d / %d / %d) | %s |' % (
+        lines.append('| %s | %s #%d%s | %s | %s | rc %d, %.1f s | %s | %d | %d (%d / %d / %s) | %s |' % (
             row.get('path', 'cutover'), row['task'], row['occurrence'], '' if row['killed'] else ' (not reached)', 'yes' if row['reboot'] else 'no',
             row['left'], row['rerun_rc'], row['rerun_s'], 'yes' if row['converged'] else 'NO: ' + '; '.join(row['problems']),
-            row['requests'], row['failed'], row['failed_kill_run'], row['failed_reboot'], row['failed_rerun'],
+            row['requests'], row['failed'], row['failed_kill_run'], row['failed_reboot'], rerun_failures(row),
             down(row)))
     return '\n'.join(lines)
 

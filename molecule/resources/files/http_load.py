@@ -13,11 +13,13 @@ those count too, before it writes its results.
 
 Results go to --out as JSON (written to --out.tmp, then renamed): target, threads, started and
 stopped (epoch seconds), stopped_by, requests, ok, failed, rps, latency_ms (p50, p99, max of the
-ok requests), failures (the first 200, each with time and reason), and buckets: per 100 ms of
+ok requests), failures (the first 200 and the last 200, each with the time it was sent, the time it
+ended and the reason), and buckets: per 100 ms of
 completion time (key: int(epoch seconds * 10)), [ok, failed], so a reader can count the requests
 inside a time window. --out.running appears after the first ok request.
 """
 import argparse
+import collections
 import http.client
 import json
 import os
@@ -76,6 +78,7 @@ def main():
     buckets = {}
     latencies = []
     failures = []
+    last_failures = collections.deque(maxlen=FAILURES_KEPT)
     first_ok = threading.Event()
 
     def worker():
@@ -105,8 +108,11 @@ def main():
                 else:
                     bucket[1] += 1
                     announce = False
+                    failure = {'sent': start, 'time': end, 'reason': reason}
                     if len(failures) < FAILURES_KEPT:
-                        failures.append({'time': end, 'reason': reason})
+                        failures.append(failure)
+                    else:
+                        last_failures.append(failure)
             if announce:
                 with open(args.out + '.running', 'w') as handle:
                     handle.write('%f\n' % end)
@@ -140,7 +146,7 @@ def main():
         'requests': ok + failed, 'ok': ok, 'failed': failed,
         'rps': round((ok + failed) / max(stopped - started, 1e-9), 1),
         'latency_ms': {'p50': pct(0.50), 'p99': pct(0.99), 'max': pct(1.0)},
-        'failures': failures,
+        'failures': failures + list(last_failures),
         'buckets': dict((str(key), value) for key, value in sorted(buckets.items())),
     }
     tmp = args.out + '.tmp'
