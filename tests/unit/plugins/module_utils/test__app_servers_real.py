@@ -466,14 +466,20 @@ end)
 '''
 
 
-@pytest.mark.parametrize('keep_tcp', [False, True], ids=['drop TCP', 'keep TCP'])
-def test_puma(servers, tmp_path, keep_tcp):
+def rack_app(tmp_path):
+    """Debian's puma and a directory holding the Rack app; the test is skipped without puma."""
     puma = shutil.which('puma')
     if not puma:
         pytest.skip('puma not installed (Debian: apt-get install puma)')
     cwd = tmp_path / 'rack'
     cwd.mkdir()
     (cwd / 'config.ru').write_text(RACK_APP)
+    return puma, cwd
+
+
+@pytest.mark.parametrize('keep_tcp', [False, True], ids=['drop TCP', 'keep TCP'])
+def test_puma(servers, tmp_path, keep_tcp):
+    puma, cwd = rack_app(tmp_path)
     port = free_port()
     original = '%s -b tcp://127.0.0.1:%d -w 2 --pidfile %s/puma.pid config.ru' % (puma, port, tmp_path)
     processes = [(301, 1, 'puma', ['puma 5.6.5 (tcp://127.0.0.1:%d) [rack]' % port, '']),
@@ -508,12 +514,7 @@ def test_puma(servers, tmp_path, keep_tcp):
 def test_puma_config_file_pidfile_state_and_control_stay_the_services(servers, tmp_path, control):
     """A config file setting pidfile, state_path and activate_control_app: the handover copy, which reads it too, runs
     next to the service with its own (in what stands for its RuntimeDirectory) and leaves the service's intact."""
-    puma = shutil.which('puma')
-    if not puma:
-        pytest.skip('puma not installed (Debian: apt-get install puma)')
-    cwd = tmp_path / 'rack'
-    cwd.mkdir()
-    (cwd / 'config.ru').write_text(RACK_APP)
+    puma, cwd = rack_app(tmp_path)
     service_dir, runtime_dir = tmp_path / 'service', tmp_path / 'handover-runtime'
     service_dir.mkdir()
     runtime_dir.mkdir()
