@@ -666,6 +666,7 @@ PUMA_HANDOVER_DROP = ('pidfile', 'state', 'control-url', 'control-token')
 # service's state file, deletes its pidfile and, failing to bind the control server's address, exits.
 PUMA_CONFIG_SHARED = (('pidfile', '--pidfile', 'puma.pid'), ('state_path', '--state', 'puma.state'),
                       ('activate_control_app', '--control-url', 'puma-control.sock'))
+_PUMA_CONFIG_SHARED_WORDS = re.compile(r'\b(%s)\b' % '|'.join(word for word, dummy, dummy2 in PUMA_CONFIG_SHARED))
 PUMA_DEFAULT_HOST = '0.0.0.0'
 
 
@@ -740,7 +741,7 @@ def puma_config_shared(text):
             continue
         if line.lstrip().startswith('#'):
             continue
-        found.update(re.findall(r'\b(pidfile|state_path|activate_control_app)\b', line))
+        found.update(_PUMA_CONFIG_SHARED_WORDS.findall(line))
     return [word for word, dummy, dummy2 in PUMA_CONFIG_SHARED if word in found]
 
 
